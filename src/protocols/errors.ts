@@ -1,0 +1,16 @@
+import type { PartyId } from '../shared/ids.js';
+
+/**
+ * A protocol check failed. `culprit` names the party whose message failed it, when the
+ * protocol lets us tell; undefined means the fault can't be pinned on one party
+ * (e.g. parties disagree and either could be lying).
+ */
+export class ProtocolError extends Error {
+  constructor(
+    message: string,
+    readonly culprit?: PartyId,
+  ) {
+    super(culprit ? `party ${culprit}: ${message}` : message);
+    this.name = 'ProtocolError';
+  }
+}

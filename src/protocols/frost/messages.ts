@@ -1,0 +1,90 @@
+import Type, { type Static } from 'typebox';
+import { HexAny, HexBytes, PartyIdSchema, parser } from '../wire.js';
+
+/**
+ * FROST wire messages, version 1. Points are 33-byte compressed secp256k1, scalars 32
+ * bytes, all hex. Every message is parsed with these schemas before the engine sees it.
+ */
+const Point = HexBytes(33);
+const Scalar = HexBytes(32);
+const MAX_THRESHOLD = 64;
+export const MAX_PARTIES = 64;
+/** Largest message FROST signs here; Taproot sighashes are 32 bytes. */
+export const MAX_MESSAGE_BYTES = 65536;
+
+export const DkgRound1Schema = Type.Object(
+  {
+    v: Type.Literal(1),
+    from: PartyIdSchema,
+    commitment: Type.Array(Point, { minItems: 1, maxItems: MAX_THRESHOLD }),
+    proofOfKnowledge: HexBytes(64),
+  },
+  { additionalProperties: false },
+);
+export type DkgRound1 = Static<typeof DkgRound1Schema>;
+export const parseDkgRound1 = parser('DKG round 1', DkgRound1Schema);
+
+export const DkgRound1SetSchema = Type.Object(
+  { v: Type.Literal(1), packages: Type.Array(DkgRound1Schema, { minItems: 2, maxItems: MAX_PARTIES }) },
+  { additionalProperties: false },
+);
+export type DkgRound1Set = Static<typeof DkgRound1SetSchema>;
+export const parseDkgRound1Set = parser('DKG round 1 set', DkgRound1SetSchema);
+
+/** Sent privately to one party; `transcript` echoes the round-1 set its sender saw. */
+export const DkgRound2Schema = Type.Object(
+  { v: Type.Literal(1), from: PartyIdSchema, to: PartyIdSchema, signingShare: Scalar, transcript: HexBytes(32) },
+  { additionalProperties: false },
+);
+export type DkgRound2 = Static<typeof DkgRound2Schema>;
+export const parseDkgRound2 = parser('DKG round 2', DkgRound2Schema);
+
+export const DkgConfirmSchema = Type.Object(
+  { v: Type.Literal(1), from: PartyIdSchema, transcript: HexBytes(32), publicDigest: HexBytes(32), groupPublicKey: HexBytes(32) },
+  { additionalProperties: false },
+);
+export type DkgConfirm = Static<typeof DkgConfirmSchema>;
+export const parseDkgConfirm = parser('DKG confirmation', DkgConfirmSchema);
+
+export const SignCommitmentSchema = Type.Object(
+  { v: Type.Literal(1), from: PartyIdSchema, hiding: Point, binding: Point },
+  { additionalProperties: false },
+);
+export type SignCommitment = Static<typeof SignCommitmentSchema>;
+export const parseSignCommitment = parser('signing commitment', SignCommitmentSchema);
+
+export const SigningPackageSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    msg: HexAny(MAX_MESSAGE_BYTES),
+    commitments: Type.Array(SignCommitmentSchema, { minItems: 1, maxItems: MAX_PARTIES }),
+  },
+  { additionalProperties: false },
+);
+export type SigningPackage = Static<typeof SigningPackageSchema>;
+export const parseSigningPackage = parser('signing package', SigningPackageSchema);
+
+export const SignatureShareSchema = Type.Object(
+  { v: Type.Literal(1), from: PartyIdSchema, share: Scalar },
+  { additionalProperties: false },
+);
+export type SignatureShare = Static<typeof SignatureShareSchema>;
+export const parseSignatureShare = parser('signature share', SignatureShareSchema);
+
+/**
+ * The public output of a FROST key generation, stored beside each sealed share
+ * (versioned so that a later format can still read it).
+ */
+export const FrostPublicPackageSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    suite: Type.String(),
+    threshold: Type.Integer({ minimum: 1, maximum: MAX_THRESHOLD }),
+    parties: Type.Array(PartyIdSchema, { minItems: 1, maxItems: MAX_PARTIES }),
+    commitments: Type.Array(Point, { minItems: 1, maxItems: MAX_THRESHOLD }),
+    verifyingShares: Type.Record(PartyIdSchema, Point),
+  },
+  { additionalProperties: false },
+);
+export type FrostPublicPackage = Static<typeof FrostPublicPackageSchema>;
+export const parseFrostPublicPackage = parser('FROST public package', FrostPublicPackageSchema);

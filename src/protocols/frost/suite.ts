@@ -1,0 +1,37 @@
+import { schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
+import type { PartyId } from '../../shared/ids.js';
+
+type FrostLib = typeof schnorr_FROST;
+
+/** A FROST ciphersuite as the engine needs it: the library plus how its keys are shown. */
+export interface FrostSuite {
+  name: string;
+  lib: FrostLib;
+  /** The group public key as the API returns it, from the group's first VSS commitment. */
+  publicKey(groupCommitment: Uint8Array): Uint8Array;
+  /** An encoded group element that decodes and is not the identity. */
+  isValidPoint(bytes: Uint8Array): boolean;
+}
+
+/**
+ * FROST(secp256k1, SHA-256) with the BIP340/Taproot adjustments from @noble/curves. Its
+ * DKG output is tweaked with the empty Taproot merkle root (the BIP341 key-path output
+ * key), as frost-secp256k1-tr does; public keys are x-only.
+ */
+export const bip340Suite: FrostSuite = {
+  name: 'FROST-secp256k1-SHA256-TR-v1',
+  lib: schnorr_FROST,
+  publicKey: (c) => c.subarray(1),
+  isValidPoint: (bytes) => {
+    try {
+      return !secp256k1.Point.fromBytes(bytes).is0();
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** FROST identifiers are scalars; a party's is derived from its id, so no ordering is needed. */
+export function frostIdentifier(suite: FrostSuite, party: PartyId): string {
+  return suite.lib.Identifier.derive(party);
+}

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import { openEmbeddedStore } from '../../src/storage/embedded.js';
+import { migrate } from '../../src/storage/migrations.js';
+import { PgliteClient } from '../../src/storage/pglite-client.js';
+import type { KeyRecord, NodeStore, UserRecord } from '../../src/storage/store.js';
+
+// Creating a PGlite database takes seconds, so one directory serves the whole file.
+let dataDir: string;
+let store: NodeStore;
+
+function user(id: string): UserRecord {
+  return {
+    userId: id as UserId,
+    apiKeyHash: Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + id.length) & 0xff),
+    createdAt: new Date('2024-05-06T07:08:09.123Z'),
+  };
+}
+
+function key(id: string, owner: UserId): KeyRecord {
+  return {
+    keyId: id as KeyId,
+    family: 'bip340',
+    ownerUserId: owner,
+    // 0x00 and 0xff bytes catch any text/escaping mishandling of bytea.
+    publicKey: Uint8Array.from([0, 255, 1, 254, ...new Array<number>(28).fill(0x5c)]),
+    threshold: 2,
+    parties: ['node-1', 'node-2', 'node-3'] as PartyId[],
+    publicPackage: { groupKey: 'ab'.repeat(32), verifyingShares: { 'node-1': '01', 'node-2': '02' }, n: 3, ok: true },
+    shareCiphertext: Uint8Array.from({ length: 61 }, (_, i) => 255 - i),
+    createdAt: new Date('2024-05-06T07:08:10.456Z'),
+  };
+}
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'tandem-storage-'));
+  store = await openEmbeddedStore(dataDir);
+});
+
+after(async () => {
+  await store.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('SqlNodeStore on PGlite', () => {
+  test('settings: missing, insert, then upsert', async () => {
+    assert.equal(await store.getSetting('node_id'), undefined);
+    await store.setSetting('node_id', 'node-1');
+    assert.equal(await store.getSetting('node_id'), 'node-1');
+    await store.setSetting('node_id', 'node-2');
+    assert.equal(await store.getSetting('node_id'), 'node-2');
+  });
+
+  test('users round-trip; duplicate insert returns false and changes nothing', async () => {
+    const alice = user('alice');
+    assert.equal(await store.insertUser(alice), true);
+    assert.deepEqual(await store.getUser(alice.userId), alice);
+
+    const impostor = { ...alice, apiKeyHash: new Uint8Array(32) };
+    assert.equal(await store.insertUser(impostor), false);
+    assert.deepEqual(await store.getUser(alice.userId), alice);
+
+    await store.deleteUser(alice.userId);
+    assert.equal(await store.getUser(alice.userId), undefined);
+    assert.equal(await store.getUser('nobody' as UserId), undefined);
+  });
+
+  test('keys round-trip bytes and json; duplicate insert returns false', async () => {
+    const bob = user('bob');
+    await store.insertUser(bob);
+    const k = key('key-1', bob.userId);
+    assert.equal(await store.insertKey(k), true);
+    assert.deepEqual(await store.getKey(k.keyId), k);
+
+    assert.equal(await store.insertKey({ ...k, threshold: 3 }), false);
+    assert.deepEqual(await store.getKey(k.keyId), k);
+
+    await store.deleteKey(k.keyId);
+    assert.equal(await store.getKey(k.keyId), undefined);
+  });
+
+  test('a key needs an existing owner', async () => {
+    await assert.rejects(store.insertKey(key('orphan', 'ghost' as UserId)));
+    assert.equal(await store.getKey('orphan' as KeyId), undefined);
+  });
+
+  test('data survives close and reopen; migrations are not re-applied', async () => {
+    const carol = user('carol');
+    const k = key('key-2', carol.userId);
+    await store.insertUser(carol);
+    await store.insertKey(k);
+    await store.setSetting('kept', 'yes');
+    await store.close();
+
+    const client = await PgliteClient.open(join(dataDir, 'db'));
+    try {
+      assert.deepEqual(await migrate(client), []);
+    } finally {
+      await client.close();
+    }
+
+    store = await openEmbeddedStore(dataDir);
+    assert.deepEqual(await store.getUser(carol.userId), carol);
+    assert.deepEqual(await store.getKey(k.keyId), k);
+    assert.equal(await store.getSetting('kept'), 'yes');
+  });
+});
+
+describe('PgliteClient transactions', () => {
+  test('commit, rollback, and a nested rollback that keeps the outer work', async () => {
+    const client = await PgliteClient.open('memory://');
+    try {
+      assert.deepEqual(await migrate(client), ['0001_initial']);
+      const count = async () => (await client.query<{ n: number }>('select count(*)::int as n from settings')).rows[0]?.n;
+
+      await client.transaction((tx) => tx.query("insert into settings values ('a', '1')"));
+      assert.equal(await count(), 1);
+
+      await assert.rejects(
+        client.transaction(async (tx) => {
+          await tx.query("insert into settings values ('b', '2')");
+          throw new Error('abort');
+        }),
+        /abort/,
+      );
+      assert.equal(await count(), 1);
+
+      await client.transaction(async (tx) => {
+        await tx.query("insert into settings values ('c', '3')");
+        await assert.rejects(
+          tx.transaction(async (inner) => {
+            await inner.query("insert into settings values ('d', '4')");
+            throw new Error('inner abort');
+          }),
+        );
+      });
+      const { rows } = await client.query<{ name: string }>('select name from settings order by name');
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        ['a', 'c'],
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});
