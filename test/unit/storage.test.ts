@@ -36,6 +36,9 @@ function key(id: string, owner: UserId): KeyRecord {
   };
 }
 
+const carol = user('carol');
+const carolsKey = key('key-2', carol.userId);
+
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'tandem-storage-'));
   store = await openEmbeddedStore(dataDir);
@@ -88,63 +91,66 @@ describe('SqlNodeStore on PGlite', () => {
     assert.equal(await store.getKey('orphan' as KeyId), undefined);
   });
 
-  test('data survives close and reopen; migrations are not re-applied', async () => {
-    const carol = user('carol');
-    const k = key('key-2', carol.userId);
+});
+
+// The suites below reopen the same directory: cheaper than a fresh database, and it
+// checks persistence and migration idempotence on the way.
+describe('PgliteClient on the reopened directory', () => {
+  let client: PgliteClient;
+
+  before(async () => {
+    // Rows for the last suite to find after reopening.
     await store.insertUser(carol);
-    await store.insertKey(k);
+    await store.insertKey(carolsKey);
     await store.setSetting('kept', 'yes');
     await store.close();
+    client = await PgliteClient.open(join(dataDir, 'db'));
+  });
 
-    const client = await PgliteClient.open(join(dataDir, 'db'));
-    try {
-      assert.deepEqual(await migrate(client), []);
-    } finally {
-      await client.close();
-    }
+  after(() => client.close());
 
-    store = await openEmbeddedStore(dataDir);
-    assert.deepEqual(await store.getUser(carol.userId), carol);
-    assert.deepEqual(await store.getKey(k.keyId), k);
-    assert.equal(await store.getSetting('kept'), 'yes');
+  test('migrations are not re-applied', async () => {
+    assert.deepEqual(await migrate(client), []);
+    const { rows } = await client.query<{ name: string }>('select name from tandem_migrations');
+    assert.deepEqual(rows, [{ name: '0001_initial' }]);
+  });
+
+  test('commit, rollback, and a nested rollback that keeps the outer work', async () => {
+    const names = async () =>
+      (await client.query<{ name: string }>("select name from settings where name like 'tx-%' order by name")).rows.map(
+        (r) => r.name,
+      );
+
+    await client.transaction((tx) => tx.query("insert into settings values ('tx-a', '1')"));
+    await assert.rejects(
+      client.transaction(async (tx) => {
+        await tx.query("insert into settings values ('tx-b', '2')");
+        throw new Error('abort');
+      }),
+      /abort/,
+    );
+    await client.transaction(async (tx) => {
+      await tx.query("insert into settings values ('tx-c', '3')");
+      await assert.rejects(
+        tx.transaction(async (inner) => {
+          await inner.query("insert into settings values ('tx-d', '4')");
+          throw new Error('inner abort');
+        }),
+        /inner abort/,
+      );
+    });
+    assert.deepEqual(await names(), ['tx-a', 'tx-c']);
   });
 });
 
-describe('PgliteClient transactions', () => {
-  test('commit, rollback, and a nested rollback that keeps the outer work', async () => {
-    const client = await PgliteClient.open('memory://');
-    try {
-      assert.deepEqual(await migrate(client), ['0001_initial']);
-      const count = async () => (await client.query<{ n: number }>('select count(*)::int as n from settings')).rows[0]?.n;
+describe('embedded store reopened', () => {
+  before(async () => {
+    store = await openEmbeddedStore(dataDir);
+  });
 
-      await client.transaction((tx) => tx.query("insert into settings values ('a', '1')"));
-      assert.equal(await count(), 1);
-
-      await assert.rejects(
-        client.transaction(async (tx) => {
-          await tx.query("insert into settings values ('b', '2')");
-          throw new Error('abort');
-        }),
-        /abort/,
-      );
-      assert.equal(await count(), 1);
-
-      await client.transaction(async (tx) => {
-        await tx.query("insert into settings values ('c', '3')");
-        await assert.rejects(
-          tx.transaction(async (inner) => {
-            await inner.query("insert into settings values ('d', '4')");
-            throw new Error('inner abort');
-          }),
-        );
-      });
-      const { rows } = await client.query<{ name: string }>('select name from settings order by name');
-      assert.deepEqual(
-        rows.map((r) => r.name),
-        ['a', 'c'],
-      );
-    } finally {
-      await client.close();
-    }
+  test('data survives close and reopen', async () => {
+    assert.deepEqual(await store.getUser(carol.userId), carol);
+    assert.deepEqual(await store.getKey(carolsKey.keyId), carolsKey);
+    assert.equal(await store.getSetting('kept'), 'yes');
   });
 });

@@ -1,0 +1,114 @@
+import type { Kek } from '../../crypto/share-seal.js';
+import { ProtocolError } from '../../protocols/errors.js';
+import { TandemError } from '../../shared/errors.js';
+import type { PartyId } from '../../shared/ids.js';
+import type { NodeStore, UserRecord } from '../../storage/store.js';
+import { PeerFailure, type CeremonySession } from '../ceremony-session.js';
+import type { PeerNetwork } from '../peer-network.js';
+
+/** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
+export interface NodeContext {
+  self: PartyId;
+  store: NodeStore;
+  kek: Kek;
+  network: PeerNetwork;
+  defaultRelay: string;
+  /** How long to wait for any one message of a peer. */
+  stepTimeoutMs: number;
+  authenticateUser(credential: string | undefined): Promise<UserRecord>;
+  authenticateAdmin(credential: string | undefined): Promise<void>;
+  log(msg: string): void;
+}
+
+/**
+ * Waits for `ask` to succeed for `need` of the candidates and returns as soon as it has,
+ * in order of arrival, so one slow or dead peer doesn't hold up a t-of-n ceremony.
+ */
+export async function firstResponders<T>(
+  candidates: PartyId[],
+  need: number,
+  ask: (p: PartyId) => Promise<T>,
+): Promise<{ winners: Array<[PartyId, T]>; losers: PartyId[]; failures: PeerFailure[] }> {
+  const winners: Array<[PartyId, T]> = [];
+  const failures: PeerFailure[] = [];
+  if (need <= 0) return { winners, losers: candidates, failures };
+  await new Promise<void>((resolve) => {
+    let settled = 0;
+    const done = () => {
+      settled += 1;
+      if (winners.length >= need || settled === candidates.length) resolve();
+    };
+    for (const p of candidates) {
+      ask(p).then(
+        (v) => {
+          if (winners.length < need) winners.push([p, v]);
+          done();
+        },
+        (e: unknown) => {
+          failures.push(asPeerFailure(p, e));
+          done();
+        },
+      );
+    }
+  });
+  const chosen = new Set(winners.map(([p]) => p));
+  return { winners, losers: candidates.filter((p) => !chosen.has(p)), failures };
+}
+
+export function asPeerFailure(p: PartyId, e: unknown): PeerFailure {
+  if (e instanceof PeerFailure) return e;
+  if (e instanceof ProtocolError) return new PeerFailure(e.culprit ?? p, e.message, 'executor_result', true);
+  return new PeerFailure(p, (e as Error).message ?? String(e));
+}
+
+/**
+ * Turns why a ceremony could not gather enough parties into the API's terms: a peer
+ * that misbehaved is named (executor_result); if every failure is the same refusal (say
+ * the key is unknown there), that refusal is the answer; otherwise executor_result
+ * listing each party's reason.
+ */
+export function notEnoughParties(what: string, have: number, need: number, failures: PeerFailure[]): TandemError {
+  const cheat = failures.find((f) => f.misbehaved);
+  if (cheat) return new TandemError('executor_result', `party ${cheat.party} misbehaved: ${cheat.reason}`);
+  const types = new Set(failures.map((f) => f.errType));
+  const [only] = types;
+  const detail = failures.map((f) => `${f.party}: ${f.reason}`).join('; ');
+  if (types.size === 1 && only && only !== 'internal_problem') {
+    return new TandemError(only, `${what}: ${have} of ${need} parties took part (${detail})`);
+  }
+  return new TandemError('executor_result', `${what}: ${have} of ${need} parties took part (${detail || 'no answers'})`);
+}
+
+/** Maps anything thrown inside a ceremony to an API error, naming a cheating party. */
+export function ceremonyError(what: string, e: unknown): TandemError {
+  if (e instanceof TandemError) return e;
+  if (e instanceof ProtocolError) {
+    return new TandemError('executor_result', e.culprit ? `${what} failed: party ${e.culprit} sent an invalid message: ${e.message}` : `${what} failed: ${e.message}`);
+  }
+  if (e instanceof PeerFailure) {
+    if (e.errType && e.errType !== 'internal_problem') return new TandemError(e.errType, `${what} failed: ${e.message}`);
+    return new TandemError('executor_result', `${what} failed: party ${e.party}: ${e.reason}`);
+  }
+  return new TandemError('internal_problem', `${what} failed`);
+}
+
+/** Tells a peer we won't go on, without waiting for it to listen. */
+export function abortAll(session: CeremonySession, parties: Iterable<PartyId>, reason: string): void {
+  for (const p of parties) {
+    try {
+      session.send(p, { kind: 'abort', reason });
+    } catch {
+      // The relay is gone; the peer's own timeout ends its side.
+    }
+  }
+}
+
+/** A participant's refusal, sent before it contributes anything. */
+export function refuse(session: CeremonySession, to: PartyId, e: unknown): void {
+  const err = e instanceof TandemError ? e : ceremonyError('ceremony', e);
+  try {
+    session.send(to, { kind: 'refuse', errType: err.type, reason: err.message });
+  } catch {
+    // nothing more to do: the coordinator times out
+  }
+}

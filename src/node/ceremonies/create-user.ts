@@ -1,0 +1,80 @@
+import { TandemError } from '../../shared/errors.js';
+import { fromHex, toHex } from '../../shared/hex.js';
+import type { PartyId, UserId } from '../../shared/ids.js';
+import type { CeremonySession } from '../ceremony-session.js';
+import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
+import type { Invite } from '../peer-network.js';
+import { abortAll, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
+
+/**
+ * A user exists on every node of the cluster, so that every node can check the caller of
+ * a ceremony itself. The node that takes `create-user` makes the id and key, stores the
+ * key's hash, and has every peer store it too; each peer checks the admin credential
+ * itself. All or nothing: if any peer can't confirm, the user is removed everywhere.
+ */
+const OP = 'create-user';
+
+export async function coordinateCreateUser(ctx: NodeContext, adminCredential: string): Promise<{ userId: UserId; apiKey: string }> {
+  await ctx.authenticateAdmin(adminCredential);
+  const userId = newUserId();
+  const apiKey = newApiKey(userId);
+  const apiKeyHash = hashApiKey(apiKey);
+  if (!(await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() }))) {
+    throw new TandemError('unique_violation', 'user id collision; retry');
+  }
+  const peers = ctx.network.peerIds;
+  let session: CeremonySession | undefined;
+  try {
+    session = await ctx.network.open(ctx.defaultRelay);
+    const s = session;
+    const op = { type: OP, user_id: userId, api_key_hash: toHex(apiKeyHash) };
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, adminCredential, ctx.defaultRelay)));
+    const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'created', ctx.stepTimeoutMs)));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
+    if (failures.length) {
+      abortAll(s, peers, 'user creation failed on another node');
+      const detail = failures.map((f) => `${f.party}: ${f.reason}`).join('; ');
+      const [first] = failures;
+      const type = failures.every((f) => f.errType === first?.errType) && first?.errType ? first.errType : 'internal_problem';
+      throw new TandemError(type, `user not created: every node must store it (${detail})`);
+    }
+    for (const p of peers) s.step(p, 'commit', {});
+    return { userId, apiKey };
+  } catch (e) {
+    await ctx.store.deleteUser(userId);
+    throw ceremonyError('user creation', e);
+  } finally {
+    session?.close();
+  }
+}
+
+export async function participateCreateUser(
+  ctx: NodeContext,
+  invite: Invite,
+  from: PartyId,
+  join: () => Promise<CeremonySession>,
+): Promise<void> {
+  const session = await join();
+  const op = invite.op as Record<string, unknown>;
+  const userId = String(op.user_id) as UserId;
+  let inserted = false;
+  try {
+    try {
+      await ctx.authenticateAdmin(invite.credential);
+      if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
+      const apiKeyHash = fromHex(String(op.api_key_hash), 32);
+      inserted = await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() });
+      if (!inserted) throw new TandemError('unique_violation', `user ${userId} exists already`);
+    } catch (e) {
+      refuse(session, from, e);
+      return;
+    }
+    session.step(from, 'created', {});
+    await session.expect(from, 'commit', ctx.stepTimeoutMs);
+  } catch (e) {
+    // Undo only on the coordinator's explicit abort; a lost commit keeps the user.
+    if (inserted && /aborted/.test((e as Error).message)) await ctx.store.deleteUser(userId).catch(() => undefined);
+  } finally {
+    session.close();
+  }
+}

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { FrostDkg } from '../../protocols/frost/dkg.js';
+import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
+import { parseDkgConfirm, parseDkgRound1, parseDkgRound1Set, parseDkgRound2, type DkgConfirm, type DkgRound1Set, type DkgRound2 } from '../../protocols/frost/messages.js';
+import { bip340Suite } from '../../protocols/frost/suite.js';
+import { ProtocolError } from '../../protocols/errors.js';
+import { TandemError } from '../../shared/errors.js';
+import type { KeyId, PartyId } from '../../shared/ids.js';
+import type { UserRecord } from '../../storage/store.js';
+import type { CeremonySession } from '../ceremony-session.js';
+import type { Invite } from '../peer-network.js';
+import { abortAll, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { sealFrostShare } from './key-shares.js';
+
+/**
+ * FROST distributed key generation across nodes. The coordinator invites every peer,
+ * takes the first n-1 that answer with a round-1 package, echoes the round-1 set to
+ * them, and the parties exchange round-2 shares privately (peer to peer through the
+ * relay: the coordinator never sees them). Each party stores its sealed share before it
+ * confirms; the coordinator returns the key only when every confirmation agrees, and
+ * otherwise tells everyone to drop it.
+ */
+export interface KeygenRequest {
+  credential: string;
+  n: number;
+  t: number;
+  relay: string;
+}
+
+const OP = 'bip340-keygen';
+
+export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
+  const user = await ctx.authenticateUser(req.credential);
+  const keyId = randomUUID() as KeyId;
+  const dkg = new FrostDkg(bip340Suite, ctx.self, req.t, req.n);
+  const peers = ctx.network.peerIds;
+  let session: CeremonySession | undefined;
+  let stored = false;
+  let chosen: PartyId[] = [];
+  try {
+    session = await ctx.network.open(req.relay).catch((e: Error) => {
+      throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
+    });
+    const s = session;
+    const op = { type: OP, key_id: keyId, n: req.n, t: req.t };
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
+    const mine = dkg.round1();
+    const need = req.n - 1;
+    const { winners, losers, failures } = await firstResponders(peers, need, async (p) => {
+      const r1 = parseDkgRound1(await s.expect(p, 'r1', ctx.stepTimeoutMs), p);
+      if (r1.from !== p) throw new ProtocolError('round-1 package carries another party id', p);
+      return r1;
+    });
+    abortAll(s, losers, 'not selected for this key');
+    if (winners.length < need) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
+    chosen = winners.map(([p]) => p);
+    const set: DkgRound1Set = { v: 1, packages: [mine, ...winners.map(([, r1]) => r1)] };
+    for (const p of chosen) s.step(p, 'r1set', set);
+    const result = await exchangeShares(ctx, s, dkg, set, chosen);
+    await store(ctx, keyId, user, result.share);
+    stored = true;
+    const confirms = await Promise.all(chosen.map(async (p) => parseDkgConfirm(await s.expect(p, 'confirm', ctx.stepTimeoutMs), p)));
+    for (const c of confirms) {
+      if (c.publicDigest !== result.confirm.publicDigest || c.transcript !== result.confirm.transcript) {
+        throw new ProtocolError(`${c.from} computed a different public key package`);
+      }
+    }
+    for (const p of chosen) s.step(p, 'commit', {});
+    return { keyId, publicKey: groupPublicKey(bip340Suite, result.share.publicPackage) };
+  } catch (e) {
+    if (session) abortAll(session, chosen.length ? chosen : peers, 'key generation failed');
+    if (stored) await ctx.store.deleteKey(keyId);
+    throw ceremonyError('key generation', e);
+  } finally {
+    dkg.destroy();
+    session?.close();
+  }
+}
+
+/** Rounds 2 and 3 from one party's view; the same for the coordinator and participants. */
+async function exchangeShares(
+  ctx: NodeContext,
+  s: CeremonySession,
+  dkg: FrostDkg,
+  set: DkgRound1Set,
+  others: PartyId[],
+): Promise<{ share: FrostKeyShare; confirm: DkgConfirm }> {
+  for (const m of dkg.round2(set)) s.step(m.to as PartyId, 'r2', m);
+  const received: DkgRound2[] = await Promise.all(
+    others.map(async (p) => {
+      const r2 = parseDkgRound2(await s.expect(p, 'r2', ctx.stepTimeoutMs), p);
+      if (r2.from !== p) throw new ProtocolError('round-2 share carries another party id', p);
+      return r2;
+    }),
+  );
+  return dkg.round3(received);
+}
+
+async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: FrostKeyShare): Promise<void> {
+  try {
+    const record = sealFrostShare(ctx, keyId, 'bip340', user, share, groupPublicKey(bip340Suite, share.publicPackage));
+    if (!(await ctx.store.insertKey(record))) throw new TandemError('unique_violation', `key ${keyId} exists already`);
+  } finally {
+    share.secretShare.fill(0);
+  }
+}
+
+export async function participateKeygen(
+  ctx: NodeContext,
+  invite: Invite,
+  from: PartyId,
+  join: () => Promise<CeremonySession>,
+): Promise<void> {
+  const session = await join();
+  const op = invite.op as Record<string, unknown>;
+  const keyId = String(op.key_id) as KeyId;
+  let dkg: FrostDkg | undefined;
+  let user: UserRecord;
+  let stored = false;
+  try {
+    try {
+      user = await ctx.authenticateUser(invite.credential);
+      if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
+      dkg = new FrostDkg(bip340Suite, ctx.self, Number(op.t), Number(op.n));
+    } catch (e) {
+      refuse(session, from, e);
+      return;
+    }
+    session.step(from, 'r1', dkg.round1());
+    const set = parseDkgRound1Set(await session.expect(from, 'r1set', ctx.stepTimeoutMs), from);
+    const parties = set.packages.map((p) => p.from as PartyId);
+    if (!parties.includes(from)) throw new ProtocolError('coordinator is not in its own key', from);
+    const others = parties.filter((p) => p !== ctx.self);
+    for (const p of others) if (p !== from && !ctx.network.peerIds.includes(p)) throw new ProtocolError(`unknown party ${p} in key`, from);
+    const result = await exchangeShares(ctx, session, dkg, set, others);
+    await store(ctx, keyId, user, result.share);
+    stored = true;
+    session.step(from, 'confirm', result.confirm);
+    await session.expect(from, 'commit', ctx.stepTimeoutMs);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (!/not selected/.test(msg)) ctx.log(`keygen ${invite.ceremony}: ${msg}`);
+    // Only an explicit abort undoes a stored share: a lost 'commit' must not lose a key
+    // the coordinator already handed out.
+    if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
+    else abortAll(session, [from], 'participant failed');
+  } finally {
+    dkg?.destroy();
+    session.close();
+  }
+}

@@ -1,0 +1,145 @@
+import { CeremonyChannel, ChannelError } from '../crypto/channel.js';
+import type { RelayClient } from '../relay/client.js';
+import type { ErrType } from '../shared/errors.js';
+import type { CeremonyId, PartyId } from '../shared/ids.js';
+
+/** What parties of a ceremony say to each other, sealed end to end. */
+export type CeremonyMessage =
+  | { kind: 'step'; step: string; body: unknown }
+  /** The sender won't take part (or goes no further); `errType` says why in API terms. */
+  | { kind: 'refuse'; errType: ErrType; reason: string }
+  | { kind: 'abort'; reason: string };
+
+/** A party failed us: refused, aborted, sent garbage or went silent. */
+export class PeerFailure extends Error {
+  constructor(
+    readonly party: PartyId,
+    readonly reason: string,
+    readonly errType?: ErrType,
+    /** True when the party sent something provably wrong, as opposed to being absent. */
+    readonly misbehaved = false,
+  ) {
+    super(`${party}: ${reason}`);
+    this.name = 'PeerFailure';
+  }
+}
+
+interface Waiter {
+  resolve(m: CeremonyMessage): void;
+  reject(e: Error): void;
+}
+
+/**
+ * One ceremony as one party sees it: a relay room whose traffic is sealed by a
+ * CeremonyChannel, with per-sender FIFO queues so protocol code can `expect` the next
+ * message of a given party and step, with a deadline.
+ */
+export class CeremonySession {
+  readonly #queues = new Map<PartyId, CeremonyMessage[]>();
+  readonly #waiters = new Map<PartyId, Waiter>();
+  #closed = false;
+
+  constructor(
+    readonly self: PartyId,
+    readonly channel: CeremonyChannel,
+    private readonly relay: RelayClient,
+    private readonly onDrop: (why: string) => void = () => {},
+  ) {}
+
+  get id(): CeremonyId {
+    return this.channel.ceremony;
+  }
+
+  /** Called with every relay message of the room (and with an invite that came by inbox). */
+  deliver(from: PartyId, data: Uint8Array): void {
+    let msg: CeremonyMessage;
+    try {
+      msg = parseMessage(this.channel.open(from, data));
+    } catch (e) {
+      // Not from `from`, or garbage: drop it, so an outsider can't disrupt the ceremony.
+      this.onDrop(e instanceof ChannelError ? e.message : `undecodable message from ${from}`);
+      return;
+    }
+    this.accept(from, msg);
+  }
+
+  accept(from: PartyId, msg: CeremonyMessage): void {
+    const waiter = this.#waiters.get(from);
+    if (waiter) {
+      this.#waiters.delete(from);
+      waiter.resolve(msg);
+      return;
+    }
+    const q = this.#queues.get(from) ?? [];
+    q.push(msg);
+    this.#queues.set(from, q);
+  }
+
+  send(to: PartyId, msg: CeremonyMessage): void {
+    if (this.#closed) return;
+    this.relay.send(this.id, this.self, to, this.channel.seal(to, new TextEncoder().encode(JSON.stringify(msg))));
+  }
+
+  step(to: PartyId, step: string, body: unknown): void {
+    this.send(to, { kind: 'step', step, body });
+  }
+
+  /** The body of `from`'s next message, which must be `step`; anything else is a PeerFailure. */
+  async expect(from: PartyId, step: string, timeoutMs: number): Promise<unknown> {
+    const msg = await this.#next(from, timeoutMs, step);
+    if (msg.kind === 'refuse') throw new PeerFailure(from, msg.reason, msg.errType);
+    if (msg.kind === 'abort') throw new PeerFailure(from, `aborted: ${msg.reason}`);
+    if (msg.step !== step) throw new PeerFailure(from, `sent step ${msg.step} where ${step} was due`, undefined, true);
+    return msg.body;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [party, w] of this.#waiters) w.reject(new PeerFailure(party, 'ceremony closed'));
+    this.#waiters.clear();
+    this.#queues.clear();
+    this.channel.close();
+    if (!this.relay.closed) this.relay.leave(this.id, this.self);
+  }
+
+  #next(from: PartyId, timeoutMs: number, step: string): Promise<CeremonyMessage> {
+    const q = this.#queues.get(from);
+    const head = q?.shift();
+    if (head) return Promise.resolve(head);
+    if (this.#closed) return Promise.reject(new PeerFailure(from, 'ceremony closed'));
+    if (this.#waiters.has(from)) return Promise.reject(new Error(`already waiting for ${from}`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(from);
+        reject(new PeerFailure(from, `no ${step} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.set(from, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+}
+
+const ERR_TYPES = new Set<string>([
+  'access_denied', 'not_found', 'internal_problem', 'bad_request_params', 'key_id_not_exists',
+  'you_have_to_be_admin', 'executor_result', 'bad_n_and_t_params', 'unique_violation', 'user_id_not_exists',
+  'policy_validation_failed',
+]);
+
+function parseMessage(bytes: Uint8Array): CeremonyMessage {
+  const m = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  if (m.kind === 'step' && typeof m.step === 'string' && 'body' in m) return { kind: 'step', step: m.step, body: m.body };
+  if (m.kind === 'refuse' && typeof m.reason === 'string' && typeof m.errType === 'string' && ERR_TYPES.has(m.errType)) {
+    return { kind: 'refuse', reason: m.reason.slice(0, 500), errType: m.errType as ErrType };
+  }
+  if (m.kind === 'abort' && typeof m.reason === 'string') return { kind: 'abort', reason: m.reason.slice(0, 500) };
+  throw new Error('not a ceremony message');
+}

@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { fromHex } from '../shared/hex.js';
+import { asPartyId, type PartyId } from '../shared/ids.js';
+
+/**
+ * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
+ * identity public keys are what every end-to-end channel is authenticated against, so
+ * the file is the cluster's root of trust: distribute it out of band.
+ */
+const PeerSchema = Type.Object(
+  { id: Type.String(), public_key: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) },
+  { additionalProperties: false },
+);
+export const NodeConfigFileSchema = Type.Object(
+  {
+    id: Type.String(),
+    host: Type.Optional(Type.String()),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    relay: Type.Optional(Type.String()),
+    data_dir: Type.Optional(Type.String()),
+    peers: Type.Optional(Type.Array(PeerSchema)),
+    ceremony_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type NodeConfigFile = Static<typeof NodeConfigFileSchema>;
+const checkFile = Compile(NodeConfigFileSchema);
+
+export interface NodeConfig {
+  id: PartyId;
+  host: string;
+  port: number;
+  /** Default relay, `host:port`; also where the node's inbox lives. */
+  relay: string;
+  dataDir: string;
+  peers: ReadonlyMap<PartyId, Uint8Array>;
+  /** Longest a ceremony may take before it is abandoned with a defined error. */
+  ceremonyTimeoutMs: number;
+  /** From TANDEM_ADMIN_KEY; undefined means "use the stored one, or generate one". */
+  adminKey: string | undefined;
+  /** From TANDEM_KEK (hex); undefined means the node's key file. */
+  kekHex: string | undefined;
+}
+
+export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  if (!checkFile.Check(file)) {
+    const first = [...checkFile.Errors(file)][0];
+    throw new Error(`bad node configuration: ${first ? `${first.instancePath} ${first.message}` : 'invalid'}`);
+  }
+  const id = asPartyId(file.id);
+  const peers = new Map<PartyId, Uint8Array>();
+  for (const p of file.peers ?? []) {
+    const pid = asPartyId(p.id);
+    if (pid === id) continue;
+    if (peers.has(pid)) throw new Error(`peer ${pid} listed twice`);
+    peers.set(pid, fromHex(p.public_key, 32));
+  }
+  return {
+    id,
+    host: file.host ?? '127.0.0.1',
+    port: file.port ?? 7001,
+    relay: file.relay ?? '127.0.0.1:7000',
+    dataDir: resolve(file.data_dir ?? env.TANDEM_DATA_DIR ?? './.tandem', id),
+    peers,
+    ceremonyTimeoutMs: file.ceremony_timeout_ms ?? 15_000,
+    adminKey: env.TANDEM_ADMIN_KEY || undefined,
+    kekHex: env.TANDEM_KEK || undefined,
+  };
+}
+
+export async function readConfigFile(path: string): Promise<NodeConfigFile> {
+  return JSON.parse(await readFile(path, 'utf8')) as NodeConfigFile;
+}

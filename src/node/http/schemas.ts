@@ -1,0 +1,79 @@
+import Type from 'typebox';
+import { BAD_REQUEST_TYPES } from '../../shared/errors.js';
+
+/** Request and response schemas: they validate requests and make the OpenAPI document. */
+const hex = (description: string, maxBytes: number) =>
+  Type.String({ pattern: '^(?:[0-9a-fA-F]{2})*$', maxLength: maxBytes * 2, description });
+
+export const MAX_SIGN_MESSAGE_BYTES = 65536;
+
+export const RelayAddress = Type.Union(
+  [
+    Type.String({
+      pattern: '^(?:[A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):[0-9]{1,5}$',
+      description: 'Relay to use for this operation only, as host:port. Defaults to the node\'s relay.',
+    }),
+    Type.Null(),
+  ],
+  { description: 'Optional relay address (host:port) for this operation only.' },
+);
+
+export const ErrorBody = Type.Object(
+  {
+    err_type: Type.String({ enum: [...BAD_REQUEST_TYPES, 'access_denied', 'not_found', 'internal_problem'] }),
+    err_msg: Type.String(),
+  },
+  { $id: 'Error' },
+);
+
+export const errorResponses = {
+  400: { $ref: 'Error#', description: 'Bad request: one of the seed\'s 400 error types' },
+  401: { $ref: 'Error#', description: 'access_denied: missing or wrong API key' },
+  404: { $ref: 'Error#', description: 'not_found' },
+  500: { $ref: 'Error#', description: 'internal_problem' },
+};
+
+export const CreateUserResponse = Type.Object({
+  user_id: Type.String(),
+  api_key: Type.String({ description: 'Shown once; the node stores only its hash.' }),
+});
+
+export const KeygenBody = Type.Object({
+  num_parties: Type.Integer({ description: 'n: how many parties hold a share' }),
+  threshold: Type.Integer({ description: 't: how many parties are needed to sign (2 <= t <= n)' }),
+  relay_address: Type.Optional(RelayAddress),
+});
+
+export const KeygenResponse = Type.Object({
+  key_id: Type.String(),
+  public_key: Type.String({
+    description: 'Hex x-only (32 bytes) BIP340 public key: the Taproot output key (BIP341-tweaked with an empty script tree).',
+  }),
+});
+
+export const SignBody = Type.Object({
+  key_id: Type.String({ maxLength: 64 }),
+  msg: hex('The message to be signed, hex encoded (BIP340 signs the bytes as given; usually a 32-byte hash).', MAX_SIGN_MESSAGE_BYTES),
+  extra_data: Type.Optional(hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES)),
+  relay_address: Type.Optional(RelayAddress),
+});
+
+export const SignResponse = Type.Object({
+  signature: Type.String({ description: 'Hex 64-byte BIP340 signature' }),
+});
+
+export const KeyIdParams = Type.Object({ key_id: Type.String({ maxLength: 64 }) });
+
+export const PublicKeyResponse = Type.Object({
+  key_id: Type.String(),
+  public_key: Type.String(),
+  threshold: Type.Integer(),
+  num_parties: Type.Integer(),
+  parties: Type.Array(Type.String()),
+});
+
+export const HealthResponse = Type.Object({
+  status: Type.String(),
+  node_id: Type.String(),
+  relay_connected: Type.Boolean(),
+});

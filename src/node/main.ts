@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+import { configFrom, readConfigFile, type NodeConfigFile } from './config.js';
+import { startSignerNode } from './signer-node.js';
+import { loadOrCreateIdentity } from '../crypto/identity.js';
+import { toHex } from '../shared/hex.js';
+import { join } from 'node:path';
+
+/**
+ * One signer node as its own process:
+ *   node dist/src/node/main.js --config node-1.json [--port 7001] [--relay host:port] [--data-dir DIR]
+ *   node dist/src/node/main.js --id node-1 --data-dir DIR --print-identity
+ * The config file lists the peers and their identity public keys (see README).
+ */
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    id: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    relay: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'print-identity': { type: 'boolean' },
+  },
+});
+
+const log = (msg: string) => process.stderr.write(`[${values.id ?? 'node'}] ${msg}\n`);
+
+try {
+  const file: NodeConfigFile = values.config ? await readConfigFile(values.config) : { id: values.id ?? '' };
+  if (values.id) file.id = values.id;
+  if (values.host) file.host = values.host;
+  if (values.port) file.port = Number(values.port);
+  if (values.relay) file.relay = values.relay;
+  if (values['data-dir']) file.data_dir = values['data-dir'];
+  const config = configFrom(file);
+  if (values['print-identity']) {
+    const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
+    process.stdout.write(`${JSON.stringify({ id: config.id, public_key: toHex(identity.publicKey) })}\n`);
+    process.exit(0);
+  }
+  const node = await startSignerNode(config, (msg) => process.stderr.write(`[${config.id}] ${msg}\n`));
+  const stop = () => {
+    node.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (e) {
+  log(`failed to start: ${(e as Error).message}`);
+  process.exit(1);
+}

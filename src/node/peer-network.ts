@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { CeremonyChannel } from '../crypto/channel.js';
+import type { Identity } from '../crypto/identity.js';
+import type { RelayClient } from '../relay/client.js';
+import type { RelayPool } from '../relay/pool.js';
+import type { CeremonyId, PartyId } from '../shared/ids.js';
+import { CeremonySession } from './ceremony-session.js';
+
+/** Every node listens for invitations here, on its default relay. */
+export const INBOX_ROOM = 'tandem-inbox';
+/** An invitation older than this (or this far in the future) is refused as a possible replay. */
+const INVITE_MAX_SKEW_MS = 60_000;
+
+/**
+ * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
+ * ceremony's own channel (so it is bound to that ceremony) and carries the caller's
+ * credential, so that the peer authenticates the caller itself instead of trusting
+ * the coordinator's word.
+ */
+const InviteSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    ceremony: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
+    relay: Type.String({ maxLength: 300 }),
+    issuedAt: Type.Integer(),
+    credential: Type.String({ maxLength: 512 }),
+    op: Type.Object({ type: Type.String({ maxLength: 64 }) }, { additionalProperties: true }),
+  },
+  { additionalProperties: false },
+);
+export type Invite = Static<typeof InviteSchema>;
+const checkInvite = Compile(InviteSchema);
+
+export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<CeremonySession>) => void;
+
+/**
+ * A node's link to its peers: its inbox on the default relay (rejoined whenever the
+ * socket drops), and the ceremonies it coordinates or joins. Peers never connect to each
+ * other directly, only out to relays.
+ */
+export class PeerNetwork {
+  readonly #seen = new Map<string, number>();
+  #inbox: RelayClient | undefined;
+  #stopped = false;
+  #reconnect: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly identity: Identity,
+    private readonly peers: ReadonlyMap<PartyId, Uint8Array>,
+    private readonly defaultRelay: string,
+    private readonly pool: RelayPool,
+    private readonly onInvite: InviteHandler,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  get self(): PartyId {
+    return this.identity.partyId;
+  }
+
+  get peerIds(): PartyId[] {
+    return [...this.peers.keys()];
+  }
+
+  /** True while the inbox is joined, i.e. while peers can reach this node. */
+  get connected(): boolean {
+    return this.#inbox !== undefined && !this.#inbox.closed;
+  }
+
+  async start(): Promise<void> {
+    await this.#joinInbox().catch((e: Error) => {
+      this.log(`relay ${this.defaultRelay} unreachable (${e.message}); retrying`);
+      this.#scheduleReconnect();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#reconnect);
+  }
+
+  /** Opens a new ceremony as its coordinator: joins its room on `relay` first, so no reply is lost. */
+  async open(relay: string): Promise<CeremonySession> {
+    return this.#session(randomUUID() as CeremonyId, relay);
+  }
+
+  /** Sends `invite` for `session`'s ceremony to `to`'s inbox. */
+  async invite(session: CeremonySession, to: PartyId, op: Invite['op'], credential: string, relay: string): Promise<void> {
+    const invite: Invite = { v: 1, ceremony: session.id, relay, issuedAt: Date.now(), credential, op };
+    const sealed = session.channel.seal(to, new TextEncoder().encode(JSON.stringify(invite)));
+    const inbox = await this.pool.get(this.defaultRelay);
+    inbox.send(INBOX_ROOM, this.self, to, frameInvite(session.id, sealed));
+  }
+
+  async #session(ceremony: CeremonyId, relay: string): Promise<CeremonySession> {
+    const client = await this.pool.get(relay);
+    const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
+    const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
+    await client.join(ceremony, this.self, (from, data) => session.deliver(from as PartyId, data));
+    return session;
+  }
+
+  async #joinInbox(): Promise<void> {
+    const client = await this.pool.get(this.defaultRelay);
+    await client.join(INBOX_ROOM, this.self, (from, data) => this.#onInboxMessage(from as PartyId, data));
+    this.#inbox = client;
+    client.onClose((reason) => {
+      if (this.#inbox === client) this.#inbox = undefined;
+      if (!this.#stopped) {
+        this.log(`relay ${this.defaultRelay} connection lost (${reason}); reconnecting`);
+        this.#scheduleReconnect();
+      }
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#reconnect);
+    this.#reconnect = setTimeout(() => {
+      this.#joinInbox().catch(() => this.#scheduleReconnect());
+    }, 500);
+    this.#reconnect.unref();
+  }
+
+  #onInboxMessage(from: PartyId, data: Uint8Array): void {
+    if (!this.peers.has(from)) return this.log(`inbox: message from unknown party ${from} dropped`);
+    const framed = unframeInvite(data);
+    if (!framed) return this.log(`inbox: malformed frame from ${from} dropped`);
+    const { ceremony, sealed } = framed;
+    const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
+    let invite: Invite;
+    try {
+      const parsed: unknown = JSON.parse(new TextDecoder().decode(channel.open(from, sealed)));
+      if (!checkInvite.Check(parsed) || parsed.ceremony !== ceremony) throw new Error('not an invitation');
+      invite = parsed;
+    } catch (e) {
+      channel.close();
+      return this.log(`inbox: invitation from ${from} refused: ${(e as Error).message}`);
+    }
+    const now = Date.now();
+    if (Math.abs(now - invite.issuedAt) > INVITE_MAX_SKEW_MS || this.#seen.has(ceremony)) {
+      channel.close();
+      return this.log(`inbox: stale or replayed invitation ${ceremony} from ${from} refused`);
+    }
+    this.#remember(ceremony, now);
+    const join = async () => {
+      const client = await this.pool.get(invite.relay);
+      const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
+      await client.join(ceremony, this.self, (f, d) => session.deliver(f as PartyId, d));
+      return session;
+    };
+    this.onInvite(invite, from, join);
+  }
+
+  #remember(ceremony: string, now: number): void {
+    this.#seen.set(ceremony, now);
+    if (this.#seen.size > 10_000 || this.#seen.size % 256 === 0) {
+      for (const [c, t] of this.#seen) if (now - t > 2 * INVITE_MAX_SKEW_MS) this.#seen.delete(c);
+    }
+  }
+}
+
+/** Inbox frames carry the ceremony id in clear (the relay sees it anyway as the room name). */
+function frameInvite(ceremony: CeremonyId, sealed: Uint8Array): Uint8Array {
+  const id = Buffer.from(ceremony, 'utf8');
+  return Buffer.concat([Buffer.of(id.length), id, sealed]);
+}
+
+function unframeInvite(data: Uint8Array): { ceremony: CeremonyId; sealed: Uint8Array } | undefined {
+  const len = data[0];
+  if (len === undefined || len !== 36 || data.length <= 1 + len) return undefined;
+  const ceremony = Buffer.from(data.subarray(1, 1 + len)).toString('utf8');
+  if (!/^[0-9a-f-]{36}$/.test(ceremony)) return undefined;
+  return { ceremony: ceremony as CeremonyId, sealed: data.subarray(1 + len) };
+}

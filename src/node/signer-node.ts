@@ -1,0 +1,130 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadOrCreateIdentity } from '../crypto/identity.js';
+import { loadKek } from '../crypto/share-seal.js';
+import { RelayPool } from '../relay/pool.js';
+import { TandemError } from '../shared/errors.js';
+import { toHex } from '../shared/hex.js';
+import type { PartyId } from '../shared/ids.js';
+import { openEmbeddedStore } from '../storage/embedded.js';
+import type { NodeStore, UserRecord } from '../storage/store.js';
+import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
+import type { NodeContext } from './ceremonies/context.js';
+import { participateCreateUser } from './ceremonies/create-user.js';
+import { participateKeygen } from './ceremonies/frost-keygen.js';
+import { participateSign } from './ceremonies/frost-sign.js';
+import type { NodeConfig } from './config.js';
+import { buildApp } from './http/app.js';
+import { PeerNetwork, type InviteHandler } from './peer-network.js';
+
+const ADMIN_HASH_SETTING = 'admin_key_hash';
+export const VERSION = '0.1.0';
+
+export interface RunningNode {
+  id: PartyId;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one signer node: its identity, key-encryption key, embedded store, relay link
+ * and HTTP API. Returns once the API listens; /health turns 200 when the relay is joined.
+ */
+export async function startSignerNode(config: NodeConfig, log: (msg: string) => void): Promise<RunningNode> {
+  const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
+  const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
+  const store = await openEmbeddedStore(config.dataDir);
+  const adminHash = await adminKeyHash(store, config, log);
+  const pool = new RelayPool({ timeoutMs: 3000 });
+
+  const authenticateAdmin = async (credential: string | undefined): Promise<void> => {
+    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
+    if (apiKeyMatches(credential, adminHash)) return;
+    if (await findUser(store, credential)) throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
+    throw new TandemError('access_denied', 'invalid API key');
+  };
+  const authenticateUser = async (credential: string | undefined): Promise<UserRecord> => {
+    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
+    const user = await findUser(store, credential);
+    if (!user) throw new TandemError('access_denied', 'invalid API key');
+    return user;
+  };
+
+  let ctx: NodeContext;
+  const onInvite: InviteHandler = (invite, from, joinRoom) => {
+    const run = participants[invite.op.type];
+    if (!run) return log(`invitation ${invite.ceremony} from ${from}: unknown operation ${invite.op.type}`);
+    run(ctx, invite, from, joinRoom).catch((e: Error) => log(`${invite.op.type} ${invite.ceremony}: ${e.message}`));
+  };
+  const network = new PeerNetwork(identity, config.peers, config.relay, pool, onInvite, log);
+  ctx = {
+    self: config.id,
+    store,
+    kek,
+    network,
+    defaultRelay: config.relay,
+    stepTimeoutMs: config.ceremonyTimeoutMs,
+    authenticateAdmin,
+    authenticateUser,
+    log,
+  };
+  let app: FastifyInstance | undefined;
+  try {
+    await network.start();
+    app = await buildApp(ctx, { version: VERSION });
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await network.stop();
+    await pool.closeAll();
+    await app?.close();
+    await store.close();
+    throw e;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log(`node ${config.id} listening on http://${config.host}:${port} (identity ${toHex(identity.publicKey)})`);
+  const server = app;
+  return {
+    id: config.id,
+    url: `http://${config.host}:${port}`,
+    async close() {
+      await server.close();
+      await network.stop();
+      await pool.closeAll();
+      await store.close();
+    },
+  };
+}
+
+const participants: Record<string, typeof participateSign> = {
+  'create-user': participateCreateUser,
+  'bip340-keygen': participateKeygen,
+  'bip340-sign': participateSign,
+};
+
+async function findUser(store: NodeStore, credential: string): Promise<UserRecord | undefined> {
+  const userId = userIdOfApiKey(credential);
+  if (!userId) return undefined;
+  const user = await store.getUser(userId);
+  return user && apiKeyMatches(credential, user.apiKeyHash) ? user : undefined;
+}
+
+/**
+ * TANDEM_ADMIN_KEY wins and is remembered (as a hash); without it the remembered one
+ * stays; on a first start without either, a key is generated and shown once.
+ */
+async function adminKeyHash(store: NodeStore, config: NodeConfig, log: (msg: string) => void): Promise<Uint8Array> {
+  if (config.adminKey) {
+    const hash = hashApiKey(config.adminKey);
+    await store.setSetting(ADMIN_HASH_SETTING, toHex(hash));
+    return hash;
+  }
+  const stored = await store.getSetting(ADMIN_HASH_SETTING);
+  if (stored) return Uint8Array.from(Buffer.from(stored, 'hex'));
+  const key = newAdminKey();
+  const hash = hashApiKey(key);
+  await store.setSetting(ADMIN_HASH_SETTING, toHex(hash));
+  // Printed once, on purpose: this is the only place the generated key ever appears.
+  process.stdout.write(`\n  Admin API key for ${config.id} (shown once, keep it): ${key}\n\n`);
+  return hash;
+}
