@@ -1,0 +1,55 @@
+import { parseArgs } from 'node:util';
+import { newAdminKey } from '../node/api-keys.js';
+import { startCluster } from './processes.js';
+
+/**
+ * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
+ * process with embedded storage under TANDEM_DATA_DIR (default ./.tandem). Ctrl-C stops
+ * everything. Port 9545 is kept for the wallet gateway.
+ */
+const { values } = parseArgs({ options: { 'base-port': { type: 'string' }, 'data-dir': { type: 'string' } } });
+const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem';
+const basePort = Number(values['base-port'] ?? 7000);
+const env: NodeJS.ProcessEnv = {};
+const { existsSync } = await import('node:fs');
+const { join } = await import('node:path');
+let generated: string | undefined;
+if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json'))) {
+  // First start without a configured key: one key for the whole cluster, shown once.
+  generated = newAdminKey();
+  env.TANDEM_ADMIN_KEY = generated;
+}
+
+let stopping = false;
+try {
+  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('\nstopping the dev cluster...\n');
+    cluster.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for (const n of cluster.nodes) {
+    n.child.on('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`[dev] ${n.id} exited (${signal ?? code}); the others keep running\n`);
+    });
+  }
+  const lines = [
+    '',
+    'Tandem dev cluster is up.',
+    `  relay    ${cluster.relay.address}`,
+    ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (OpenAPI: ${n.url}/openapi.json)`),
+    `  data     ${dataDir}`,
+  ];
+  if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);
+  lines.push('', 'Ctrl-C stops everything.', '');
+  process.stdout.write(lines.join('\n') + '\n');
+} catch (e) {
+  process.stderr.write(`dev cluster failed to start: ${(e as Error).message}\n`);
+  process.exit(1);
+}
