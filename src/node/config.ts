@@ -65,7 +65,7 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     relay: file.relay ?? '127.0.0.1:7000',
     dataDir: resolve(file.data_dir ?? env.TANDEM_DATA_DIR ?? './.tandem', id),
     peers,
-    ceremonyTimeoutMs: file.ceremony_timeout_ms ?? 15_000,
+    ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     kekHex: env.TANDEM_KEK || undefined,
   };

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import * as ecc from 'tiny-secp256k1';
+import { RelayClient, relayUrl } from '../src/relay/client.js';
+import { fromHex, toHex } from '../src/shared/hex.js';
+import { call, HttpError } from './http.js';
+
+/**
+ * Measurements through a running cluster: every request is real HTTP to a signer node,
+ * which coordinates the ceremony with its peers over the relay. Every signature that
+ * comes back is checked with libsecp256k1 (tiny-secp256k1) against the key's x-only
+ * public key.
+ */
+export interface BenchKey {
+  keyId: string;
+  publicKey: Uint8Array;
+}
+
+/** Tallies shared by every cluster phase, so the final verdict sees them all. */
+export class Tally {
+  verified = 0;
+  badSignatures = 0;
+  errors = 0;
+  readonly errorKinds = new Map<string, number>();
+
+  recordError(e: unknown): void {
+    this.errors++;
+    // Group by status and error type, not by message, which carries ids.
+    const kind = e instanceof HttpError ? `HTTP ${e.status} ${errType(e.body)}` : (e as Error).message ?? String(e);
+    this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
+  }
+
+  check(msg: Uint8Array, key: BenchKey, sigHex: string): void {
+    let ok = false;
+    try {
+      ok = ecc.verifySchnorr(msg, key.publicKey, fromHex(sigHex, 64));
+    } catch {
+      ok = false; // a malformed signature is a failed one
+    }
+    if (ok) this.verified++;
+    else this.badSignatures++;
+  }
+}
+
+function errType(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { err_type?: unknown; err_msg?: unknown };
+    return `${String(parsed.err_type)}: ${String(parsed.err_msg).replace(/[0-9a-f-]{20,}/g, '…').slice(0, 160)}`;
+  } catch {
+    return body.slice(0, 160);
+  }
+}
+
+export async function createUser(nodeUrl: string, adminKey: string): Promise<string> {
+  const res = await call<{ user_id: string; api_key: string }>('POST', `${nodeUrl}/admin/create-user`, adminKey, {});
+  return res.api_key;
+}
+
+export async function keygen(nodeUrl: string, apiKey: string): Promise<BenchKey> {
+  const res = await call<{ key_id: string; public_key: string }>('POST', `${nodeUrl}/bip340/keygen`, apiKey, {
+    num_parties: 3,
+    threshold: 2,
+  });
+  return { keyId: res.key_id, publicKey: fromHex(res.public_key, 32) };
+}
+
+/** One signature of a fresh random 32-byte message, verified; returns its latency in ms. */
+export async function signOnce(nodeUrl: string, apiKey: string, key: BenchKey, tally: Tally): Promise<number> {
+  const msg = new Uint8Array(randomBytes(32));
+  const t0 = performance.now();
+  const res = await call<{ signature: string }>('POST', `${nodeUrl}/bip340/sign`, apiKey, { key_id: key.keyId, msg: toHex(msg) });
+  const dt = performance.now() - t0;
+  tally.check(msg, key, res.signature);
+  return dt;
+}
+
+/** Sequential timing of an async operation; failures are tallied, not timed. */
+export async function timeAsync(warmup: number, iterations: number, tally: Tally, op: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await op().catch((e: unknown) => tally.recordError(e));
+  const samples: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    try {
+      await op();
+      samples.push(performance.now() - t0);
+    } catch (e) {
+      tally.recordError(e);
+    }
+  }
+  return samples;
+}
+
+/** Like timeAsync, for an op that reports its own latency (so verification is excluded). */
+export async function collect(warmup: number, iterations: number, tally: Tally, op: () => Promise<number>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await op().catch((e: unknown) => tally.recordError(e));
+  const samples: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    try {
+      samples.push(await op());
+    } catch (e) {
+      tally.recordError(e);
+    }
+  }
+  return samples;
+}
+
+export interface LoadResult {
+  latencies: number[];
+  errors: number;
+  elapsedMs: number;
+}
+
+/**
+ * `clients` concurrent loops, each signing back to back until `durationMs` is up. Client
+ * i talks to node i mod n and uses key i mod k, so load spreads over coordinators and
+ * keys the way independent callers would. Requests still in flight at the deadline are
+ * finished and counted; elapsed time runs until the last one returns.
+ */
+export async function load(
+  clients: number,
+  durationMs: number,
+  nodeUrls: readonly string[],
+  apiKey: string,
+  keys: readonly BenchKey[],
+  tally: Tally,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const errorsBefore = tally.errors;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const loop = async (i: number): Promise<void> => {
+    const url = nodeUrls[i % nodeUrls.length]!;
+    const key = keys[i % keys.length]!;
+    while (performance.now() < deadline) {
+      try {
+        latencies.push(await signOnce(url, apiKey, key, tally));
+      } catch (e) {
+        tally.recordError(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
+  return { latencies, errors: tally.errors - errorsBefore, elapsedMs: performance.now() - start };
+}
+
+/**
+ * Round trip through the relay between two sockets (a → relay → b → relay → a): the
+ * unit cost of one protocol message exchange between nodes, for reading where a cluster
+ * sign spends its time.
+ */
+export async function relayRoundTrips(address: string, warmup: number, iterations: number): Promise<number[]> {
+  const url = relayUrl(address);
+  const [a, b] = await Promise.all([RelayClient.connect(url), RelayClient.connect(url)]);
+  const room = `bench-rtt-${toHex(new Uint8Array(randomBytes(8)))}`;
+  try {
+    let pending: (() => void) | undefined;
+    const payload = new Uint8Array(randomBytes(256)); // about the size of a sealed FROST message
+    await b.join(room, 'b', (from, data) => b.send(room, 'b', from, data));
+    await a.join(room, 'a', () => pending?.());
+    const once = () =>
+      new Promise<void>((resolve) => {
+        pending = resolve;
+        a.send(room, 'a', 'b', payload);
+      });
+    for (let i = 0; i < warmup; i++) await once();
+    const samples: number[] = [];
+    for (let i = 0; i < iterations; i++) {
+      const t0 = performance.now();
+      await once();
+      samples.push(performance.now() - t0);
+    }
+    return samples;
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}

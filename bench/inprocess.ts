@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import * as ecc from 'tiny-secp256k1';
+import { groupPublicKey } from '../src/protocols/frost/key-share.js';
+import { bip340Suite } from '../src/protocols/frost/suite.js';
+import { parties, runDkg, runSign } from '../test/helpers/frost.js';
+import { timeSync } from './stats.js';
+
+/**
+ * In-process measurements (no network, no storage): what the cryptography alone costs,
+ * as a floor for the cluster numbers. Signatures are collected during the timed loop and
+ * verified afterwards, so verification never counts as signing time.
+ */
+export interface InProcessResult {
+  samples: number[];
+  /** Signatures that tiny-secp256k1 rejected. */
+  badSignatures: number;
+}
+
+const msgs = (count: number): Uint8Array[] => Array.from({ length: count }, () => new Uint8Array(randomBytes(32)));
+
+function signAndVerify(
+  warmup: number,
+  iterations: number,
+  publicKey: Uint8Array,
+  sign: (msg: Uint8Array) => Uint8Array,
+): InProcessResult {
+  const inputs = msgs(warmup + iterations);
+  const sigs: Uint8Array[] = [];
+  let i = 0;
+  const samples = timeSync(warmup, iterations, () => {
+    const msg = inputs[i++]!;
+    sigs.push(sign(msg));
+  });
+  let badSignatures = 0;
+  sigs.forEach((sig, k) => {
+    if (!ecc.verifySchnorr(inputs[k]!, publicKey, sig)) badSignatures++;
+  });
+  return { samples, badSignatures };
+}
+
+/** The baseline: one key, one process, plain BIP340 (noble, with random aux data). */
+export function benchSingleKeySign(warmup: number, iterations: number): InProcessResult {
+  const secretKey = schnorr.utils.randomSecretKey();
+  return signAndVerify(warmup, iterations, schnorr.getPublicKey(secretKey), (msg) => schnorr.sign(msg, secretKey));
+}
+
+/** FROST 2-of-3: both signers' rounds plus aggregation, all in this process. */
+export function benchFrostSign(warmup: number, iterations: number): InProcessResult {
+  const shares = runDkg(parties(3), 2);
+  const signingSet = shares.slice(0, 2);
+  const pub = groupPublicKey(bip340Suite, shares[0]!.publicPackage);
+  return signAndVerify(warmup, iterations, pub, (msg) => runSign(signingSet, msg));
+}
+
+/** A whole 3-party DKG (threshold 2), all parties in this process. */
+export function benchFrostDkg(warmup: number, iterations: number): InProcessResult {
+  const samples = timeSync(warmup, iterations, () => {
+    runDkg(parties(3), 2);
+  });
+  return { samples, badSignatures: 0 };
+}

@@ -1,0 +1,187 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import * as ecc from 'tiny-secp256k1';
+import { ADMIN_KEY, api, startTestCluster, type ApiResult, type TestCluster } from '../helpers/cluster.js';
+
+/**
+ * The real cluster: a relay and three signer nodes as separate processes, driven only
+ * through HTTP, every signature checked with libsecp256k1 (tiny-secp256k1).
+ */
+const BASE = 17000;
+let tc: TestCluster;
+const url = (i: number) => tc.cluster.nodes[i - 1]!.url;
+
+function assertError(r: ApiResult, status: number, type: string) {
+  assert.equal(r.status, status, JSON.stringify(r.body));
+  assert.equal(r.body.err_type, type, JSON.stringify(r.body));
+  assert.equal(typeof r.body.err_msg, 'string');
+  assert.deepEqual(Object.keys(r.body).sort(), ['err_msg', 'err_type'], 'error bodies carry nothing else (no stack)');
+}
+
+async function createUser(node = 1): Promise<string> {
+  const r = await api(url(node), 'POST', '/admin/create-user', { key: ADMIN_KEY });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.match(String(r.body.user_id), /^[0-9a-f]{32}$/);
+  return String(r.body.api_key);
+}
+
+async function keygen(key: string, n: number, t: number, node = 1): Promise<{ keyId: string; pub: Uint8Array }> {
+  const r = await api(url(node), 'POST', '/bip340/keygen', { key, body: { num_parties: n, threshold: t } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.match(String(r.body.public_key), /^[0-9a-f]{64}$/);
+  return { keyId: String(r.body.key_id), pub: Buffer.from(String(r.body.public_key), 'hex') };
+}
+
+async function signAndVerify(key: string, keyId: string, pub: Uint8Array, node: number, extra: Record<string, unknown> = {}) {
+  const msg = randomBytes(32);
+  const r = await api(url(node), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: msg.toString('hex'), ...extra } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const sig = Buffer.from(String(r.body.signature), 'hex');
+  assert.equal(sig.length, 64);
+  assert.ok(ecc.verifySchnorr(msg, pub, sig), 'libsecp256k1 accepts the signature');
+  assert.ok(!ecc.verifySchnorr(randomBytes(32), pub, sig));
+}
+
+describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
+  before(async () => {
+    tc = await startTestCluster(BASE);
+  });
+  after(async () => {
+    await tc?.destroy();
+  });
+
+  test('every node is healthy and serves an OpenAPI 3.1 document of the seed API', async () => {
+    for (const i of [1, 2, 3]) {
+      const h = await api(url(i), 'GET', '/health');
+      assert.equal(h.status, 200);
+      assert.equal(h.body.node_id, `node-${i}`);
+    }
+    const doc = await api(url(1), 'GET', '/openapi.json');
+    assert.equal(doc.body.openapi, '3.1.0');
+    const paths = Object.keys(doc.body.paths as object);
+    for (const p of ['/admin/create-user', '/bip340/keygen', '/bip340/sign', '/bip340/public-key/{key_id}']) assert.ok(paths.includes(p), p);
+  });
+
+  test('a user created on one node works on every node', async () => {
+    const key = await createUser(2);
+    for (const i of [1, 2, 3]) {
+      const r = await api(url(i), 'GET', '/bip340/public-key/00000000-0000-0000-0000-000000000000', { key });
+      assertError(r, 400, 'key_id_not_exists');
+    }
+  });
+
+  test('2-of-3 keygen, then each node coordinates a signature that libsecp256k1 verifies', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    for (const i of [1, 2, 3]) {
+      const r = await api(url(i), 'GET', `/bip340/public-key/${keyId}`, { key });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.public_key, Buffer.from(pub).toString('hex'), `node-${i} holds the same key`);
+      assert.equal(r.body.threshold, 2);
+      assert.equal(r.body.num_parties, 3);
+      await signAndVerify(key, keyId, pub, i);
+    }
+  });
+
+  test('3-of-3 and 2-of-2 keys sign too; signing different messages in parallel works', async () => {
+    const key = await createUser();
+    const k33 = await keygen(key, 3, 3, 2);
+    await signAndVerify(key, k33.keyId, k33.pub, 3);
+    const k22 = await keygen(key, 2, 2, 3);
+    const r = await api(url(3), 'GET', `/bip340/public-key/${k22.keyId}`, { key });
+    assert.equal((r.body.parties as string[]).length, 2);
+    await Promise.all([1, 2, 3, 4, 5, 6].map(() => signAndVerify(key, k22.keyId, k22.pub, 3)));
+  });
+
+  test('errors: the seed\'s types and status codes, never a stack trace', async () => {
+    const key = await createUser();
+    const other = await createUser();
+    const { keyId } = await keygen(key, 3, 2);
+    const msg = randomBytes(32).toString('hex');
+    const sign = (body: unknown, k: string | null = key) => api(url(1), 'POST', '/bip340/sign', { key: k ?? undefined, body });
+
+    assertError(await sign({ key_id: keyId, msg }, null), 401, 'access_denied');
+    assertError(await sign({ key_id: keyId, msg }, 'tdm_nonsense'), 401, 'access_denied');
+    assertError(await sign({ key_id: keyId, msg }, key.slice(0, -2) + 'AA'), 401, 'access_denied');
+    assertError(await api(url(1), 'POST', '/admin/create-user', { key }), 400, 'you_have_to_be_admin');
+    assertError(await api(url(1), 'POST', '/admin/create-user', {}), 401, 'access_denied');
+
+    for (const [n, t] of [[4, 2], [3, 1], [2, 3], [1, 1], [0, 0], [-1, 2]]) {
+      assertError(await api(url(1), 'POST', '/bip340/keygen', { key, body: { num_parties: n, threshold: t } }), 400, 'bad_n_and_t_params');
+    }
+    assertError(await api(url(1), 'POST', '/bip340/keygen', { key, body: { num_parties: '3', threshold: 2 } }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/keygen', { key, body: { num_parties: 2.5, threshold: 2 } }), 400, 'bad_request_params');
+
+    assertError(await sign({ key_id: keyId, msg: 'xyz' }), 400, 'bad_request_params');
+    assertError(await sign({ key_id: keyId, msg: 'abc' }), 400, 'bad_request_params');
+    assertError(await sign({ key_id: keyId, msg, extra_data: 'zz' }), 400, 'bad_request_params');
+    assertError(await sign({ msg }), 400, 'bad_request_params');
+    assertError(await sign({ key_id: keyId, msg, relay_address: 'not a relay' }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, raw: '{"key_id": ' }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, raw: 'key_id=1', contentType: 'text/plain' }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key }), 400, 'bad_request_params');
+
+    assertError(await sign({ key_id: '6e0c3a55-0000-4000-8000-000000000000', msg }), 400, 'key_id_not_exists');
+    assertError(await sign({ key_id: keyId, msg }, other), 400, 'key_id_not_exists');
+    assertError(await api(url(2), 'GET', `/bip340/public-key/${keyId}`, { key: other }), 400, 'key_id_not_exists');
+
+    assertError(await api(url(1), 'GET', '/nowhere', { key }), 404, 'not_found');
+    assertError(await api(url(1), 'POST', '/bip340/nothing', { key, body: {} }), 404, 'not_found');
+
+    // A relay that isn't there: a defined error, quickly, not a hang.
+    const started = Date.now();
+    assertError(await sign({ key_id: keyId, msg, relay_address: '127.0.0.1:1' }), 400, 'executor_result');
+    assert.ok(Date.now() - started < 10_000);
+  });
+
+  test('relay_address picks another relay for one operation', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    const port = BASE + 50;
+    const relay = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', String(port)], { stdio: 'pipe' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        relay.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+        relay.once('exit', () => reject(new Error('relay exited')));
+      });
+      await signAndVerify(key, keyId, pub, 2, { relay_address: `127.0.0.1:${port}` });
+      const kg = await api(url(3), 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2, relay_address: `localhost:${port}` } });
+      assert.equal(kg.status, 200, JSON.stringify(kg.body));
+    } finally {
+      relay.kill('SIGKILL');
+    }
+  });
+
+  test('one node down: 2-of-3 still signs through either survivor; 3-of-3 fails cleanly; restart keeps users and keys', async () => {
+    const key = await createUser();
+    const k23 = await keygen(key, 3, 2);
+    const k33 = await keygen(key, 3, 3);
+    await tc.cluster.nodes[2]!.stop('SIGKILL');
+    await signAndVerify(key, k23.keyId, k23.pub, 1);
+    await signAndVerify(key, k23.keyId, k23.pub, 2);
+    const started = Date.now();
+    const r = await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: k33.keyId, msg: randomBytes(32).toString('hex') } });
+    assertError(r, 400, 'executor_result');
+    assert.match(String(r.body.err_msg), /node-3/);
+    assert.ok(Date.now() - started < 15_000, 'bounded by the ceremony timeout');
+    // Keygen needs all n parties; with one down a 3-party key can't be made, a 2-party one can.
+    assertError(await api(url(1), 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2 } }), 400, 'executor_result');
+    const k22 = await keygen(key, 2, 2);
+    await signAndVerify(key, k22.keyId, k22.pub, 2);
+
+    await tc.restart();
+    for (const k of [k23, k33]) {
+      await signAndVerify(key, k.keyId, k.pub, 3);
+    }
+    await signAndVerify(key, k22.keyId, k22.pub, 1);
+  });
+
+  test('no node ever logs a share, an API key or the admin key', async () => {
+    const all = tc.logs.join('\n');
+    assert.ok(!all.includes(ADMIN_KEY));
+    assert.ok(!/tdm_[0-9a-f]{32}_/.test(all), 'no user API key in logs');
+  });
+});
