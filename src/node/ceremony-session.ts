@@ -1,6 +1,6 @@
 import { CeremonyChannel, ChannelError } from '../crypto/channel.js';
 import type { RelayClient } from '../relay/client.js';
-import type { ErrType } from '../shared/errors.js';
+import { isErrType, type ErrType } from '../shared/errors.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
 
 /** What parties of a ceremony say to each other, sealed end to end. */
@@ -128,17 +128,11 @@ export class CeremonySession {
   }
 }
 
-const ERR_TYPES = new Set<string>([
-  'access_denied', 'not_found', 'internal_problem', 'bad_request_params', 'key_id_not_exists',
-  'you_have_to_be_admin', 'executor_result', 'bad_n_and_t_params', 'unique_violation', 'user_id_not_exists',
-  'policy_validation_failed',
-]);
-
 function parseMessage(bytes: Uint8Array): CeremonyMessage {
   const m = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
   if (m.kind === 'step' && typeof m.step === 'string' && 'body' in m) return { kind: 'step', step: m.step, body: m.body };
-  if (m.kind === 'refuse' && typeof m.reason === 'string' && typeof m.errType === 'string' && ERR_TYPES.has(m.errType)) {
-    return { kind: 'refuse', reason: m.reason.slice(0, 500), errType: m.errType as ErrType };
+  if (m.kind === 'refuse' && typeof m.reason === 'string' && typeof m.errType === 'string' && isErrType(m.errType)) {
+    return { kind: 'refuse', reason: m.reason.slice(0, 500), errType: m.errType };
   }
   if (m.kind === 'abort' && typeof m.reason === 'string') return { kind: 'abort', reason: m.reason.slice(0, 500) };
   throw new Error('not a ceremony message');

@@ -153,11 +153,13 @@ export class PeerNetwork {
     this.onInvite(invite, from, join);
   }
 
+  /** Ids only need remembering while their invitations could still pass the age check. */
   #remember(ceremony: string, now: number): void {
-    this.#seen.set(ceremony, now);
-    if (this.#seen.size > 10_000 || this.#seen.size % 256 === 0) {
-      for (const [c, t] of this.#seen) if (now - t > 2 * INVITE_MAX_SKEW_MS) this.#seen.delete(c);
+    for (const [c, t] of this.#seen) {
+      if (now - t <= 2 * INVITE_MAX_SKEW_MS) break; // insertion order is time order
+      this.#seen.delete(c);
     }
+    this.#seen.set(ceremony, now);
   }
 }
 

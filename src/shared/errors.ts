@@ -23,7 +23,12 @@ export const BAD_REQUEST_TYPES = [
   'you_have_to_be_admin',
 ] as const;
 
-export type ErrType = (typeof BAD_REQUEST_TYPES)[number] | 'access_denied' | 'not_found' | 'internal_problem';
+export const ERR_TYPES = [...BAD_REQUEST_TYPES, 'access_denied', 'not_found', 'internal_problem'] as const;
+export type ErrType = (typeof ERR_TYPES)[number];
+
+export function isErrType(s: string): s is ErrType {
+  return (ERR_TYPES as readonly string[]).includes(s);
+}
 
 export function statusOf(type: ErrType): 400 | 401 | 404 | 500 {
   switch (type) {

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { BAD_REQUEST_TYPES } from '../../shared/errors.js';
+import { ERR_TYPES } from '../../shared/errors.js';
 
 /** Request and response schemas: they validate requests and make the OpenAPI document. */
 const hex = (description: string, maxBytes: number) =>
@@ -20,7 +20,7 @@ export const RelayAddress = Type.Union(
 
 export const ErrorBody = Type.Object(
   {
-    err_type: Type.String({ enum: [...BAD_REQUEST_TYPES, 'access_denied', 'not_found', 'internal_problem'] }),
+    err_type: Type.String({ enum: [...ERR_TYPES] }),
     err_msg: Type.String(),
   },
   { $id: 'Error' },
