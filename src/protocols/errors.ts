@@ -7,10 +7,11 @@ import type { PartyId } from '../shared/ids.js';
  */
 export class ProtocolError extends Error {
   constructor(
-    message: string,
+    /** What failed, without the party's name. */
+    readonly reason: string,
     readonly culprit?: PartyId,
   ) {
-    super(culprit ? `party ${culprit}: ${message}` : message);
+    super(culprit ? `party ${culprit}: ${reason}` : reason);
     this.name = 'ProtocolError';
   }
 }

@@ -57,7 +57,7 @@ export async function firstResponders<T>(
 
 export function asPeerFailure(p: PartyId, e: unknown): PeerFailure {
   if (e instanceof PeerFailure) return e;
-  if (e instanceof ProtocolError) return new PeerFailure(e.culprit ?? p, e.message, 'executor_result', true);
+  if (e instanceof ProtocolError) return new PeerFailure(e.culprit ?? p, e.reason, 'executor_result', true);
   return new PeerFailure(p, (e as Error).message ?? String(e));
 }
 
@@ -69,7 +69,7 @@ export function asPeerFailure(p: PartyId, e: unknown): PeerFailure {
  */
 export function notEnoughParties(what: string, have: number, need: number, failures: PeerFailure[]): TandemError {
   const cheat = failures.find((f) => f.misbehaved);
-  if (cheat) return new TandemError('executor_result', `party ${cheat.party} misbehaved: ${cheat.reason}`);
+  if (cheat) return new TandemError('executor_result', `${what} failed: party ${cheat.party} sent an invalid message: ${cheat.reason}`);
   const types = new Set(failures.map((f) => f.errType));
   const [only] = types;
   const detail = failures.map((f) => `${f.party}: ${f.reason}`).join('; ');
@@ -83,7 +83,7 @@ export function notEnoughParties(what: string, have: number, need: number, failu
 export function ceremonyError(what: string, e: unknown): TandemError {
   if (e instanceof TandemError) return e;
   if (e instanceof ProtocolError) {
-    return new TandemError('executor_result', e.culprit ? `${what} failed: party ${e.culprit} sent an invalid message: ${e.message}` : `${what} failed: ${e.message}`);
+    return new TandemError('executor_result', e.culprit ? `${what} failed: party ${e.culprit} sent an invalid message: ${e.reason}` : `${what} failed: ${e.reason}`);
   }
   if (e instanceof PeerFailure) {
     if (e.errType && e.errType !== 'internal_problem') return new TandemError(e.errType, `${what} failed: ${e.message}`);
