@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as ecc from 'tiny-secp256k1';
 import { groupPublicKey } from '../src/protocols/frost/key-share.js';
+import { FrostAggregator, FrostSigner } from '../src/protocols/frost/sign.js';
 import { bip340Suite } from '../src/protocols/frost/suite.js';
 import { parties, runDkg, runSign } from '../test/helpers/frost.js';
 import { timeSync } from './stats.js';
@@ -59,4 +60,41 @@ export function benchFrostDkg(warmup: number, iterations: number): InProcessResu
     runDkg(parties(3), 2);
   });
   return { samples, badSignatures: 0 };
+}
+
+export interface SignPhases {
+  /** Per signer: fresh nonces and their commitments. */
+  commit: number[];
+  /** Per signer: checks the package, then computes its share. */
+  signShare: number[];
+  /** Coordinator only: checks every share against its verifying share, aggregates, verifies. */
+  aggregate: number[];
+}
+
+/**
+ * Times the FROST 2-of-3 rounds separately, as the cluster splits them: the coordinator
+ * runs one commit, one signShare and the aggregate; the other signer one commit and one
+ * signShare. Medians of these say how much of a cluster sign is cryptography on the
+ * critical path.
+ */
+export function benchFrostSignPhases(warmup: number, iterations: number): SignPhases {
+  const shares = runDkg(parties(3), 2).slice(0, 2);
+  const phases: SignPhases = { commit: [], signShare: [], aggregate: [] };
+  const timed = <T>(into: number[] | undefined, fn: () => T): T => {
+    const t0 = performance.now();
+    const out = fn();
+    into?.push(performance.now() - t0);
+    return out;
+  };
+  for (let i = 0; i < warmup + iterations; i++) {
+    const keep = i >= warmup;
+    const msg = msgs(1)[0]!;
+    const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
+    const signers = shares.map((s) => new FrostSigner(bip340Suite, s, msg));
+    for (const s of signers) agg.addCommitment(timed(keep ? phases.commit : undefined, () => s.commit()));
+    const pkg = agg.signingPackage(shares.map((s) => s.party));
+    const sigShares = signers.map((s) => timed(keep ? phases.signShare : undefined, () => s.sign(pkg)));
+    timed(keep ? phases.aggregate : undefined, () => agg.aggregate(sigShares));
+  }
+  return phases;
 }

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { constants, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../src/cluster/processes.js';
 import { newAdminKey } from '../src/node/api-keys.js';
@@ -14,8 +14,9 @@ import {
   timeAsync,
   type BenchKey,
 } from './cluster-bench.js';
-import { closeHttp, call } from './http.js';
-import { benchFrostDkg, benchFrostSign, benchSingleKeySign } from './inprocess.js';
+import { describeCpu, sampleCpu, type Proc } from './cpu.js';
+import { call, closeHttp } from './http.js';
+import { benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
 import { summarize } from './stats.js';
 import { formatTable, type Row } from './table.js';
 
@@ -24,16 +25,24 @@ import { formatTable, type Row } from './table.js';
  * and through a real three-node cluster (separate processes, HTTP in, relay between
  * nodes). Results go to stdout as one table; progress goes to stderr.
  *
- * Exit status: 1 if any cluster or in-process signature failed BIP340 verification (or the
- * run itself failed), 130 on SIGINT.
+ * Exit status: 1 if any signature failed BIP340 verification, any request failed (numbers
+ * from a run with errors aren't to be trusted) or the run itself failed; 128 + signal
+ * number on SIGINT/SIGTERM.
  */
 const BASE_PORT = Number(process.env.TANDEM_BENCH_BASE_PORT ?? 27000);
+// The relay takes BASE_PORT and the nodes the next three; fail before spawning anything.
+if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1024 || BASE_PORT > 65532) {
+  process.stderr.write(`TANDEM_BENCH_BASE_PORT must be an integer in 1024..65532, got ${process.env.TANDEM_BENCH_BASE_PORT}\n`);
+  process.exit(2);
+}
 const LOAD_SECONDS = 5;
 const LOAD_WARMUP_SECONDS = 1;
 const CLIENT_COUNTS = [1, 4, 16] as const;
 
+let interrupted = false;
 const progress = (msg: string): void => {
-  process.stderr.write(`[bench] ${msg}\n`);
+  // After a signal the phases still unwinding are noise; only the shutdown matters.
+  if (!interrupted || msg.startsWith('SIG')) process.stderr.write(`[bench] ${msg}\n`);
 };
 
 function row(name: string, samples: readonly number[], extra = ''): Row {
@@ -65,10 +74,15 @@ function inProcessRows(): { rows: Row[]; bad: number; singleMedian: number; fros
   progress('in process: single-key BIP340 sign, FROST 2-of-3 sign, FROST DKG');
   const single = benchSingleKeySign(50, 200);
   const frost = benchFrostSign(10, 50);
+  const phases = benchFrostSignPhases(5, 30);
   const dkg = benchFrostDkg(3, 20);
   const rows = [
-    row('in-process single-key BIP340 sign (noble)', single.samples, `baseline; bad sigs ${single.badSignatures}`),
+    // noble's schnorr.sign verifies its own signature before returning it; that is part of the baseline.
+    row('in-process single-key BIP340 sign (noble)', single.samples, `baseline (incl. noble's self-verify); bad sigs ${single.badSignatures}`),
     row('in-process FROST 2-of-3 sign (2 signers + aggregate)', frost.samples, `bad sigs ${frost.badSignatures}`),
+    row('  of which: commit, per signer', phases.commit),
+    row('  of which: signShare, per signer', phases.signShare),
+    row('  of which: aggregate (coordinator)', phases.aggregate, 'checks each share, then the signature'),
     row('in-process FROST DKG, 3 parties, t=2', dkg.samples),
   ];
   return {
@@ -79,10 +93,19 @@ function inProcessRows(): { rows: Row[]; bad: number; singleMedian: number; fros
   };
 }
 
-async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Promise<{ rows: Row[]; signMedian: number }> {
+interface ClusterResults {
+  rows: Row[];
+  signMedian: number;
+  /** One line per sign phase: CPU ms per signature in each process. */
+  cpuLines: string[];
+}
+
+async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Promise<ClusterResults> {
   const urls = cluster.nodes.map((n) => n.url);
   const entry = urls[0]!;
   const rows: Row[] = [];
+  const cpuLines: string[] = [];
+  const procs: Proc[] = [cluster.relay, ...cluster.nodes].map((p) => ({ name: p.name, pid: p.child.pid }));
   const apiKey = await createUser(entry, adminKey);
 
   // Reference points for reading the sign latency: the HTTP floor and one relay exchange.
@@ -105,20 +128,26 @@ async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Pr
   );
 
   progress('cluster: sequential sign x100');
+  const signFirst = () => signOnce(entry, apiKey, first, tally);
+  await collect(10, 0, tally, signFirst);
   const errorsBefore = tally.errors;
-  const signSamples = await collect(10, 100, tally, () => signOnce(entry, apiKey, first, tally));
+  const [cpu0, w0] = [sampleCpu(procs), performance.now()];
+  const signSamples = await collect(0, 100, tally, signFirst);
+  cpuLines.push(`sequential via node-1: ${describeCpu(cpu0, sampleCpu(procs), signSamples.length, performance.now() - w0)}`);
   rows.push(row('cluster sign 2-of-3 sequential via node-1', signSamples, `errors ${tally.errors - errorsBefore}`));
 
   for (const clients of CLIENT_COUNTS) {
     progress(`cluster: ${clients} concurrent client(s), ${LOAD_WARMUP_SECONDS} s warm-up + ${LOAD_SECONDS} s`);
     await load(clients, LOAD_WARMUP_SECONDS * 1000, urls, apiKey, keys, tally);
+    const cpu0 = sampleCpu(procs);
     const r = await load(clients, LOAD_SECONDS * 1000, urls, apiKey, keys, tally);
+    cpuLines.push(`load, ${clients} client(s): ${describeCpu(cpu0, sampleCpu(procs), r.latencies.length, r.elapsedMs)}`);
     const rps = (r.latencies.length / r.elapsedMs) * 1000;
     rows.push(
       row(`cluster sign load, ${clients} client${clients > 1 ? 's' : ''}`, r.latencies, `${rps.toFixed(1)} req/s; errors ${r.errors}`),
     );
   }
-  return { rows, signMedian: summarize(signSamples).median };
+  return { rows, signMedian: summarize(signSamples).median, cpuLines };
 }
 
 function machineLine(): string {
@@ -156,21 +185,23 @@ async function main(res: Resources): Promise<number> {
     `ratio cluster sign median / single-key sign median:       ${(clustered.signMedian / inproc.singleMedian).toFixed(1)}x`,
     `ratio in-process FROST sign median / single-key median:   ${(inproc.frostMedian / inproc.singleMedian).toFixed(1)}x`,
     '',
+    `where the CPU goes (${cpus().length} cores; load clients spread over node-1..3, so each node coordinates a share):`,
+    ...clustered.cpuLines.map((l) => `  ${l}`),
+    '',
     `cluster signatures verified: ${tally.verified}, verification failures: ${tally.badSignatures}, request errors: ${tally.errors}`,
     `in-process verification failures: ${inproc.bad}`,
   ];
   for (const [kind, count] of tally.errorKinds) out.push(`  error x${count}: ${kind}`);
   process.stdout.write(out.join('\n') + '\n');
-  return tally.badSignatures + inproc.bad > 0 ? 1 : 0;
+  return tally.badSignatures + inproc.bad + tally.errors > 0 ? 1 : 0;
 }
 
 const resources = new Resources();
-let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     interrupted = true;
     progress(`${signal}: stopping the cluster and removing the data dir`);
-    void resources.cleanup().finally(() => process.exit(130));
+    void resources.cleanup().finally(() => process.exit(128 + constants.signals[signal]));
   });
 }
 

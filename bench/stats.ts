@@ -16,11 +16,10 @@ export interface Summary {
   n: number;
   median: number;
   p95: number;
-  max: number;
 }
 
 export function summarize(xs: readonly number[]): Summary {
-  return { n: xs.length, median: percentile(xs, 50), p95: percentile(xs, 95), max: xs.length ? Math.max(...xs) : Number.NaN };
+  return { n: xs.length, median: percentile(xs, 50), p95: percentile(xs, 95) };
 }
 
 /** Runs `fn` `warmup` times untimed (JIT, caches, pooled sockets), then `iterations` times timed. */

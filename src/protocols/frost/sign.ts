@@ -130,27 +130,38 @@ export class FrostAggregator {
     return this.#package;
   }
 
-  /** Returns the 64-byte BIP340 signature, verified against the group key. */
+  /**
+   * Returns the 64-byte BIP340 signature, verified against the group key. Shares are
+   * checked one by one only when the sum fails to verify (RFC 9591 §5.4: the cheaper
+   * path for the honest case), and then the parties whose shares fail are named.
+   */
   aggregate(shares: SignatureShare[]): Uint8Array {
     const pkg = this.#package;
     if (!pkg) throw new ProtocolError('aggregate() before signingPackage()');
-    const libPub = toLibraryPublic(this.#suite, this.#pub);
-    const libList = toLibraryCommitments(this.#suite, pkg.commitments);
+    const partyOf = new Map(pkg.commitments.map((c) => [frostIdentifier(this.#suite, c.from as PartyId), c.from as PartyId]));
     const byParty: Record<string, Uint8Array> = {};
     for (const s of shares) {
       const from = s.from as PartyId;
-      if (!pkg.commitments.some((c) => c.from === from)) throw new ProtocolError('share from a party outside the signing set', from);
       const id = frostIdentifier(this.#suite, from);
+      if (!partyOf.has(id)) throw new ProtocolError('share from a party outside the signing set', from);
       if (byParty[id]) throw new ProtocolError('second signature share', from);
-      const share = fromHex(s.share);
-      if (!this.#suite.lib.verifyShare(libPub, libList, this.#msg, id, share)) {
-        throw new ProtocolError('signature share does not verify', from);
-      }
-      byParty[id] = share;
+      byParty[id] = fromHex(s.share);
     }
-    const missing = pkg.commitments.find((c) => !byParty[frostIdentifier(this.#suite, c.from as PartyId)]);
-    if (missing) throw new ProtocolError('missing signature share', missing.from as PartyId);
-    const sig = this.#suite.lib.aggregate(libPub, libList, this.#msg, byParty);
+    const missing = [...partyOf].find(([id]) => !byParty[id]);
+    if (missing) throw new ProtocolError('missing signature share', missing[1]);
+    let sig: Uint8Array;
+    try {
+      sig = this.#suite.lib.aggregate(
+        toLibraryPublic(this.#suite, this.#pub),
+        toLibraryCommitments(this.#suite, pkg.commitments),
+        this.#msg,
+        byParty,
+      );
+    } catch (e) {
+      const cheaters = (e as { cheaters?: unknown }).cheaters;
+      const culprit = Array.isArray(cheaters) ? partyOf.get(String(cheaters[0])) : undefined;
+      throw new ProtocolError(culprit ? 'signature share does not verify' : `aggregation failed: ${(e as Error).message}`, culprit);
+    }
     if (!this.#suite.lib.verify(sig, this.#msg, groupPublicKey(this.#suite, this.#pub))) {
       throw new ProtocolError('aggregated signature does not verify');
     }
