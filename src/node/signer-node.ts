@@ -9,7 +9,7 @@ import type { PartyId } from '../shared/ids.js';
 import { openEmbeddedStore } from '../storage/embedded.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
-import type { NodeContext } from './ceremonies/context.js';
+import type { NodeContext, Participant } from './ceremonies/context.js';
 import { participateCreateUser } from './ceremonies/create-user.js';
 import { participateKeygen } from './ceremonies/frost-keygen.js';
 import { participateSign } from './ceremonies/frost-sign.js';
@@ -34,7 +34,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
   const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
   const store = await openEmbeddedStore(config.dataDir);
-  const adminHash = await adminKeyHash(store, config, log);
+  const adminHash = await adminKeyHash(store, config);
   const pool = new RelayPool({ timeoutMs: 3000 });
 
   const authenticateAdmin = async (credential: string | undefined): Promise<void> => {
@@ -96,7 +96,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
   };
 }
 
-const participants: Record<string, typeof participateSign> = {
+const participants: Record<string, Participant> = {
   'create-user': participateCreateUser,
   'bip340-keygen': participateKeygen,
   'bip340-sign': participateSign,
@@ -113,7 +113,7 @@ async function findUser(store: NodeStore, credential: string): Promise<UserRecor
  * TANDEM_ADMIN_KEY wins and is remembered (as a hash); without it the remembered one
  * stays; on a first start without either, a key is generated and shown once.
  */
-async function adminKeyHash(store: NodeStore, config: NodeConfig, log: (msg: string) => void): Promise<Uint8Array> {
+async function adminKeyHash(store: NodeStore, config: NodeConfig): Promise<Uint8Array> {
   if (config.adminKey) {
     const hash = hashApiKey(config.adminKey);
     await store.setSetting(ADMIN_HASH_SETTING, toHex(hash));

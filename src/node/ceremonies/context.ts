@@ -4,7 +4,7 @@ import { TandemError } from '../../shared/errors.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { NodeStore, UserRecord } from '../../storage/store.js';
 import { PeerFailure, type CeremonySession } from '../ceremony-session.js';
-import type { PeerNetwork } from '../peer-network.js';
+import type { Invite, PeerNetwork } from '../peer-network.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
 export interface NodeContext {
@@ -19,6 +19,14 @@ export interface NodeContext {
   authenticateAdmin(credential: string | undefined): Promise<void>;
   log(msg: string): void;
 }
+
+/** A node's side of a ceremony another node coordinates, started by its invitation. */
+export type Participant = (
+  ctx: NodeContext,
+  invite: Invite,
+  coordinator: PartyId,
+  join: () => Promise<CeremonySession>,
+) => Promise<void>;
 
 /**
  * Waits for `ask` to succeed for `need` of the candidates and returns as soon as it has,

@@ -1,10 +1,9 @@
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import type { PartyId, UserId } from '../../shared/ids.js';
+import type { UserId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
-import type { Invite } from '../peer-network.js';
-import { abortAll, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
+import { abortAll, type Participant, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
 
 /**
  * A user exists on every node of the cluster, so that every node can check the caller of
@@ -48,12 +47,7 @@ export async function coordinateCreateUser(ctx: NodeContext, adminCredential: st
   }
 }
 
-export async function participateCreateUser(
-  ctx: NodeContext,
-  invite: Invite,
-  from: PartyId,
-  join: () => Promise<CeremonySession>,
-): Promise<void> {
+export const participateCreateUser: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   const op = invite.op as Record<string, unknown>;
   const userId = String(op.user_id) as UserId;
@@ -77,4 +71,4 @@ export async function participateCreateUser(
   } finally {
     session.close();
   }
-}
+};

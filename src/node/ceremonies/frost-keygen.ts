@@ -8,8 +8,7 @@ import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../ceremony-session.js';
-import type { Invite } from '../peer-network.js';
-import { abortAll, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { sealFrostShare } from './key-shares.js';
 
 /**
@@ -105,12 +104,7 @@ async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Fr
   }
 }
 
-export async function participateKeygen(
-  ctx: NodeContext,
-  invite: Invite,
-  from: PartyId,
-  join: () => Promise<CeremonySession>,
-): Promise<void> {
+export const participateKeygen: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   const op = invite.op as Record<string, unknown>;
   const keyId = String(op.key_id) as KeyId;
@@ -148,4 +142,4 @@ export async function participateKeygen(
     dkg?.destroy();
     session.close();
   }
-}
+};

@@ -3,10 +3,8 @@ import { FrostAggregator, FrostSigner } from '../../protocols/frost/sign.js';
 import { bip340Suite } from '../../protocols/frost/suite.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
-import type { Invite } from '../peer-network.js';
-import { abortAll, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 
 /**
@@ -73,12 +71,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   }
 }
 
-export async function participateSign(
-  ctx: NodeContext,
-  invite: Invite,
-  from: PartyId,
-  join: () => Promise<CeremonySession>,
-): Promise<void> {
+export const participateSign: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   let signer: FrostSigner | undefined;
   let secret: Uint8Array | undefined;
@@ -114,4 +107,4 @@ export async function participateSign(
     secret?.fill(0);
     session.close();
   }
-}
+};
