@@ -179,6 +179,26 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     await signAndVerify(key, k22.keyId, k22.pub, 1);
   });
 
+  test('a relay restart: nodes report it on /health, reconnect by themselves, and sign again', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    await tc.cluster.relay.stop('SIGKILL');
+    const during = await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: randomBytes(32).toString('hex') } });
+    assertError(during, 400, 'executor_result');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await api(url(2), 'GET', '/health')).status, 503, 'a node without its relay is not ready');
+    await tc.cluster.relay.start();
+    const deadline = Date.now() + 20_000;
+    for (const i of [1, 2, 3]) {
+      while ((await api(url(i), 'GET', '/health')).status !== 200) {
+        assert.ok(Date.now() < deadline, `node-${i} reconnected to the relay`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await signAndVerify(key, keyId, pub, 1);
+    await signAndVerify(key, keyId, pub, 3);
+  });
+
   test('no node ever logs a share, an API key or the admin key', async () => {
     const all = tc.logs.join('\n');
     assert.ok(!all.includes(ADMIN_KEY));
