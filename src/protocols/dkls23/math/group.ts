@@ -1,0 +1,49 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { abort } from '../errors.js';
+import type { PartyId } from '../../../shared/ids.js';
+
+/**
+ * secp256k1 scalars and points as the engine exchanges them, with every check of design
+ * note §6: points are 33-byte compressed SEC1, on the curve, not the identity; scalars are
+ * exactly 32 bytes big-endian and below q, never silently reduced.
+ */
+export const Point = secp256k1.Point;
+export type Point = InstanceType<typeof secp256k1.Point>;
+export const Fn = secp256k1.Point.Fn;
+export const G = Point.BASE;
+export const q = Fn.ORDER;
+
+export function decodePoint(bytes: Uint8Array, from?: PartyId, what = 'point'): Point {
+  if (bytes.length !== 33) throw abort(`${what}: expected 33 bytes`, from);
+  let p: Point;
+  try {
+    p = Point.fromBytes(bytes);
+  } catch {
+    throw abort(`${what}: not a curve point`, from);
+  }
+  if (p.is0()) throw abort(`${what}: identity point`, from);
+  return p;
+}
+
+export function encodePoint(p: Point): Uint8Array {
+  if (p.is0()) throw abort('cannot encode the identity point');
+  return p.toBytes(true);
+}
+
+export function decodeScalar(bytes: Uint8Array, from?: PartyId, what = 'scalar', nonZero = false): bigint {
+  if (bytes.length !== 32) throw abort(`${what}: expected 32 bytes`, from);
+  let x = 0n;
+  for (const b of bytes) x = (x << 8n) | BigInt(b);
+  if (x >= q) throw abort(`${what}: not below the group order`, from);
+  if (nonZero && x === 0n) throw abort(`${what}: zero`, from);
+  return x;
+}
+
+export function encodeScalar(x: bigint): Uint8Array {
+  return Fn.toBytes(Fn.create(x));
+}
+
+/** A uniformly random non-zero scalar from the CSPRNG (noble rejection-samples). */
+export function randomScalar(): bigint {
+  return Fn.fromBytes(secp256k1.utils.randomSecretKey());
+}
