@@ -2,10 +2,12 @@ import Type, { type Static } from 'typebox';
 import { HexAny, HexBytes, PartyIdSchema, parser } from '../wire.js';
 
 /**
- * FROST wire messages, version 1. Points are 33-byte compressed secp256k1, scalars 32
- * bytes, all hex. Every message is parsed with these schemas before the engine sees it.
+ * FROST wire messages, version 1, for every suite: points are 33-byte compressed
+ * secp256k1 or 32-byte Ed25519 (the engine checks the exact encoding against its suite),
+ * scalars 32 bytes, all hex. Every message is parsed with these schemas before the
+ * engine sees it.
  */
-const Point = HexBytes(33);
+const Point = Type.Union([HexBytes(32), HexBytes(33)]);
 const Scalar = HexBytes(32);
 const MAX_THRESHOLD = 64;
 export const MAX_PARTIES = 64;

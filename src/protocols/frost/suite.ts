@@ -1,6 +1,8 @@
+import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
 import type { PartyId } from '../../shared/ids.js';
 
+// Both suites come from the same generic createFROST, so they share one API type.
 type FrostLib = typeof schnorr_FROST;
 
 /** A FROST ciphersuite as the engine needs it: the library plus how its keys are shown. */
@@ -24,7 +26,22 @@ export const bip340Suite: FrostSuite = {
   publicKey: (c) => c.subarray(1),
   isValidPoint: (bytes) => {
     try {
-      return !secp256k1.Point.fromBytes(bytes).is0();
+      return bytes.length === 33 && !secp256k1.Point.fromBytes(bytes).is0();
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** FROST(Ed25519, SHA-512), RFC 9591 §6.1: signatures are plain RFC 8032 Ed25519 ones. */
+export const ed25519Suite: FrostSuite = {
+  name: 'FROST-ED25519-SHA512-v1',
+  lib: ed25519_FROST,
+  publicKey: (c) => c,
+  isValidPoint: (bytes) => {
+    try {
+      const p = ed25519.Point.fromBytes(bytes);
+      return bytes.length === 32 && !p.is0() && p.isTorsionFree();
     } catch {
       return false;
     }
