@@ -4,6 +4,7 @@ import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { fromHex } from '../shared/hex.js';
 import { asPartyId, type PartyId } from '../shared/ids.js';
+import { MAX_BATCH } from '../protocols/frost/messages.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -23,6 +24,7 @@ export const NodeConfigFileSchema = Type.Object(
     data_dir: Type.Optional(Type.String()),
     peers: Type.Optional(Type.Array(PeerSchema)),
     ceremony_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    max_batch: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BATCH })),
   },
   { additionalProperties: false },
 );
@@ -39,6 +41,8 @@ export interface NodeConfig {
   peers: ReadonlyMap<PartyId, Uint8Array>;
   /** Longest a ceremony may take before it is abandoned with a defined error. */
   ceremonyTimeoutMs: number;
+  /** Most messages one sign request may carry (batch_too_large beyond). */
+  maxBatch: number;
   /** From TANDEM_ADMIN_KEY; undefined means "use the stored one, or generate one". */
   adminKey: string | undefined;
   /** From TANDEM_KEK (hex); undefined means the node's key file. */
@@ -66,6 +70,7 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     dataDir: resolve(file.data_dir ?? env.TANDEM_DATA_DIR ?? './.tandem', id),
     peers,
     ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),
+    maxBatch: Math.min(file.max_batch ?? (Number(env.TANDEM_MAX_BATCH) || 64), MAX_BATCH),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     kekHex: env.TANDEM_KEK || undefined,
   };

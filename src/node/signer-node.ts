@@ -11,8 +11,8 @@ import type { NodeStore, UserRecord } from '../storage/store.js';
 import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
 import { participateCreateUser } from './ceremonies/create-user.js';
-import { participateKeygen } from './ceremonies/frost-keygen.js';
-import { participateSign } from './ceremonies/frost-sign.js';
+import { FROST_KEYGEN, participateKeygen } from './ceremonies/frost-keygen.js';
+import { FROST_SIGN, participateSign } from './ceremonies/frost-sign.js';
 import type { NodeConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { PeerNetwork, type InviteHandler } from './peer-network.js';
@@ -71,7 +71,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
   let app: FastifyInstance | undefined;
   try {
     await network.start();
-    app = await buildApp(ctx, { version: VERSION });
+    app = await buildApp(ctx, { version: VERSION, maxBatch: config.maxBatch });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await network.stop();
@@ -98,8 +98,8 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
 
 const participants: Record<string, Participant> = {
   'create-user': participateCreateUser,
-  'bip340-keygen': participateKeygen,
-  'bip340-sign': participateSign,
+  [FROST_KEYGEN]: participateKeygen,
+  [FROST_SIGN]: participateSign,
 };
 
 async function findUser(store: NodeStore, credential: string): Promise<UserRecord | undefined> {

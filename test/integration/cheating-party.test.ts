@@ -84,9 +84,9 @@ describe('a cheating party is named', { timeout: 120_000 }, () => {
 
   test('a signature share that does not verify', async () => {
     const evil = await impostor(async (s, coordinator) => {
-      s.step(coordinator, 'commit', { v: 1, from: 'node-2', hiding: randomPoint(), binding: randomPoint() });
+      s.step(coordinator, 'commit', { v: 1, commitments: [{ v: 1, from: 'node-2', hiding: randomPoint(), binding: randomPoint() }] });
       await s.expect(coordinator, 'package', 5000);
-      s.step(coordinator, 'share', { v: 1, from: 'node-2', share: toHex(secp256k1.utils.randomSecretKey()) });
+      s.step(coordinator, 'share', { v: 1, shares: [{ v: 1, from: 'node-2', share: toHex(secp256k1.utils.randomSecretKey()) }] });
     });
     try {
       const r = await sign();
@@ -101,7 +101,7 @@ describe('a cheating party is named', { timeout: 120_000 }, () => {
   test('a malformed commitment, or one that is not a curve point', async () => {
     for (const commit of [{ v: 1, from: 'node-2', hiding: 'zz' }, { v: 1, from: 'node-2', hiding: '02' + 'ff'.repeat(32), binding: randomPoint() }]) {
       const evil = await impostor(async (s, coordinator) => {
-        s.step(coordinator, 'commit', commit);
+        s.step(coordinator, 'commit', { v: 1, commitments: [commit] });
       });
       try {
         const r = await sign();

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
 import { ADMIN_KEY, api, startTestCluster, type ApiResult, type TestCluster } from '../helpers/cluster.js';
@@ -28,8 +28,8 @@ async function createUser(node = 1): Promise<string> {
   return String(r.body.api_key);
 }
 
-async function keygen(key: string, n: number, t: number, node = 1): Promise<{ keyId: string; pub: Uint8Array }> {
-  const r = await api(url(node), 'POST', '/bip340/keygen', { key, body: { num_parties: n, threshold: t } });
+async function keygen(key: string, n: number, t: number, node = 1, family = 'bip340'): Promise<{ keyId: string; pub: Uint8Array }> {
+  const r = await api(url(node), 'POST', `/${family}/keygen`, { key, body: { num_parties: n, threshold: t } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.match(String(r.body.public_key), /^[0-9a-f]{64}$/);
   return { keyId: String(r.body.key_id), pub: Buffer.from(String(r.body.public_key), 'hex') };
@@ -62,7 +62,10 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     const doc = await api(url(1), 'GET', '/openapi.json');
     assert.equal(doc.body.openapi, '3.1.0');
     const paths = Object.keys(doc.body.paths as object);
-    for (const p of ['/admin/create-user', '/bip340/keygen', '/bip340/sign', '/bip340/public-key/{key_id}']) assert.ok(paths.includes(p), p);
+    for (const f of ['bip340', 'ed25519']) {
+      for (const p of [`/${f}/keygen`, `/${f}/sign`, `/${f}/public-key/{key_id}`]) assert.ok(paths.includes(p), p);
+    }
+    assert.ok(paths.includes('/admin/create-user'));
   });
 
   test('a user created on one node works on every node', async () => {
@@ -94,6 +97,45 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     const r = await api(url(3), 'GET', `/bip340/public-key/${k22.keyId}`, { key });
     assert.equal((r.body.parties as string[]).length, 2);
     await Promise.all([1, 2, 3, 4, 5, 6].map(() => signAndVerify(key, k22.keyId, k22.pub, 3)));
+  });
+
+  test('Ed25519: 2-of-3 keygen and signatures through every node that Node\'s own Ed25519 verifies', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2, 2, 'ed25519');
+    const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), pub]), format: 'der', type: 'spki' });
+    for (const [i, len] of [[1, 0], [2, 32], [3, 300]] as const) {
+      const msg = randomBytes(len);
+      const r = await api(url(i), 'POST', '/ed25519/sign', { key, body: { key_id: keyId, msg: msg.toString('hex') } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const sig = Buffer.from(String(r.body.signature), 'hex');
+      assert.ok(verify(null, msg, spki, sig), `Ed25519 signature of ${len} bytes via node-${i}`);
+      assert.ok(!verify(null, Buffer.concat([msg, Buffer.of(0)]), spki, sig));
+    }
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: '00'.repeat(32) } }), 400, 'key_id_not_exists');
+    assertError(await api(url(1), 'GET', `/bip340/public-key/${keyId}`, { key }), 400, 'key_id_not_exists');
+    assert.equal((await api(url(3), 'GET', `/ed25519/public-key/${keyId}`, { key })).body.public_key, Buffer.from(pub).toString('hex'));
+  });
+
+  test('batch signing: signatures in request order from one ceremony; above the maximum, batch_too_large', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    const msgs = Array.from({ length: 10 }, () => randomBytes(32));
+    const r = await api(url(2), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: msgs.map((m) => m.toString('hex')) } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const sigs = (r.body.signatures as Array<{ signature: string }>).map((s) => Buffer.from(s.signature, 'hex'));
+    assert.equal(sigs.length, 10);
+    sigs.forEach((sig, i) => assert.ok(ecc.verifySchnorr(msgs[i]!, pub, sig), `signature ${i} is for message ${i}`));
+    assert.ok(!ecc.verifySchnorr(msgs[1]!, pub, sigs[0]!));
+    const big = Array.from({ length: 65 }, () => '00'.repeat(32));
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: big } }), 400, 'batch_too_large');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: [] } }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: ['00', 'zz'] } }), 400, 'bad_request_params');
+    const ed = await keygen(key, 2, 2, 3, 'ed25519');
+    const edMsgs = [randomBytes(5), randomBytes(64)];
+    const er = await api(url(3), 'POST', '/ed25519/sign', { key, body: { key_id: ed.keyId, msg: edMsgs.map((m) => m.toString('hex')) } });
+    assert.equal(er.status, 200, JSON.stringify(er.body));
+    const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), ed.pub]), format: 'der', type: 'spki' });
+    (er.body.signatures as Array<{ signature: string }>).forEach((s, i) => assert.ok(verify(null, edMsgs[i]!, spki, Buffer.from(s.signature, 'hex'))));
   });
 
   test('errors: the seed\'s types and status codes, never a stack trace', async () => {

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { FrostDkg } from '../../protocols/frost/dkg.js';
 import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
 import { parseDkgConfirm, parseDkgRound1, parseDkgRound1Set, parseDkgRound2, type DkgConfirm, type DkgRound1Set, type DkgRound2 } from '../../protocols/frost/messages.js';
-import { bip340Suite } from '../../protocols/frost/suite.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
+import { frostSuite, type FrostFamily } from '../families.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { sealFrostShare } from './key-shares.js';
@@ -20,18 +20,20 @@ import { sealFrostShare } from './key-shares.js';
  * otherwise tells everyone to drop it.
  */
 export interface KeygenRequest {
+  family: FrostFamily;
   credential: string;
   n: number;
   t: number;
   relay: string;
 }
 
-const OP = 'bip340-keygen';
+export const FROST_KEYGEN = 'frost-keygen';
 
 export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
+  const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
   const keyId = randomUUID() as KeyId;
-  const dkg = new FrostDkg(bip340Suite, ctx.self, req.t, req.n);
+  const dkg = new FrostDkg(suite, ctx.self, req.t, req.n);
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   let stored = false;
@@ -41,7 +43,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
       throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
     });
     const s = session;
-    const op = { type: OP, key_id: keyId, n: req.n, t: req.t };
+    const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
     const mine = dkg.round1();
     const need = req.n - 1;
@@ -56,7 +58,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
     const set: DkgRound1Set = { v: 1, packages: [mine, ...winners.map(([, r1]) => r1)] };
     for (const p of chosen) s.step(p, 'r1set', set);
     const result = await exchangeShares(ctx, s, dkg, set, chosen);
-    await store(ctx, keyId, user, result.share);
+    await store(ctx, req.family, keyId, user, result.share);
     stored = true;
     const confirms = await Promise.all(chosen.map(async (p) => parseDkgConfirm(await s.expect(p, 'confirm', ctx.stepTimeoutMs), p)));
     for (const c of confirms) {
@@ -65,7 +67,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
       }
     }
     for (const p of chosen) s.step(p, 'commit', {});
-    return { keyId, publicKey: groupPublicKey(bip340Suite, result.share.publicPackage) };
+    return { keyId, publicKey: groupPublicKey(suite, result.share.publicPackage) };
   } catch (e) {
     if (session) abortAll(session, chosen.length ? chosen : peers, 'key generation failed');
     if (stored) await ctx.store.deleteKey(keyId);
@@ -95,9 +97,9 @@ async function exchangeShares(
   return dkg.round3(received);
 }
 
-async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: FrostKeyShare): Promise<void> {
+async function store(ctx: NodeContext, family: FrostFamily, keyId: KeyId, user: UserRecord, share: FrostKeyShare): Promise<void> {
   try {
-    const record = sealFrostShare(ctx, keyId, 'bip340', user, share, groupPublicKey(bip340Suite, share.publicPackage));
+    const record = sealFrostShare(ctx, keyId, family, user, share, groupPublicKey(frostSuite(family), share.publicPackage));
     if (!(await ctx.store.insertKey(record))) throw new TandemError('unique_violation', `key ${keyId} exists already`);
   } finally {
     share.secretShare.fill(0);
@@ -108,6 +110,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
   const session = await join();
   const op = invite.op as Record<string, unknown>;
   const keyId = String(op.key_id) as KeyId;
+  const family = String(op.family) as FrostFamily;
   let dkg: FrostDkg | undefined;
   let user: UserRecord;
   let stored = false;
@@ -115,7 +118,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     try {
       user = await ctx.authenticateUser(invite.credential);
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
-      dkg = new FrostDkg(bip340Suite, ctx.self, Number(op.t), Number(op.n));
+      dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {
       refuse(session, from, e);
       return;
@@ -127,7 +130,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     const others = parties.filter((p) => p !== ctx.self);
     for (const p of others) if (p !== from && !ctx.network.peerIds.includes(p)) throw new ProtocolError(`unknown party ${p} in key`, from);
     const result = await exchangeShares(ctx, session, dkg, set, others);
-    await store(ctx, keyId, user, result.share);
+    await store(ctx, family, keyId, user, result.share);
     stored = true;
     session.step(from, 'confirm', result.confirm);
     await session.expect(from, 'commit', ctx.stepTimeoutMs);

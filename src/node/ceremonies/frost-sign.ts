@@ -1,33 +1,44 @@
-import { parseSignatureShare, parseSignCommitment, parseSigningPackage } from '../../protocols/frost/messages.js';
+import {
+  parseSignatureShareBatch,
+  parseSignCommitmentBatch,
+  parseSigningPackageBatch,
+  type SignatureShare,
+  type SignCommitment,
+  type SigningPackage,
+} from '../../protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../protocols/frost/sign.js';
-import { bip340Suite } from '../../protocols/frost/suite.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
+import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
+import { frostSuite, type FrostFamily } from '../families.js';
 import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 
 /**
- * FROST signing across nodes. The node that took the API call coordinates: it invites
- * every other holder of the key, signs with the first t-1 that commit (so a node that
- * is down costs nothing but its invitation), and aggregates. Each participant checks the
- * caller and the key itself before committing to anything.
+ * FROST signing across nodes, of one message or a batch in one ceremony. The node that
+ * took the API call coordinates: it invites every other holder of the key, signs with the
+ * first t-1 that commit (so a node that is down costs nothing but its invitation), and
+ * aggregates. Each participant checks the caller and the key itself before committing to
+ * anything, and signs only the messages named in its invitation.
  */
 export interface SignRequest {
+  family: FrostFamily;
   credential: string;
   keyId: string;
-  msg: Uint8Array;
+  msgs: Uint8Array[];
   extraData: Uint8Array;
   relay: string;
 }
 
-const OP = 'bip340-sign';
+export const FROST_SIGN = 'frost-sign';
 
-export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promise<Uint8Array> {
+export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promise<Uint8Array[]> {
+  const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
-  const key = await ownedKey(ctx, user, req.keyId, 'bip340');
+  const key = await ownedKey(ctx, user, req.keyId, req.family);
   const share = openFrostShare(ctx, key);
-  const mine = new FrostSigner(bip340Suite, share, req.msg);
+  const mine = req.msgs.map((m) => new FrostSigner(suite, share, m));
   let session: CeremonySession | undefined;
   const peers = key.parties.filter((p) => p !== ctx.self);
   try {
@@ -35,75 +46,85 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
       throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
     });
     const s = session;
-    const op = { type: OP, key_id: req.keyId, msg: toHex(req.msg), extra_data: toHex(req.extraData) };
+    const op = { type: FROST_SIGN, family: req.family, key_id: req.keyId, msgs: req.msgs.map(toHex), extra_data: toHex(req.extraData) };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
-    const agg = new FrostAggregator(bip340Suite, share.publicPackage, req.msg);
-    agg.addCommitment(mine.commit());
+    const aggs = req.msgs.map((m) => new FrostAggregator(suite, share.publicPackage, m));
+    aggs.forEach((agg, i) => agg.addCommitment(mine[i]!.commit()));
     const need = key.threshold - 1;
-    const { winners, losers, failures } = await firstResponders(peers, need, async (p) =>
-      parseSignCommitment(await s.expect(p, 'commit', ctx.stepTimeoutMs), p),
-    );
+    const { winners, losers, failures } = await firstResponders(peers, need, async (p) => {
+      const batch = parseSignCommitmentBatch(await s.expect(p, 'commit', ctx.stepTimeoutMs), p);
+      return entries<SignCommitment>(batch.commitments, req.msgs.length, p, 'commitments');
+    });
     abortAll(s, losers, 'not selected for this signature');
     if (winners.length < need) throw notEnoughParties('signing', winners.length + 1, key.threshold, failures);
-    for (const [p, c] of winners) {
-      if (c.from !== p) throw new ProtocolError('commitment carries another party id', p);
-      agg.addCommitment(c);
-    }
+    for (const [, commitments] of winners) commitments.forEach((c, i) => aggs[i]!.addCommitment(c));
     const signers = [ctx.self, ...winners.map(([p]) => p)];
-    const pkg = agg.signingPackage(signers);
-    for (const [p] of winners) s.step(p, 'package', pkg);
-    const myShare = mine.sign(pkg);
-    const shares = await Promise.all(
+    const packages = aggs.map((agg) => agg.signingPackage(signers));
+    for (const [p] of winners) s.step(p, 'package', { v: 1, packages });
+    const myShares = mine.map((signer, i) => signer.sign(packages[i]!));
+    const theirs = await Promise.all(
       winners.map(async ([p]) => {
-        const sh = parseSignatureShare(await s.expect(p, 'share', ctx.stepTimeoutMs), p);
-        if (sh.from !== p) throw new ProtocolError('signature share carries another party id', p);
-        return sh;
+        const batch = parseSignatureShareBatch(await s.expect(p, 'share', ctx.stepTimeoutMs), p);
+        return entries<SignatureShare>(batch.shares, req.msgs.length, p, 'shares');
       }),
     );
-    return agg.aggregate([myShare, ...shares]);
+    return aggs.map((agg, i) => agg.aggregate([myShares[i]!, ...theirs.map((t) => t[i]!)]));
   } catch (e) {
     if (session) abortAll(session, peers, 'signing failed');
     throw ceremonyError('signing', e);
   } finally {
-    mine.destroy();
+    for (const m of mine) m.destroy();
     share.secretShare.fill(0);
     session?.close();
   }
 }
 
+/** One entry per message, each carrying its sender's own id. */
+function entries<T extends { from: string }>(list: unknown, count: number, from: PartyId, what: string): T[] {
+  const items = list as T[];
+  if (items.length !== count) throw new ProtocolError(`${items.length} ${what} for ${count} messages`, from);
+  for (const item of items) if (item.from !== from) throw new ProtocolError(`${what} carry another party id`, from);
+  return items;
+}
+
 export const participateSign: Participant = async (ctx, invite, from, join) => {
   const session = await join();
-  let signer: FrostSigner | undefined;
+  let signers: FrostSigner[] = [];
   let secret: Uint8Array | undefined;
   try {
     const op = invite.op as Record<string, unknown>;
-    let msg: Uint8Array;
+    const family = String(op.family) as FrostFamily;
     try {
-      msg = fromHex(String(op.msg));
-      fromHex(String(op.extra_data ?? ''));
-    } catch {
-      throw new ProtocolError('invitation with a malformed message', from);
-    }
-    try {
+      const suite = frostSuite(family);
+      let msgs: Uint8Array[];
+      try {
+        if (!Array.isArray(op.msgs) || op.msgs.length < 1) throw new Error('no messages');
+        msgs = op.msgs.map((m) => fromHex(String(m)));
+        fromHex(String(op.extra_data ?? ''));
+      } catch {
+        throw new ProtocolError('invitation with malformed messages', from);
+      }
       const user = await ctx.authenticateUser(invite.credential);
-      const key = await ownedKey(ctx, user, String(op.key_id), 'bip340');
+      const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       const share = openFrostShare(ctx, key);
       secret = share.secretShare;
-      signer = new FrostSigner(bip340Suite, share, msg);
+      signers = msgs.map((m) => new FrostSigner(suite, share, m));
     } catch (e) {
       refuse(session, from, e);
       return;
     }
-    session.step(from, 'commit', signer.commit());
-    const pkg = parseSigningPackage(await session.expect(from, 'package', ctx.stepTimeoutMs), from);
-    session.step(from, 'share', signer.sign(pkg));
+    session.step(from, 'commit', { v: 1, commitments: signers.map((s) => s.commit()) });
+    const batch = parseSigningPackageBatch(await session.expect(from, 'package', ctx.stepTimeoutMs), from);
+    const packages = batch.packages as SigningPackage[];
+    if (packages.length !== signers.length) throw new ProtocolError('signing packages do not match the invitation', from);
+    session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!)) });
   } catch (e) {
     // Not being selected is the normal end for a t-of-n participant that answered late.
     if (!(e instanceof Error && /not selected/.test(e.message))) ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);
     abortAll(session, [from], 'participant failed');
   } finally {
-    signer?.destroy();
+    for (const s of signers) s.destroy();
     secret?.fill(0);
     session.close();
   }

@@ -2,31 +2,18 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { TandemError } from '../../shared/errors.js';
-import { fromHex, toHex } from '../../shared/hex.js';
 import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
-import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
-import { coordinateSign } from '../ceremonies/frost-sign.js';
-import { ownedKey } from '../ceremonies/key-shares.js';
-import {
-  CreateUserResponse,
-  ErrorBody,
-  errorResponses,
-  HealthResponse,
-  KeygenBody,
-  KeygenResponse,
-  KeyIdParams,
-  PublicKeyResponse,
-  SignBody,
-  SignResponse,
-} from './schemas.js';
+import { FROST_SUITES, type FrostFamily } from '../families.js';
+import { registerFrostRoutes } from './frost-routes.js';
+import { CreateUserResponse, ErrorBody, errorResponses, HealthResponse } from './schemas.js';
 
 /**
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
  * even parsed, so an anonymous caller learns nothing about what a valid body looks like.
  */
-export async function buildApp(ctx: NodeContext, opts: { version: string }): Promise<FastifyInstance> {
+export async function buildApp(ctx: NodeContext, opts: { version: string; maxBatch: number }): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: 256 * 1024,
@@ -66,7 +53,6 @@ export async function buildApp(ctx: NodeContext, opts: { version: string }): Pro
   const requireAdmin = async (req: FastifyRequest) => {
     await ctx.authenticateAdmin(credential(req));
   };
-  const relayOf = (r: string | null | undefined) => r ?? ctx.defaultRelay;
 
   app.get('/health', { schema: { hide: true, response: { 200: HealthResponse, 503: HealthResponse } } }, async (_req, reply) => {
     const relayConnected = ctx.network.connected;
@@ -84,44 +70,9 @@ export async function buildApp(ctx: NodeContext, opts: { version: string }): Pro
     },
   );
 
-  app.post(
-    '/bip340/keygen',
-    { onRequest: requireUser, schema: { summary: 'Distributed key generation (FROST DKG)', body: KeygenBody, response: { 200: KeygenResponse, ...errorResponses } } },
-    async (req) => {
-      const { num_parties: n, threshold: t } = req.body;
-      const maxN = ctx.network.peerIds.length + 1;
-      if (n < 2 || n > maxN || t < 2 || t > n) {
-        throw new TandemError('bad_n_and_t_params', `need 2 <= threshold <= num_parties <= ${maxN} (the cluster's size); got num_parties=${n}, threshold=${t}`);
-      }
-      const { keyId, publicKey } = await coordinateKeygen(ctx, { credential: credential(req)!, n, t, relay: relayOf(req.body.relay_address) });
-      return { key_id: keyId, public_key: toHex(publicKey) };
-    },
-  );
-
-  app.post(
-    '/bip340/sign',
-    { onRequest: requireUser, schema: { summary: 'Threshold BIP340 signature (FROST)', body: SignBody, response: { 200: SignResponse, ...errorResponses } } },
-    async (req) => {
-      const sig = await coordinateSign(ctx, {
-        credential: credential(req)!,
-        keyId: req.body.key_id,
-        msg: fromHex(req.body.msg),
-        extraData: fromHex(req.body.extra_data ?? ''),
-        relay: relayOf(req.body.relay_address),
-      });
-      return { signature: toHex(sig) };
-    },
-  );
-
-  app.get(
-    '/bip340/public-key/:key_id',
-    { onRequest: requireUser, schema: { summary: 'Read a key\'s public key', params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
-    async (req) => {
-      const user = await ctx.authenticateUser(credential(req));
-      const key = await ownedKey(ctx, user, req.params.key_id, 'bip340');
-      return { key_id: key.keyId, public_key: toHex(key.publicKey), threshold: key.threshold, num_parties: key.parties.length, parties: key.parties };
-    },
-  );
+  for (const family of Object.keys(FROST_SUITES) as FrostFamily[]) {
+    registerFrostRoutes(app, ctx, family, { maxBatch: opts.maxBatch, requireUser });
+  }
 
   return app;
 }

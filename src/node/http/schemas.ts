@@ -44,23 +44,24 @@ export const KeygenBody = Type.Object({
   relay_address: Type.Optional(RelayAddress),
 });
 
-export const KeygenResponse = Type.Object({
-  key_id: Type.String(),
-  public_key: Type.String({
-    description: 'Hex x-only (32 bytes) BIP340 public key: the Taproot output key (BIP341-tweaked with an empty script tree).',
-  }),
-});
+export const KeygenResponse = (publicKey: string) =>
+  Type.Object({ key_id: Type.String(), public_key: Type.String({ description: publicKey }) });
 
-export const SignBody = Type.Object({
-  key_id: Type.String({ maxLength: 64 }),
-  msg: hex('The message to be signed, hex encoded (BIP340 signs the bytes as given; usually a 32-byte hash).', MAX_SIGN_MESSAGE_BYTES),
-  extra_data: Type.Optional(hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES)),
-  relay_address: Type.Optional(RelayAddress),
-});
+const Message = hex('A message to sign, hex encoded.', MAX_SIGN_MESSAGE_BYTES);
 
-export const SignResponse = Type.Object({
-  signature: Type.String({ description: 'Hex 64-byte BIP340 signature' }),
-});
+export const SignBody = (msg: string) =>
+  Type.Object({
+    key_id: Type.String({ maxLength: 64 }),
+    msg: Type.Union([Message, Type.Array(Message, { minItems: 1 })], {
+      description: `${msg} A list signs a batch in one ceremony; the answer is then { signatures: [...] } in the same order.`,
+    }),
+    extra_data: Type.Optional(hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES)),
+    relay_address: Type.Optional(RelayAddress),
+  });
+
+export const SignatureResponse = (signature: string) => Type.Object({ signature: Type.String({ description: signature }) });
+export const SignResponse = (signature: string) =>
+  Type.Union([SignatureResponse(signature), Type.Object({ signatures: Type.Array(SignatureResponse(signature)) })]);
 
 export const KeyIdParams = Type.Object({ key_id: Type.String({ maxLength: 64 }) });
 

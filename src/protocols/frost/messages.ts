@@ -90,3 +90,15 @@ export const FrostPublicPackageSchema = Type.Object(
 );
 export type FrostPublicPackage = Static<typeof FrostPublicPackageSchema>;
 export const parseFrostPublicPackage = parser('FROST public package', FrostPublicPackageSchema);
+
+/** Batch signing sends one message per round, carrying one entry per signed message, in order. */
+export const MAX_BATCH = 256;
+const batch = <T extends Parameters<typeof Type.Array>[0]>(name: string, item: T) =>
+  Type.Object({ v: Type.Literal(1), [name]: Type.Array(item, { minItems: 1, maxItems: MAX_BATCH }) }, { additionalProperties: false });
+
+export const SignCommitmentBatchSchema = batch('commitments', SignCommitmentSchema);
+export const parseSignCommitmentBatch = parser('signing commitments', SignCommitmentBatchSchema);
+export const SigningPackageBatchSchema = batch('packages', SigningPackageSchema);
+export const parseSigningPackageBatch = parser('signing packages', SigningPackageBatchSchema);
+export const SignatureShareBatchSchema = batch('shares', SignatureShareSchema);
+export const parseSignatureShareBatch = parser('signature shares', SignatureShareBatchSchema);
