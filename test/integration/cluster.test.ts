@@ -116,6 +116,30 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     assert.equal((await api(url(3), 'GET', `/ed25519/public-key/${keyId}`, { key })).body.public_key, Buffer.from(pub).toString('hex'));
   });
 
+  test('derivation: the child key /derive reports is the one sign with derivation_path signs for, in both FROST families', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    const info = await api(url(2), 'GET', `/bip340/public-key/${keyId}`, { key });
+    const d = await api(url(3), 'POST', '/bip340/derive', { key, body: { key_id: keyId, derivation_path: 'm/0/5' } });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    const child = Buffer.from(String(d.body.public_key), 'hex');
+    assert.notDeepEqual(child, Buffer.from(pub));
+    const msg = randomBytes(32);
+    const r = await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: msg.toString('hex'), derivation_path: 'm/0/5' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(ecc.verifySchnorr(msg, child, Buffer.from(String(r.body.signature), 'hex')), 'the child key signs');
+    assert.match(String(info.body.chain_code), /^[0-9a-f]{64}$/);
+    assertError(await api(url(1), 'POST', '/bip340/derive', { key, body: { key_id: keyId, derivation_path: "m/0'" } }), 400, 'bad_request_params');
+    assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: msg.toString('hex'), derivation_path: 'm/2147483648' } }), 400, 'bad_request_params');
+
+    const ed = await keygen(key, 3, 2, 1, 'ed25519');
+    const ed1 = await api(url(2), 'POST', '/ed25519/derive', { key, body: { key_id: ed.keyId, derivation_path: 'm/9' } });
+    const edChild = Buffer.from(String(ed1.body.public_key), 'hex');
+    const er = await api(url(3), 'POST', '/ed25519/sign', { key, body: { key_id: ed.keyId, msg: msg.toString('hex'), derivation_path: 'm/9' } });
+    const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), edChild]), format: 'der', type: 'spki' });
+    assert.ok(verify(null, msg, spki, Buffer.from(String(er.body.signature), 'hex')), 'the Ed25519 child key signs');
+  });
+
   test('batch signing: signatures in request order from one ceremony; above the maximum, batch_too_large', async () => {
     const key = await createUser();
     const { keyId, pub } = await keygen(key, 3, 2);

@@ -7,6 +7,10 @@ import {
   type SigningPackage,
 } from '../../protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../protocols/frost/sign.js';
+import { deriveFrostShare, parseDerivationPath } from '../../protocols/frost/derive.js';
+import type { FrostKeyShare } from '../../protocols/frost/key-share.js';
+import type { FrostSuite } from '../../protocols/frost/suite.js';
+import type { KeyRecord } from '../../storage/store.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
@@ -27,6 +31,8 @@ export interface SignRequest {
   credential: string;
   keyId: string;
   msgs: Uint8Array[];
+  /** Non-hardened child to sign with; every participant derives its own child share. */
+  path: number[];
   extraData: Uint8Array;
   relay: string;
 }
@@ -37,7 +43,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, req.family);
-  const share = openFrostShare(ctx, key);
+  const share = childShare(ctx, key, suite, req.path);
   const mine = req.msgs.map((m) => new FrostSigner(suite, share, m));
   let session: CeremonySession | undefined;
   const peers = key.parties.filter((p) => p !== ctx.self);
@@ -46,7 +52,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
       throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
     });
     const s = session;
-    const op = { type: FROST_SIGN, family: req.family, key_id: req.keyId, msgs: req.msgs.map(toHex), extra_data: toHex(req.extraData) };
+    const op = { type: FROST_SIGN, family: req.family, key_id: req.keyId, path: req.path, msgs: req.msgs.map(toHex), extra_data: toHex(req.extraData) };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
     const aggs = req.msgs.map((m) => new FrostAggregator(suite, share.publicPackage, m));
     aggs.forEach((agg, i) => agg.addCommitment(mine[i]!.commit()));
@@ -79,6 +85,16 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   }
 }
 
+/** This node's share of the key's child at `path` (the key itself for an empty path). */
+function childShare(ctx: NodeContext, key: KeyRecord, suite: FrostSuite, path: number[]): FrostKeyShare {
+  const root = openFrostShare(ctx, key);
+  try {
+    return deriveFrostShare(suite, root, path);
+  } finally {
+    root.secretShare.fill(0);
+  }
+}
+
 /** One entry per message, each carrying its sender's own id. */
 function entries<T extends { from: string }>(list: unknown, count: number, from: PartyId, what: string): T[] {
   const items = list as T[];
@@ -97,17 +113,20 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
     try {
       const suite = frostSuite(family);
       let msgs: Uint8Array[];
+      let path: number[];
       try {
         if (!Array.isArray(op.msgs) || op.msgs.length < 1) throw new Error('no messages');
         msgs = op.msgs.map((m) => fromHex(String(m)));
         fromHex(String(op.extra_data ?? ''));
+        if (!Array.isArray(op.path)) throw new Error('no path');
+        path = parseDerivationPath(['m', ...op.path.map(Number)].join('/'));
       } catch {
-        throw new ProtocolError('invitation with malformed messages', from);
+        throw new ProtocolError('invitation with malformed messages or path', from);
       }
       const user = await ctx.authenticateUser(invite.credential);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
-      const share = openFrostShare(ctx, key);
+      const share = childShare(ctx, key, suite, path);
       secret = share.secretShare;
       signers = msgs.map((m) => new FrostSigner(suite, share, m));
     } catch (e) {

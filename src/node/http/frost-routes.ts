@@ -7,8 +7,12 @@ import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
 import { coordinateSign } from '../ceremonies/frost-sign.js';
 import { ownedKey } from '../ceremonies/key-shares.js';
-import type { FrostFamily } from '../families.js';
-import { errorResponses, KeygenBody, KeygenResponse, KeyIdParams, PublicKeyResponse, SignBody, SignResponse } from './schemas.js';
+import { FROST_SUITES, type FrostFamily } from '../families.js';
+import { deriveFrostPublic, frostChainCode, parseDerivationPath } from '../../protocols/frost/derive.js';
+import { groupPublicKey } from '../../protocols/frost/key-share.js';
+import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
+import { ProtocolError } from '../../protocols/errors.js';
+import { DeriveBody, DeriveResponse, errorResponses, KeygenBody, KeygenResponse, KeyIdParams, PublicKeyResponse, SignBody, SignResponse } from './schemas.js';
 
 /** What the API says about each FROST family's keys and signatures. */
 const DOCS: Record<FrostFamily, { title: string; publicKey: string; msg: string; signature: string }> = {
@@ -31,6 +35,15 @@ export interface KeyRouteOptions {
   requireUser(req: FastifyRequest): Promise<void>;
 }
 
+/** A path the schema let through can still be refused (depth); that is the caller's error. */
+function parsePath(path: string | undefined): number[] {
+  try {
+    return parseDerivationPath(path ?? 'm');
+  } catch (e) {
+    throw new TandemError('bad_request_params', e instanceof ProtocolError ? e.reason : 'bad derivation_path');
+  }
+}
+
 /** keygen, sign (single or batch) and public-key read for one FROST family. */
 export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, family: FrostFamily, opts: KeyRouteOptions): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -38,6 +51,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
   const credential = (req: FastifyRequest) => credentialFromHeader(req.headers.authorization)!;
   const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
   const tags = [family];
+  const suite = FROST_SUITES[family];
 
   r.post(
     `/${family}/keygen`,
@@ -73,6 +87,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         credential: credential(req),
         keyId: req.body.key_id,
         msgs,
+        path: parsePath(req.body.derivation_path),
         extraData: fromHex(req.body.extra_data ?? ''),
         relay: relayOf(req.body.relay_address),
       });
@@ -90,7 +105,34 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
     async (req) => {
       const user = await ctx.authenticateUser(credential(req));
       const key = await ownedKey(ctx, user, req.params.key_id, family);
-      return { key_id: key.keyId, public_key: toHex(key.publicKey), threshold: key.threshold, num_parties: key.parties.length, parties: key.parties };
+      const pkg = parseFrostPublicPackage(key.publicPackage);
+      return {
+        key_id: key.keyId,
+        public_key: toHex(key.publicKey),
+        threshold: key.threshold,
+        num_parties: key.parties.length,
+        parties: key.parties,
+        chain_code: toHex(frostChainCode(suite, pkg)),
+      };
+    },
+  );
+
+  r.post(
+    `/${family}/derive`,
+    {
+      onRequest: opts.requireUser,
+      schema: { tags, summary: `${docs.title}: public key of a non-hardened child`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } },
+    },
+    async (req) => {
+      const user = await ctx.authenticateUser(credential(req));
+      const key = await ownedKey(ctx, user, req.body.key_id, family);
+      const child = deriveFrostPublic(suite, parseFrostPublicPackage(key.publicPackage), parsePath(req.body.derivation_path));
+      return {
+        key_id: key.keyId,
+        derivation_path: req.body.derivation_path,
+        public_key: toHex(groupPublicKey(suite, child.publicPackage)),
+        chain_code: toHex(child.chainCode),
+      };
     },
   );
 }

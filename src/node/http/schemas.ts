@@ -44,6 +44,20 @@ export const KeygenBody = Type.Object({
   relay_address: Type.Optional(RelayAddress),
 });
 
+export const DerivationPath = Type.String({
+  pattern: "^m(/(0|[1-9][0-9]{0,9}))*$",
+  maxLength: 2048,
+  description: 'Non-hardened derivation path such as m/0/7 (a threshold key has no parent private key, so no hardened steps).',
+});
+
+export const DeriveBody = Type.Object({ key_id: Type.String({ maxLength: 64 }), derivation_path: DerivationPath });
+export const DeriveResponse = Type.Object({
+  key_id: Type.String(),
+  derivation_path: Type.String(),
+  public_key: Type.String({ description: 'The child public key, in the family\'s format.' }),
+  chain_code: Type.String({ description: 'Hex 32-byte chain code of the child.' }),
+});
+
 export const KeygenResponse = (publicKey: string) =>
   Type.Object({ key_id: Type.String(), public_key: Type.String({ description: publicKey }) });
 
@@ -56,6 +70,7 @@ export const SignBody = (msg: string) =>
       description: `${msg} A list signs a batch in one ceremony; the answer is then { signatures: [...] } in the same order.`,
     }),
     extra_data: Type.Optional(hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES)),
+    derivation_path: Type.Optional(DerivationPath),
     relay_address: Type.Optional(RelayAddress),
   });
 
@@ -71,6 +86,7 @@ export const PublicKeyResponse = Type.Object({
   threshold: Type.Integer(),
   num_parties: Type.Integer(),
   parties: Type.Array(Type.String()),
+  chain_code: Type.String({ description: 'Hex 32-byte chain code: with the public key, the root of non-hardened derivation.' }),
 });
 
 export const HealthResponse = Type.Object({

@@ -1,6 +1,9 @@
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
 import type { PartyId } from '../../shared/ids.js';
+import { ckdPub } from '../dkls23/bip32/derive.js';
+import { ProtocolError } from '../errors.js';
+import { ed25519Step } from './derive.js';
 
 // Both suites come from the same generic createFROST, so they share one API type.
 type FrostLib = typeof schnorr_FROST;
@@ -13,6 +16,10 @@ export interface FrostSuite {
   publicKey(groupCommitment: Uint8Array): Uint8Array;
   /** An encoded group element that decodes and is not the identity. */
   isValidPoint(bytes: Uint8Array): boolean;
+  /** point + tweak·G, encoded; throws if the result is the identity. */
+  addTweak(point: Uint8Array, tweak: bigint): Uint8Array;
+  /** One non-hardened derivation step from an encoded public key (see derive.ts). */
+  deriveStep(parent: Uint8Array, chainCode: Uint8Array, index: number): { tweak: bigint; chainCode: Uint8Array };
 }
 
 /**
@@ -31,6 +38,16 @@ export const bip340Suite: FrostSuite = {
       return false;
     }
   },
+  addTweak: (point, tweak) => {
+    const p = secp256k1.Point.fromBytes(point).add(secp256k1.Point.BASE.multiplyUnsafe(tweak));
+    if (p.is0()) throw new ProtocolError('derived key is the identity; use another path');
+    return p.toBytes(true);
+  },
+  // BIP32 CKDpub on the compressed key: the same child as any wallet derives from the xpub.
+  deriveStep: (parent, chainCode, index) => {
+    const step = ckdPub(secp256k1.Point.fromBytes(parent), chainCode, index);
+    return { tweak: step.tweak, chainCode: step.chainCode };
+  },
 };
 
 /** FROST(Ed25519, SHA-512), RFC 9591 §6.1: signatures are plain RFC 8032 Ed25519 ones. */
@@ -46,6 +63,12 @@ export const ed25519Suite: FrostSuite = {
       return false;
     }
   },
+  addTweak: (point, tweak) => {
+    const p = ed25519.Point.fromBytes(point).add(ed25519.Point.BASE.multiplyUnsafe(tweak));
+    if (p.is0()) throw new ProtocolError('derived key is the identity; use another path');
+    return p.toBytes();
+  },
+  deriveStep: (parent, chainCode, index) => ed25519Step(parent, chainCode, index, ed25519.Point.Fn.ORDER),
 };
 
 /** FROST identifiers are scalars; a party's is derived from its id, so no ordering is needed. */
