@@ -1,0 +1,280 @@
+import { randomBytes } from 'node:crypto';
+import type { PartyId } from '../../../shared/ids.js';
+import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
+import { abort } from '../errors.js';
+import { chunks, packFields, unpackFields } from '../encoding/fields.js';
+import { hash, TAGS } from '../hash/oracle.js';
+import { evaluateCommitment, evaluatePolynomial, feldmanCommit, randomPolynomial, sumCommitments, verifyFeldmanShare } from '../math/feldman.js';
+import { decodePoint, decodeScalar, encodePoint, encodeScalar, Fn, G, type Point } from '../math/group.js';
+import {
+  decodeOtSetupMsg1,
+  decodeOtSetupMsg2,
+  encodeOtSetupMsg1,
+  encodeOtSetupMsg2,
+  otSetupAliceFinish,
+  otSetupAliceStart,
+  otSetupBob,
+  type OtSetupAliceState,
+  type OteReceiverSeed,
+  type OteSenderSeed,
+} from '../ot/setup.js';
+import { DKLS23_VERSION } from '../params.js';
+import { decodeSchnorrProof, encodeSchnorrProof, proveDlog, SCHNORR_PROOF_BYTES, verifyDlog } from '../proofs/schnorr.js';
+import { dkgSid as computeDkgSid, osid } from '../session/ids.js';
+import { randomZeroSeed, ZERO_SEED_BYTES } from '../zero/zero-share.js';
+import type { Dkls23KeyShare, Dkls23PeerSecrets } from '../keyshare/keyshare.js';
+
+/**
+ * DKLs23 distributed key generation for one party (design note §2; SL's audited 4-round
+ * flow): Feldman VSS with committed coefficients and proofs of knowledge, a jointly
+ * chosen chain code, pairwise zero-sharing seeds, and the OT setup (base OT + PPRF) of
+ * every directed pair, which all later signatures reuse.
+ *
+ *   round1()          → to all: sid contribution, commitment to our Feldman vector
+ *   round2(r1s)       → to each j: the vector opened with proofs, chain-code commitment,
+ *                       OT setup message 1 of instance self→j (we are Alice)
+ *   round3(r2s)       → to each j: our share f(j), an echo of all vectors, the chain-code
+ *                       opening, the zero seed (lower index chooses), OT setup message 2 of
+ *                       instance j→self (we are Bob)
+ *   round4(r3s)       → to all: PK, our public share and a proof of our share bound to the
+ *                       chain code
+ *   finish(r4s)       → the key share
+ *
+ * Input maps hold one raw message per other party; every message is checked, and a bad
+ * one aborts naming its sender. No I/O.
+ */
+type Step = 'start' | 'r1' | 'r2' | 'r3' | 'r4' | 'done' | 'failed';
+
+const ECHO = 'dkg/echo';
+
+export class Dkls23Dkg {
+  readonly #self: PartyId;
+  readonly #parties: PartyId[];
+  readonly #idx: number;
+  readonly #t: number;
+  #step: Step = 'start';
+  readonly #poly: bigint[];
+  readonly #feldman: Point[];
+  readonly #sidContrib = new Uint8Array(randomBytes(32));
+  readonly #ccContrib = new Uint8Array(randomBytes(32));
+  #feldmanCommit: Commitment | undefined;
+  #ccCommit: Commitment | undefined;
+  #sid: Uint8Array = new Uint8Array(0);
+  #otAlice = new Map<PartyId, OtSetupAliceState>();
+  readonly #peerCommits = new Map<PartyId, { sidContrib: Uint8Array; feldman: Uint8Array }>();
+  readonly #peerVectors = new Map<PartyId, { vector: Point[]; ccCommit: Uint8Array; otMsg1: Uint8Array }>();
+  #vectors: Point[][] = [];
+  #echo: Uint8Array = new Uint8Array(0);
+  readonly #peers = new Map<PartyId, Partial<Dkls23PeerSecrets>>();
+  #x = 0n;
+  #chainCode: Uint8Array = new Uint8Array(0);
+  #pk: Point | undefined;
+
+  constructor(self: PartyId, parties: PartyId[], threshold: number) {
+    const sorted = [...new Set(parties)].sort();
+    if (sorted.length !== parties.length || !sorted.includes(self)) throw abort('DKG: parties must be distinct and include self');
+    if (!Number.isInteger(threshold) || threshold < 2 || threshold > sorted.length) throw abort(`DKG: bad threshold ${threshold} of ${sorted.length}`);
+    this.#self = self;
+    this.#parties = sorted;
+    this.#idx = sorted.indexOf(self) + 1;
+    this.#t = threshold;
+    this.#poly = randomPolynomial(threshold);
+    this.#feldman = feldmanCommit(this.#poly);
+  }
+
+  get others(): PartyId[] {
+    return this.#parties.filter((p) => p !== this.#self);
+  }
+
+  round1(): Uint8Array {
+    this.#advance('start', 'r1');
+    this.#feldmanCommit = commit({ sid: this.#sidContrib, sender: this.#idx, label: 'dkg/feldman' }, this.#feldman.map(encodePoint));
+    return packFields(1, [this.#sidContrib, this.#feldmanCommit.commitment]);
+  }
+
+  round2(r1: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
+    this.#advance('r1', 'r2');
+    return this.#guard(() => {
+      for (const p of this.others) {
+        const [sidContrib, feldman] = unpackFields(this.#need(r1, p), 1, [32, COMMITMENT_BYTES], p);
+        this.#peerCommits.set(p, { sidContrib: sidContrib!, feldman: feldman! });
+      }
+      this.#sid = computeDkgSid({
+        t: this.#t,
+        n: this.#parties.length,
+        indices: this.#parties.map((_, k) => k + 1),
+        contributions: this.#parties.map((p) => (p === this.#self ? this.#sidContrib : this.#peerCommits.get(p)!.sidContrib)),
+      });
+      const proofs = this.#poly.map((a, k) => encodeSchnorrProof(proveDlog({ sid: this.#sid, prover: this.#idx, purpose: `dkg/coeff/${k}` }, a).proof));
+      this.#ccCommit = commit({ sid: this.#sid, sender: this.#idx, label: 'dkg/chain-code' }, [this.#ccContrib]);
+      const broadcast = [
+        concat(this.#feldman.map(encodePoint)),
+        this.#feldmanCommit!.salt,
+        concat(proofs),
+        this.#ccCommit.commitment,
+      ];
+      const out = new Map<PartyId, Uint8Array>();
+      for (const p of this.others) {
+        const { state, msg } = otSetupAliceStart(osid(this.#sid, this.#idx, this.#index(p), 'dkg/ot'));
+        this.#otAlice.set(p, state);
+        out.set(p, packFields(2, [...broadcast, encodeOtSetupMsg1(msg)]));
+      }
+      return out;
+    });
+  }
+
+  round3(r2: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
+    this.#advance('r2', 'r3');
+    return this.#guard(() => {
+      const t = this.#t;
+      for (const p of this.others) {
+        const j = this.#index(p);
+        const [vec, salt, proofs, ccCommit, otMsg1] = unpackFields(
+          this.#need(r2, p),
+          2,
+          [33 * t, COMMIT_SALT_BYTES, SCHNORR_PROOF_BYTES * t, COMMITMENT_BYTES, undefined],
+          p,
+        );
+        const committed = this.#peerCommits.get(p)!;
+        checkOpening({ sid: committed.sidContrib, sender: j, label: 'dkg/feldman' }, committed.feldman, salt!, chunks(vec!, 33), p);
+        const vector = chunks(vec!, 33).map((b) => decodePoint(b, p, 'Feldman commitment'));
+        chunks(proofs!, SCHNORR_PROOF_BYTES).forEach((bytes, k) => {
+          if (!verifyDlog({ sid: this.#sid, prover: j, purpose: `dkg/coeff/${k}` }, vector[k]!, decodeSchnorrProof(bytes, p))) {
+            throw abort(`proof of knowledge of coefficient ${k} does not verify`, p);
+          }
+        });
+        this.#peerVectors.set(p, { vector, ccCommit: ccCommit!, otMsg1: otMsg1! });
+      }
+      this.#vectors = this.#parties.map((p) => (p === this.#self ? this.#feldman : this.#peerVectors.get(p)!.vector));
+      this.#echo = hash(TAGS.commit, DKLS23_VERSION, this.#sid, ECHO, ...this.#vectors.flat().map(encodePoint));
+      const out = new Map<PartyId, Uint8Array>();
+      for (const p of this.others) {
+        const j = this.#index(p);
+        // Instance p→self: p is Alice, we are Bob (base-OT sender and PPRF builder).
+        const { msg, seed } = otSetupBob(osid(this.#sid, j, this.#idx, 'dkg/ot'), decodeOtSetupMsg1(this.#peerVectors.get(p)!.otMsg1, p), p);
+        const zeroSeed = this.#idx < j ? randomZeroSeed() : new Uint8Array(0);
+        this.#peers.set(p, { oteReceiver: seed, ...(zeroSeed.length ? { zeroSeed } : {}) });
+        out.set(
+          p,
+          packFields(3, [encodeScalar(evaluatePolynomial(this.#poly, j)), this.#echo, this.#ccContrib, this.#ccCommit!.salt, zeroSeed, encodeOtSetupMsg2(msg)]),
+        );
+      }
+      return out;
+    });
+  }
+
+  round4(r3: ReadonlyMap<PartyId, Uint8Array>): Uint8Array {
+    this.#advance('r3', 'r4');
+    return this.#guard(() => {
+      let x = evaluatePolynomial(this.#poly, this.#idx);
+      const ccContribs = new Map<PartyId, Uint8Array>([[this.#self, this.#ccContrib]]);
+      for (const p of this.others) {
+        const j = this.#index(p);
+        const zeroLen = j < this.#idx ? ZERO_SEED_BYTES : 0;
+        const [share, echo, cc, ccSalt, zeroSeed, otMsg2] = unpackFields(this.#need(r3, p), 3, [32, 32, 32, COMMIT_SALT_BYTES, zeroLen, undefined], p);
+        // Either p or whoever relayed round 2 lied about a vector; we can't tell which.
+        if (!Buffer.from(echo!).equals(Buffer.from(this.#echo))) throw abort(`${p} saw different Feldman vectors`);
+        const f = decodeScalar(share!, p, 'Feldman share');
+        if (!verifyFeldmanShare(f, this.#idx, this.#peerVectors.get(p)!.vector)) throw abort('share does not match its Feldman vector', p);
+        checkOpening({ sid: this.#sid, sender: j, label: 'dkg/chain-code' }, this.#peerVectors.get(p)!.ccCommit, ccSalt!, [cc!], p);
+        ccContribs.set(p, cc!);
+        const peer = this.#peers.get(p)!;
+        if (zeroLen) peer.zeroSeed = zeroSeed!;
+        peer.oteSender = otSetupAliceFinish(this.#otAlice.get(p)!, decodeOtSetupMsg2(otMsg2!, p), p);
+        x = Fn.add(x, f);
+      }
+      this.#otAlice.clear();
+      if (x === 0n) throw abort('DKG produced a zero share');
+      this.#x = x;
+      this.#chainCode = hash(TAGS.chainCode, DKLS23_VERSION, this.#sid, ...this.#parties.map((p) => ccContribs.get(p)!));
+      const pk = sumCommitments(this.#vectors)[0]!;
+      if (pk.is0()) throw abort('DKG produced the identity as public key');
+      this.#pk = pk;
+      const { statement, proof } = proveDlog({ sid: this.#shareSid(), prover: this.#idx, purpose: 'dkg/share' }, x);
+      return packFields(4, [encodePoint(pk), encodePoint(statement), encodeSchnorrProof(proof)]);
+    });
+  }
+
+  finish(r4: ReadonlyMap<PartyId, Uint8Array>): Dkls23KeyShare {
+    this.#advance('r4', 'done');
+    return this.#guard(() => {
+      const pk = this.#pk!;
+      const merged = sumCommitments(this.#vectors);
+      const publicShares = this.#parties.map((_, k) => evaluateCommitment(merged, k + 1));
+      if (!publicShares[this.#idx - 1]!.equals(G.multiply(this.#x))) throw abort('our share does not match the joint Feldman vector');
+      for (const p of this.others) {
+        const j = this.#index(p);
+        const [pkBytes, xBytes, proof] = unpackFields(this.#need(r4, p), 4, [33, 33, SCHNORR_PROOF_BYTES], p);
+        if (!decodePoint(pkBytes!, p, 'public key').equals(pk)) throw abort('computed another public key', p);
+        const X = decodePoint(xBytes!, p, 'public share');
+        if (!X.equals(publicShares[j - 1]!)) throw abort('public share does not match the joint Feldman vector', p);
+        // A party that got another chain code can't make this proof verify (TOB-SILA-7).
+        if (!verifyDlog({ sid: this.#shareSid(), prover: j, purpose: 'dkg/share' }, X, decodeSchnorrProof(proof!, p))) {
+          throw abort('proof of its share does not verify (different chain code?)', p);
+        }
+      }
+      const peers = new Map<PartyId, Dkls23PeerSecrets>();
+      for (const [p, s] of this.#peers) {
+        if (!s.zeroSeed || !s.oteSender || !s.oteReceiver) throw abort('DKG incomplete', p);
+        peers.set(p, s as Dkls23PeerSecrets);
+      }
+      return {
+        self: this.#self,
+        pub: { v: 1, threshold: this.#t, parties: this.#parties, dkgSid: this.#sid, epoch: 0, publicKey: pk, publicShares, chainCode: this.#chainCode },
+        secret: this.#x,
+        peers,
+      };
+    });
+  }
+
+  /** Erases what can be erased; call however the ceremony ends. */
+  destroy(): void {
+    for (let k = 0; k < this.#poly.length; k++) this.#poly[k] = 0n;
+    this.#ccContrib.fill(0);
+    this.#otAlice.clear();
+    if (this.#step !== 'done') {
+      for (const s of this.#peers.values()) {
+        s.zeroSeed?.fill(0);
+        s.oteReceiver?.leaves.fill(0);
+        s.oteSender?.leaves.fill(0);
+      }
+      this.#step = 'failed';
+    }
+  }
+
+  #shareSid(): Uint8Array {
+    return hash(TAGS.chainCode, DKLS23_VERSION, this.#sid, this.#chainCode, 'dkg/share-proof');
+  }
+
+  #index(p: PartyId): number {
+    const k = this.#parties.indexOf(p);
+    if (k < 0) throw abort(`${p} is not a party of this DKG`, p);
+    return k + 1;
+  }
+
+  #need(m: ReadonlyMap<PartyId, Uint8Array>, p: PartyId): Uint8Array {
+    const v = m.get(p);
+    if (!v) throw abort('missing message', p);
+    return v;
+  }
+
+  #advance(from: Step, to: Step): void {
+    if (this.#step !== from) throw abort(`DKG step out of order: at ${this.#step}, asked for ${to}`);
+    this.#step = to;
+  }
+
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      this.destroy();
+      throw e instanceof Error && e.name === 'Dkls23Error' ? e : abort((e as Error).message);
+    }
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+export type { OteReceiverSeed, OteSenderSeed };
