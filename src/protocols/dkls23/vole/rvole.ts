@@ -10,10 +10,10 @@ import { SID_BYTES } from '../session/ids.js';
 /**
  * OT-based random vector OLE, DKLs23 Protocol 5.2 (eprint 2023/765), ℓ = 2 inputs, ρ = 1
  * check column, ξ = κ + 2λ_s OTs (design note §3.1). Indices are the consistent form (Trail
- * of Bits, Silent Shard assessment, appendix F: θ_{k,i} in μ, η̂_k in ã), as in SL
+ * of Bits, Silent Shard assessment, appendix F: θ_{k,i} in μ, â_k (our η_k) in ã), as in SL
  * `sl-oblivious/src/rvole.rs`:
  *
- * - gadget g_j = H_gadget(version, mulSid, j), j < ξ.
+ * - gadget g_j, j < ξ: block j of one XOF_gadget(version, mulSid, ξ) call, reduced mod q.
  * - Bob: OT choice bits β (from the OT extension), ω_j = α^{β_j}_j ∈ Z_q^{ℓ+ρ}; χ = Σ_j β_j·g_j.
  * - Alice on (a_1..a_ℓ), knowing α⁰_j, α¹_j: c_i = −Σ_j g_j·α⁰_{j,i}; fresh η ∈ Z_q^ρ;
  *   ã_{j,i} = α⁰_{j,i} − α¹_{j,i} + a_i (i < ℓ), ã_{j,ℓ+k} = α⁰_{j,ℓ+k} − α¹_{j,ℓ+k} + η_k;
@@ -30,7 +30,8 @@ import { SID_BYTES } from '../session/ids.js';
  *
  * Single use: one (mulSid, OT output) pair feeds exactly one Alice step and one Bob step; the
  * caller must never reuse OT outputs, β or a mulSid (same pads ⇒ Alice's inputs leak).
- * Secrets are bigints and cannot be wiped; no branch or index depends on β.
+ * Secrets are bigints and cannot be wiped; no branch or index depends on β (β_j enters as a
+ * 0n/1n factor; BigInt timing itself is not constant, design note §6).
  */
 
 export const RVOLE_XI = PARAMS.xi;
@@ -56,10 +57,15 @@ function assertMulSid(mulSid: Uint8Array): void {
   if (!(mulSid instanceof Uint8Array) || mulSid.length !== SID_BYTES) throw abort(`rvole: mulSid must be ${SID_BYTES} bytes`);
 }
 
-/** g_j = H_gadget(version, mulSid, j) for j < ξ. Public. */
+/**
+ * g_j for j < ξ: the j-th 48-byte block of XOF_gadget(version, mulSid, ξ), reduced mod q (the
+ * oracle's hash-to-scalar rule, bias < 2^-128). One XOF call instead of ξ hashToScalar calls:
+ * the same random-oracle distribution, ~20× faster (512 separate calls cost ~25 ms). Public.
+ */
 export function gadgetVector(mulSid: Uint8Array): bigint[] {
   assertMulSid(mulSid);
-  return Array.from({ length: RVOLE_XI }, (_, j) => hashToScalar(TAGS.gadget, DKLS23_VERSION, mulSid, j));
+  const wide = Buffer.from(xof(TAGS.gadget, 48 * RVOLE_XI, DKLS23_VERSION, mulSid, RVOLE_XI));
+  return Array.from({ length: RVOLE_XI }, (_, j) => Fn.create(BigInt('0x' + wide.toString('hex', 48 * j, 48 * j + 48))));
 }
 
 // ---- local input checks (our own OT outputs: a mismatch is a local bug, no culprit) ----
@@ -116,7 +122,8 @@ function muHash(mulSid: Uint8Array, values: readonly bigint[]): Uint8Array {
 // ---- Bob, round 1 ----
 
 /** Bob's random RVOLE input χ = Σ_j β_j·g_j (secret). */
-export function bobChi(ot: OtReceiverOutput, gadget: readonly bigint[]): bigint {
+export function bobChi(mulSid: Uint8Array, ot: OtReceiverOutput, gadget: readonly bigint[] = gadgetVector(mulSid)): bigint {
+  assertMulSid(mulSid);
   assertReceiverOutput(ot);
   if (gadget.length !== RVOLE_XI) throw abort('rvole: gadget vector length');
   let chi = Fn.ZERO;
@@ -243,7 +250,7 @@ export class RvoleBob {
     private readonly ot: OtReceiverOutput,
   ) {
     this.gadget = gadgetVector(mulSid);
-    this.chi = bobChi(ot, this.gadget);
+    this.chi = bobChi(mulSid, ot, this.gadget);
   }
 
   finish(message: RvoleMessage, alice: PartyId): bigint[] {
