@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { createECDH, randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
+import { TAGS, hash, hashToCurve } from '../../src/protocols/dkls23/hash/oracle.js';
+import { Fn, G, Point, randomScalar } from '../../src/protocols/dkls23/math/group.js';
+import {
+  BASE_OT_MSG1_BYTES,
+  BASE_OT_MSG2_BYTES,
+  baseOtReceiverFinish,
+  baseOtReceiverStart,
+  baseOtSend,
+  decodeBaseOtMsg1,
+  decodeBaseOtMsg2,
+  encodeBaseOtMsg1,
+  encodeBaseOtMsg2,
+  type BaseOtMsg1,
+} from '../../src/protocols/dkls23/ot/base-ot.js';
+import { PPRF_LEAVES } from '../../src/protocols/dkls23/ot/pprf.js';
+import {
+  OT_SETUP_MSG1_BYTES,
+  OT_SETUP_MSG2_BYTES,
+  decodeOtSetupMsg1,
+  decodeOtSetupMsg2,
+  decodeOteReceiverSeed,
+  decodeOteSenderSeed,
+  encodeOtSetupMsg1,
+  encodeOtSetupMsg2,
+  encodeOteReceiverSeed,
+  encodeOteSenderSeed,
+  otSetupAliceFinish,
+  otSetupAliceStart,
+  otSetupBob,
+} from '../../src/protocols/dkls23/ot/setup.js';
+import { OTE_MSG_BYTES, OTE_XI, encodeOteExtensionMsg, decodeOteExtensionMsg, oteReceive, oteSend } from '../../src/protocols/dkls23/ot/softspoken.js';
+import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+
+const ALICE = asPartyId('alice');
+const BOB = asPartyId('bob');
+const dkgSid = new Uint8Array(randomBytes(32));
+/** What session/ids.ts will derive: osid = H(dkgSid, sender, receiver, label) (TOB-SILA-5). */
+const osidFor = (alice: string, bob: string) => hash(TAGS.otSid, dkgSid, alice, bob, 'ot-setup');
+
+function expectDkls(fn: () => unknown, kind: 'abort' | 'ban', culprit: PartyId | undefined, pattern?: RegExp) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof Dkls23Error, `expected Dkls23Error, got ${String(e)}`);
+    assert.equal(e.kind, kind);
+    assert.equal(e.culprit, culprit);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+/** Wall-clock and process CPU time of fn (the machine is shared, CPU time is the steadier number). */
+function timed<T>(fn: () => T): { value: T; ms: number; cpuMs: number } {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = fn();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { value, ms, cpuMs: (c.user + c.system) / 1000 };
+}
+const fmt = (t: { ms: number; cpuMs: number }) => `${t.ms.toFixed(0)} ms (cpu ${t.cpuMs.toFixed(0)} ms)`;
+
+const leafOf = (leaves: Uint8Array, j: number, y: number) => leaves.subarray((16 * j + y) * 32, (16 * j + y + 1) * 32);
+
+describe('OpenSSL ECDH as the scalar multiplication of the base OT', () => {
+  test('computeSecret(k, P) = x(k·P) and getPublicKey = k·G, as @noble/curves computes them', () => {
+    for (let i = 0; i < 3; i++) {
+      const e = createECDH('secp256k1');
+      e.generateKeys();
+      const k = Fn.fromBytes(new Uint8Array(e.getPrivateKey()));
+      const P = G.multiply(randomScalar());
+      assert.deepEqual(new Uint8Array(e.getPublicKey(null, 'compressed')), G.multiply(k).toBytes(true));
+      const x = e.computeSecret(P.toBytes(true));
+      assert.equal(x.length, 32);
+      assert.deepEqual(new Uint8Array(x), P.multiply(k).toBytes(true).subarray(1));
+    }
+  });
+});
+
+describe('endemic base OT (256 OTs)', () => {
+  const osid = osidFor('alice', 'bob');
+
+  test('receiver key = sender key of its choice, ≠ the other, for both choice values', () => {
+    const choice = Uint8Array.from({ length: 256 }, (_, i) => (i < 2 ? i : randomBytes(1)[0]! & 1)); // both values present
+    const start = timed(() => baseOtReceiverStart(osid, choice));
+    const m1 = decodeBaseOtMsg1(encodeBaseOtMsg1(start.value.msg), ALICE);
+    assert.equal(m1.points.length, BASE_OT_MSG1_BYTES);
+    const send = timed(() => baseOtSend(osid, m1, ALICE));
+    const m2 = decodeBaseOtMsg2(encodeBaseOtMsg2(send.value.msg), BOB);
+    assert.equal(m2.points.length, BASE_OT_MSG2_BYTES);
+    const fin = timed(() => baseOtReceiverFinish(start.value.state, m2, BOB));
+    const { rho0, rho1 } = send.value.keys;
+    const { rho } = fin.value;
+    let zeros = 0;
+    for (let i = 0; i < 256; i++) {
+      const mine = rho.subarray(32 * i, 32 * i + 32);
+      const [chosen, other] = choice[i] ? [rho1, rho0] : [rho0, rho1];
+      assert.deepEqual(mine, chosen.subarray(32 * i, 32 * i + 32), `OT ${i}`);
+      assert.notDeepEqual(mine, other.subarray(32 * i, 32 * i + 32), `OT ${i}`);
+      zeros += 1 - choice[i]!;
+    }
+    assert.ok(zeros > 0 && zeros < 256);
+    assert.deepEqual(fin.value.choice, choice);
+    console.log(
+      `[dkls23-ot timing] base OT ×256: receiver step 1 ${fmt(start)}, sender ${fmt(send)}, receiver step 2 ${fmt(fin)}; ` +
+        `messages ${BASE_OT_MSG1_BYTES} B + ${BASE_OT_MSG2_BYTES} B`,
+    );
+    // The state is single-use.
+    expectDkls(() => baseOtReceiverFinish(start.value.state, m2, BOB), 'abort', undefined, /already used/);
+  });
+
+  test('malformed or degenerate message 1 → abort naming the receiver, never another exception', () => {
+    // a valid point encoding for the untouched slots
+    const valid = G.multiply(12345n).toBytes(true);
+    const withQ0 = (q0: Uint8Array): BaseOtMsg1 => {
+      const points = new Uint8Array(BASE_OT_MSG1_BYTES);
+      for (let i = 0; i < 512; i++) points.set(valid, 33 * i);
+      points.set(q0, 0);
+      return { type: 'dkls23/base-ot/1', points };
+    };
+    let offCurveX = 1n;
+    for (;;) {
+      const b = new Uint8Array(33);
+      b[0] = 2;
+      b.set(Fn.toBytes(offCurveX), 1);
+      try {
+        Point.fromBytes(b);
+        offCurveX++;
+      } catch {
+        break;
+      }
+    }
+    const p = Point.Fp.ORDER;
+    const enc = (prefix: number, x: bigint) => {
+      const b = new Uint8Array(33);
+      b[0] = prefix;
+      for (let i = 0; i < 32; i++) b[32 - i] = Number((x >> BigInt(8 * i)) & 0xffn);
+      return b;
+    };
+    const cases: [string, Uint8Array][] = [
+      ['identity (all zero)', new Uint8Array(33)],
+      ['identity marker 0x00', Uint8Array.from([0, ...new Array(32).fill(0)])],
+      ['uncompressed prefix', enc(4, 1n)],
+      ['bad prefix', enc(5, 1n)],
+      ['x not on the curve', enc(2, offCurveX)],
+      ['x = p', enc(2, p)],
+      ['x ≥ p', enc(3, p + 1n)],
+    ];
+    for (const [name, q0] of cases) {
+      expectDkls(() => baseOtSend(osid, withQ0(q0), ALICE), 'abort', ALICE, /Q_0/);
+      assert.ok(name);
+    }
+    // M_0 = Q_0 + H_0(osid, 0, Q_1) = O would give a key anyone can compute.
+    const q1 = valid;
+    const degenerate = hashToCurve(TAGS.baseOtH0, osid, 0, q1).negate().toBytes(true);
+    expectDkls(() => baseOtSend(osid, withQ0(degenerate), ALICE), 'abort', ALICE, /degenerate/);
+    // Lengths.
+    expectDkls(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES - 33), ALICE), 'abort', ALICE);
+    expectDkls(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
+    expectDkls(() => baseOtSend(osid, { type: 'dkls23/base-ot/1', points: new Uint8Array(5) }, ALICE), 'abort', ALICE);
+    expectDkls(() => baseOtSend(osid, undefined as unknown as BaseOtMsg1, ALICE), 'abort', ALICE);
+    expectDkls(() => baseOtSend(new Uint8Array(3), withQ0(valid), ALICE), 'abort', undefined);
+    expectDkls(() => baseOtReceiverStart(osid, new Uint8Array(255)), 'abort', undefined);
+    expectDkls(() => baseOtReceiverStart(osid, new Uint8Array(256).fill(2)), 'abort', undefined);
+  });
+
+  test('malformed message 2 → abort naming the sender', () => {
+    const { state } = baseOtReceiverStart(osid, new Uint8Array(256));
+    expectDkls(() => decodeBaseOtMsg2(new Uint8Array(10), BOB), 'abort', BOB);
+    const points = new Uint8Array(BASE_OT_MSG2_BYTES);
+    const valid = G.multiply(777n).toBytes(true);
+    for (let i = 0; i < 512; i++) points.set(valid, 33 * i);
+    points[33 * 1] = 0x07; // B_{0,1}: the one the receiver (choice 0) does not use is checked too
+    expectDkls(() => baseOtReceiverFinish(state, { type: 'dkls23/base-ot/2', points }, BOB), 'abort', BOB, /B_1/);
+  });
+});
+
+describe('OT setup of one directed pair, then SoftSpokenOT', () => {
+  test('setup (both sides) → seeds agree on all but Δ; codecs; ω_j = α^{β_j}_j; timing', () => {
+    const osid = osidFor('alice', 'bob');
+    const a1 = timed(() => otSetupAliceStart(osid));
+    const wire1 = encodeOtSetupMsg1(a1.value.msg);
+    assert.equal(wire1.length, OT_SETUP_MSG1_BYTES);
+    const b = timed(() => otSetupBob(osid, decodeOtSetupMsg1(wire1, ALICE), ALICE));
+    const wire2 = encodeOtSetupMsg2(b.value.msg);
+    assert.equal(wire2.length, OT_SETUP_MSG2_BYTES);
+    const a2 = timed(() => otSetupAliceFinish(a1.value.state, decodeOtSetupMsg2(wire2, BOB), BOB));
+    const aliceSeed = decodeOteSenderSeed(encodeOteSenderSeed(a2.value));
+    const bobSeed = decodeOteReceiverSeed(encodeOteReceiverSeed(b.value.seed));
+    for (let j = 0; j < 64; j++) {
+      const d = aliceSeed.delta[j]!;
+      assert.ok(d < 16);
+      for (let y = 0; y < PPRF_LEAVES; y++) {
+        if (y === d) assert.notDeepEqual(leafOf(aliceSeed.leaves, j, y), leafOf(bobSeed.leaves, j, y));
+        else assert.deepEqual(leafOf(aliceSeed.leaves, j, y), leafOf(bobSeed.leaves, j, y));
+      }
+    }
+    const setupCpu = a1.cpuMs + b.cpuMs + a2.cpuMs;
+    console.log(
+      `[dkls23-ot timing] OT setup of one directed pair: Alice step 1 ${fmt(a1)}, Bob ${fmt(b)}, Alice step 2 ${fmt(a2)}; ` +
+        `total cpu ${setupCpu.toFixed(0)} ms; messages ${OT_SETUP_MSG1_BYTES} B (A→B) + ${OT_SETUP_MSG2_BYTES} B (B→A)`,
+    );
+
+    const mulSid = hash(TAGS.mulSid, new Uint8Array(32), 1, 2);
+    const rx = timed(() => oteReceive(bobSeed, mulSid));
+    const wire = encodeOteExtensionMsg(rx.value.msg);
+    assert.equal(wire.length, OTE_MSG_BYTES);
+    const tx = timed(() => oteSend(aliceSeed, mulSid, decodeOteExtensionMsg(wire, BOB), BOB));
+    for (let j = 0; j < OTE_XI; j++) {
+      const beta = rx.value.output.beta[j]!;
+      assert.deepEqual(rx.value.output.omega[j], beta ? tx.value.alpha1[j] : tx.value.alpha0[j]);
+    }
+    console.log(`[dkls23-ot timing] softspoken after a real setup: Bob ${fmt(rx)}, Alice ${fmt(tx)}; message ${OTE_MSG_BYTES} B`);
+  });
+
+  test('Bob sending inconsistent base-OT points fails Alice’s PPRF proof (abort naming Bob); wrong osid too', () => {
+    const osid = osidFor('alice', 'bob');
+    const a1 = otSetupAliceStart(osid);
+    const b = otSetupBob(osid, a1.msg, ALICE);
+    const baseOt = Uint8Array.from(b.msg.baseOt);
+    // Swap B_{5,0} and B_{5,1}: still valid points, but Alice's key for OT 5 is now wrong.
+    const b50 = baseOt.slice(5 * 66, 5 * 66 + 33);
+    baseOt.copyWithin(5 * 66, 5 * 66 + 33, 5 * 66 + 66);
+    baseOt.set(b50, 5 * 66 + 33);
+    expectDkls(() => otSetupAliceFinish(a1.state, { ...b.msg, baseOt }, BOB), 'abort', BOB, /PPRF proof/);
+
+    // Bob in another session (other osid) than Alice.
+    const a1b = otSetupAliceStart(osid);
+    const bWrong = otSetupBob(osidFor('alice', 'carol'), a1b.msg, ALICE);
+    expectDkls(() => otSetupAliceFinish(a1b.state, bWrong.msg, BOB), 'abort', BOB, /PPRF proof/);
+    expectDkls(() => decodeOtSetupMsg2(new Uint8Array(OT_SETUP_MSG2_BYTES - 1), BOB), 'abort', BOB);
+    expectDkls(() => decodeOtSetupMsg1(new Uint8Array(OT_SETUP_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
+    expectDkls(() => otSetupAliceFinish(a1b.state, { ...bWrong.msg, pprf: new Uint8Array(3) }, BOB), 'abort', BOB);
+  });
+});
