@@ -11,6 +11,8 @@ import type { NodeStore, UserRecord } from '../storage/store.js';
 import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
 import { participateCreateUser } from './ceremonies/create-user.js';
+import { DKLS_KEYGEN, participateDklsKeygen } from './ceremonies/dkls-keygen.js';
+import { DKLS_SIGN, participateDklsSign } from './ceremonies/dkls-sign.js';
 import { FROST_KEYGEN, participateKeygen } from './ceremonies/frost-keygen.js';
 import { FROST_SIGN, participateSign } from './ceremonies/frost-sign.js';
 import type { NodeConfig } from './config.js';
@@ -100,6 +102,8 @@ const participants: Record<string, Participant> = {
   'create-user': participateCreateUser,
   [FROST_KEYGEN]: participateKeygen,
   [FROST_SIGN]: participateSign,
+  [DKLS_KEYGEN]: participateDklsKeygen,
+  [DKLS_SIGN]: participateDklsSign,
 };
 
 async function findUser(store: NodeStore, credential: string): Promise<UserRecord | undefined> {

@@ -6,6 +6,7 @@ import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { FROST_SUITES, type FrostFamily } from '../families.js';
+import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
 import { CreateUserResponse, ErrorBody, errorResponses, HealthResponse } from './schemas.js';
 
@@ -73,6 +74,7 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
   for (const family of Object.keys(FROST_SUITES) as FrostFamily[]) {
     registerFrostRoutes(app, ctx, family, { maxBatch: opts.maxBatch, requireUser });
   }
+  registerEcdsaRoutes(app, ctx, { maxBatch: opts.maxBatch, requireUser });
 
   return app;
 }

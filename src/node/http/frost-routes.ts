@@ -36,7 +36,7 @@ export interface KeyRouteOptions {
 }
 
 /** A path the schema let through can still be refused (depth); that is the caller's error. */
-function parsePath(path: string | undefined): number[] {
+export function parsePath(path: string | undefined): number[] {
   try {
     return parseDerivationPath(path ?? 'm');
   } catch (e) {

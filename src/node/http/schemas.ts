@@ -44,6 +44,8 @@ export const KeygenBody = Type.Object({
   relay_address: Type.Optional(RelayAddress),
 });
 
+export const HexHash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A 32-byte hash, hex.' });
+
 export const DerivationPath = Type.String({
   pattern: "^m(/(0|[1-9][0-9]{0,9}))*$",
   maxLength: 2048,

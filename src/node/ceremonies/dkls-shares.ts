@@ -1,0 +1,57 @@
+import { shareAad } from '../../crypto/share-seal.js';
+import { derivePublic } from '../../protocols/dkls23/bip32/derive.js';
+import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { encodePoint } from '../../protocols/dkls23/math/group.js';
+import type { KeyId, PartyId } from '../../shared/ids.js';
+import type { KeyRecord, UserRecord } from '../../storage/store.js';
+import type { NodeContext } from './context.js';
+
+/** DKLs23 key shares at rest: public half as JSON, the rest sealed by the node's KEK. */
+export function sealDklsShare(ctx: NodeContext, keyId: KeyId, owner: UserRecord, share: Dkls23KeyShare): KeyRecord {
+  const secret = encodeSecret(share);
+  try {
+    return {
+      keyId,
+      family: 'ecdsa',
+      ownerUserId: owner.userId,
+      publicKey: encodePoint(share.pub.publicKey),
+      threshold: share.pub.threshold,
+      parties: share.pub.parties,
+      publicPackage: publicToJson(share.pub),
+      shareCiphertext: ctx.kek.seal(secret, shareAad(ctx.self, keyId, 'ecdsa')),
+      createdAt: new Date(),
+    };
+  } finally {
+    secret.fill(0);
+  }
+}
+
+export function openDklsShare(ctx: NodeContext, key: KeyRecord): Dkls23KeyShare {
+  const secret = ctx.kek.open(key.shareCiphertext, shareAad(ctx.self, key.keyId, 'ecdsa'));
+  try {
+    return decodeSecret(ctx.self, publicFromJson(key.publicPackage), secret);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/** The child of an ecdsa key at a non-hardened path: public key, chain code and tweak δ. */
+export function deriveDkls(key: KeyRecord, path: number[]) {
+  const pub = publicFromJson(key.publicPackage);
+  return derivePublic({ publicKey: pub.publicKey, chainCode: pub.chainCode }, path);
+}
+
+/**
+ * A peer caught cheating in a way that could leak our OT secrets (a failed OT-extension,
+ * μ or Γ check) is never run with again for this key.
+ */
+const banName = (keyId: string, party: PartyId) => `dkls23-ban:${keyId}:${party}`;
+
+export async function recordBan(ctx: NodeContext, keyId: string, party: PartyId, reason: string): Promise<void> {
+  await ctx.store.setSetting(banName(keyId, party), reason);
+  ctx.log(`key ${keyId}: ${party} is banned from signing with us: ${reason}`);
+}
+
+export async function isBanned(ctx: NodeContext, keyId: string, party: PartyId): Promise<boolean> {
+  return (await ctx.store.getSetting(banName(keyId, party))) !== undefined;
+}

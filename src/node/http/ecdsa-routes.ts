@@ -1,0 +1,126 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { publicFromJson } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { encodePoint } from '../../protocols/dkls23/math/group.js';
+import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
+import { TandemError } from '../../shared/errors.js';
+import { fromHex, toHex } from '../../shared/hex.js';
+import { credentialFromHeader } from '../api-keys.js';
+import type { NodeContext } from '../ceremonies/context.js';
+import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
+import { deriveDkls } from '../ceremonies/dkls-shares.js';
+import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
+import { ownedKey } from '../ceremonies/key-shares.js';
+import { parsePath, type KeyRouteOptions } from './frost-routes.js';
+import { DeriveBody, DeriveResponse, errorResponses, HexHash, KeygenBody, KeygenResponse, KeyIdParams, PublicKeyResponse, RelayAddress, DerivationPath } from './schemas.js';
+
+/** What an ECDSA signature looks like in the API: r|s, the recovery id, and DER. */
+const EcdsaSignatureBody = Type.Object({
+  signature: Type.String({ description: 'Hex 64 bytes r | s (low-S)' }),
+  recovery_id: Type.Integer({ description: '0 or 1 (2, 3 only if x(R) ≥ n); Ethereum v = 27 + recovery_id' }),
+  der: Type.String({ description: 'Hex DER encoding of (r, s)' }),
+});
+
+const EcdsaSignBody = Type.Object({
+  key_id: Type.String({ maxLength: 64 }),
+  msg: Type.Union([HexHash, Type.Array(HexHash, { minItems: 1 })], {
+    description: 'The 32-byte message hash to sign (e.g. keccak256 of an Ethereum payload), hex; a list signs a batch.',
+  }),
+  extra_data: Type.Optional(Type.String({ pattern: '^(?:[0-9a-fA-F]{2})*$', maxLength: 131072 })),
+  derivation_path: Type.Optional(DerivationPath),
+  relay_address: Type.Optional(RelayAddress),
+});
+
+function toBody(sig: EcdsaSignature) {
+  const hex32 = (x: bigint) => x.toString(16).padStart(64, '0');
+  return {
+    signature: hex32(sig.r) + hex32(sig.s),
+    recovery_id: sig.recovery,
+    der: toHex(new secp256k1.Signature(sig.r, sig.s).toBytes('der')),
+  };
+}
+
+/** keygen, sign, public-key and derive for threshold ECDSA keys (DKLs23). */
+export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts: KeyRouteOptions): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const credential = (req: FastifyRequest) => credentialFromHeader(req.headers.authorization)!;
+  const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
+  const tags = ['ecdsa'];
+  const title = 'ECDSA (secp256k1, DKLs23)';
+
+  r.post(
+    '/ecdsa/keygen',
+    {
+      onRequest: opts.requireUser,
+      schema: { tags, summary: `${title}: distributed key generation`, body: KeygenBody, response: { 200: KeygenResponse('Hex 33-byte compressed secp256k1 public key.'), ...errorResponses } },
+    },
+    async (req) => {
+      const { num_parties: n, threshold: t } = req.body;
+      const maxN = ctx.network.peerIds.length + 1;
+      if (n < 2 || n > maxN || t < 2 || t > n) {
+        throw new TandemError('bad_n_and_t_params', `need 2 <= threshold <= num_parties <= ${maxN} (the cluster's size); got num_parties=${n}, threshold=${t}`);
+      }
+      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credential(req), n, t, relay: relayOf(req.body.relay_address) });
+      return { key_id: keyId, public_key: toHex(publicKey) };
+    },
+  );
+
+  r.post(
+    '/ecdsa/sign',
+    {
+      onRequest: opts.requireUser,
+      schema: {
+        tags,
+        summary: `${title}: threshold signature of a 32-byte hash`,
+        body: EcdsaSignBody,
+        response: { 200: Type.Union([EcdsaSignatureBody, Type.Object({ signatures: Type.Array(EcdsaSignatureBody) })]), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const batch = Array.isArray(req.body.msg);
+      const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
+      if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
+      const { signatures } = await coordinateDklsSign(ctx, {
+        credential: credential(req),
+        keyId: req.body.key_id,
+        hashes,
+        path: parsePath(req.body.derivation_path),
+        extraData: fromHex(req.body.extra_data ?? ''),
+        relay: relayOf(req.body.relay_address),
+      });
+      const out = signatures.map(toBody);
+      return batch ? { signatures: out } : out[0]!;
+    },
+  );
+
+  r.get(
+    '/ecdsa/public-key/:key_id',
+    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
+    async (req) => {
+      const user = await ctx.authenticateUser(credential(req));
+      const key = await ownedKey(ctx, user, req.params.key_id, 'ecdsa');
+      const pub = publicFromJson(key.publicPackage);
+      return {
+        key_id: key.keyId,
+        public_key: toHex(key.publicKey),
+        threshold: key.threshold,
+        num_parties: key.parties.length,
+        parties: key.parties,
+        chain_code: toHex(pub.chainCode),
+      };
+    },
+  );
+
+  r.post(
+    '/ecdsa/derive',
+    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: public key of a non-hardened child (BIP32)`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
+    async (req) => {
+      const user = await ctx.authenticateUser(credential(req));
+      const key = await ownedKey(ctx, user, req.body.key_id, 'ecdsa');
+      const child = deriveDkls(key, parsePath(req.body.derivation_path));
+      return { key_id: key.keyId, derivation_path: req.body.derivation_path, public_key: toHex(encodePoint(child.publicKey)), chain_code: toHex(child.chainCode) };
+    },
+  );
+}
