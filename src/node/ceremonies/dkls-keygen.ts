@@ -87,7 +87,7 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
     await store(ctx, keyId, user, share);
     stored = true;
     for (const p of chosen) {
-      const c = (await s.expect(p, 'confirm', ctx.stepTimeoutMs)) as Confirm;
+      const c = (await s.expect(p, 'confirm', roundTimeout(ctx))) as Confirm;
       if (c?.public_key !== mine.public_key || c?.dkg_sid !== mine.dkg_sid) throw new ProtocolError(`${p} confirmed another key`);
     }
     for (const p of chosen) s.step(p, 'commit', {});
