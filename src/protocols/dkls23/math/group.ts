@@ -32,15 +32,17 @@ export function encodePoint(p: Point): Uint8Array {
 
 export function decodeScalar(bytes: Uint8Array, from?: PartyId, what = 'scalar', nonZero = false): bigint {
   if (bytes.length !== 32) throw abort(`${what}: expected 32 bytes`, from);
-  let x = 0n;
-  for (const b of bytes) x = (x << 8n) | BigInt(b);
+  // Four 64-bit words: this runs ~1,500 times per multiplication (the RVOLE message).
+  const d = new DataView(bytes.buffer, bytes.byteOffset, 32);
+  const x = (((((d.getBigUint64(0) << 64n) | d.getBigUint64(8)) << 64n) | d.getBigUint64(16)) << 64n) | d.getBigUint64(24);
   if (x >= q) throw abort(`${what}: not below the group order`, from);
   if (nonZero && x === 0n) throw abort(`${what}: zero`, from);
   return x;
 }
 
 export function encodeScalar(x: bigint): Uint8Array {
-  return Fn.toBytes(Fn.create(x));
+  const v = x >= 0n && x < q ? x : Fn.create(x);
+  return new Uint8Array(Buffer.from(v.toString(16).padStart(64, '0'), 'hex'));
 }
 
 /** A uniformly random non-zero scalar from the CSPRNG (noble rejection-samples). */

@@ -4,6 +4,7 @@ import { abort, ban } from '../errors.js';
 import { packFields, unpackFields } from '../encoding/fields.js';
 import { decodePoint, decodeScalar, encodePoint, encodeScalar, Fn, G, q, randomScalar, type Point } from '../math/group.js';
 import { lagrangeAtZero } from '../math/lagrange.js';
+import { mulBase, mulPoint } from '../math/native.js';
 import { decodeOteExtensionMsg, encodeOteExtensionMsg, oteReceive, oteSend } from '../ot/softspoken.js';
 import type { OtReceiverOutput } from '../ot/types.js';
 import { aliceRespond, decodeRvoleMessage, encodeRvoleMessage, RvoleBob } from '../vole/rvole.js';
@@ -44,6 +45,9 @@ export class Dkls23Signer {
   readonly #r = randomScalar();
   readonly #phi = randomScalar();
   readonly #sk: bigint;
+  /** R_i = r_i·G and pk_i = sk_i·G, computed once. */
+  readonly #R: Point;
+  readonly #pk: Point;
   #commitR: Commitment | undefined;
   readonly #bob = new Map<PartyId, RvoleBob>();
   readonly #bobOt = new Map<PartyId, OtReceiverOutput>();
@@ -71,6 +75,8 @@ export class Dkls23Signer {
     const x = Fn.add(share.secret, tweak);
     this.#sk = Fn.add(Fn.mul(lagrangeAtZero(indices, this.#idx), x), zeroShare(sid, this.#idx, indices, seeds));
     this.#pkDerived = share.pub.publicKey.add(G.multiplyUnsafe(tweak));
+    this.#R = mulBase(this.#r);
+    this.#pk = mulBase(this.#sk);
   }
 
   get others(): PartyId[] {
@@ -84,8 +90,7 @@ export class Dkls23Signer {
   round1(): Map<PartyId, Uint8Array> {
     this.#advance('start', 'r1');
     return this.#guard(() => {
-      const R = G.multiply(this.#r);
-      this.#commitR = commit({ sid: this.#sid, sender: this.#idx, label: 'sign/R' }, [encodePoint(R)]);
+      this.#commitR = commit({ sid: this.#sid, sender: this.#idx, label: 'sign/R' }, [encodePoint(this.#R)]);
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         const j = indexOf(this.#share.pub, p);
@@ -102,8 +107,6 @@ export class Dkls23Signer {
   round2(r1: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
     this.#advance('r1', 'r2');
     return this.#guard(() => {
-      const R = G.multiply(this.#r);
-      const pk = G.multiply(this.#sk);
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         const j = indexOf(this.#share.pub, p);
@@ -119,12 +122,12 @@ export class Dkls23Signer {
           p,
           packFields(12, [
             encodeRvoleMessage(message),
-            encodePoint(G.multiply(nonZero(shares[0]!))),
-            encodePoint(G.multiply(nonZero(shares[1]!))),
+            encodePoint(mulBase(nonZero(shares[0]!))),
+            encodePoint(mulBase(nonZero(shares[1]!))),
             encodeScalar(psi),
-            encodePoint(R),
+            encodePoint(this.#R),
             this.#commitR!.salt,
-            encodePoint(pk),
+            encodePoint(this.#pk),
           ]),
         );
       }
@@ -135,8 +138,8 @@ export class Dkls23Signer {
   round3(r2: ReadonlyMap<PartyId, Uint8Array>): SignRound3 {
     this.#advance('r2', 'r3');
     return this.#guard(() => {
-      let R = G.multiply(this.#r);
-      let pkSum = G.multiply(this.#sk);
+      let R = this.#R;
+      let pkSum = this.#pk;
       let psiSum = Fn.ZERO;
       let uCross = Fn.ZERO;
       let vCross = Fn.ZERO;
@@ -149,8 +152,8 @@ export class Dkls23Signer {
         const d = this.#bob.get(p)!.finish(decodeRvoleMessage(rvole!, p), p);
         const chi = this.#bob.get(p)!.chi;
         // Γ binds p's RVOLE inputs to its public R_j and pk_j.
-        if (!RjPoint.multiply(chi).equals(decodePoint(gammaU!, p, 'Γu').add(G.multiplyUnsafe(d[0]!)))) throw ban('Γu check failed', p);
-        if (!pkjPoint.multiply(chi).equals(decodePoint(gammaV!, p, 'Γv').add(G.multiplyUnsafe(d[1]!)))) throw ban('Γv check failed', p);
+        if (!mulPoint(RjPoint, chi).equals(decodePoint(gammaU!, p, 'Γu').add(mulBase(d[0]!)))) throw ban('Γu check failed', p);
+        if (!mulPoint(pkjPoint, chi).equals(decodePoint(gammaV!, p, 'Γv').add(mulBase(d[1]!)))) throw ban('Γv check failed', p);
         const c = this.#c.get(p)!;
         uCross = Fn.add(uCross, Fn.add(c[0]!, d[0]!));
         vCross = Fn.add(vCross, Fn.add(c[1]!, d[1]!));

@@ -3,7 +3,7 @@ import type { PartyId } from '../../../shared/ids.js';
 import { DKLS23_VERSION, PARAMS } from '../params.js';
 import { abort, ban } from '../errors.js';
 import { hashToScalar, TAGS, xof } from '../hash/oracle.js';
-import { decodeScalar, encodeScalar, Fn, randomScalar } from '../math/group.js';
+import { decodeScalar, encodeScalar, Fn, q, randomScalar } from '../math/group.js';
 import type { OtReceiverOutput, OtSenderOutput } from '../ot/types.js';
 import { SID_BYTES } from '../session/ids.js';
 
@@ -51,6 +51,8 @@ export interface RvoleMessage {
   etaPrime: bigint[];
   /** 64-byte check hash. */
   mu: Uint8Array;
+  /** ã as encoded on the wire, when already at hand (saves encoding 1,536 scalars twice). */
+  aTildeBytes?: Uint8Array;
 }
 
 function assertMulSid(mulSid: Uint8Array): void {
@@ -126,9 +128,9 @@ export function bobChi(mulSid: Uint8Array, ot: OtReceiverOutput, gadget: readonl
   assertMulSid(mulSid);
   assertReceiverOutput(ot);
   if (gadget.length !== RVOLE_XI) throw abort('rvole: gadget vector length');
-  let chi = Fn.ZERO;
-  for (let j = 0; j < RVOLE_XI; j++) chi = Fn.add(chi, Fn.mul(gadget[j]!, BigInt(ot.beta[j]!)));
-  return chi;
+  let chi = 0n;
+  for (let j = 0; j < RVOLE_XI; j++) chi += gadget[j]! * BigInt(ot.beta[j]!);
+  return chi % q;
 }
 
 // ---- Alice ----
@@ -148,33 +150,37 @@ export function aliceRespond(mulSid: Uint8Array, inputs: readonly bigint[], ot: 
   const { alpha0, alpha1 } = ot;
   const g = gadgetVector(mulSid);
 
+  // Sums are reduced once at the end (lazy reduction): inputs are all < q, so every
+  // intermediate stays a few hundred bits and one final `% q` gives the field result.
   const shares = Array.from({ length: RVOLE_ELL }, (_, i) => {
-    let acc = Fn.ZERO;
-    for (let j = 0; j < RVOLE_XI; j++) acc = Fn.add(acc, Fn.mul(g[j]!, alpha0[j]![i]!));
-    return Fn.neg(acc);
+    let acc = 0n;
+    for (let j = 0; j < RVOLE_XI; j++) acc += g[j]! * alpha0[j]![i]!;
+    return Fn.neg(acc % q);
   });
 
   const eta = Array.from({ length: RVOLE_RHO }, () => randomScalar());
+  // x0 − x1 + a as x0 + (q − x1) + a: non-negative, below 3q, one reduction.
   const aTilde = alpha0.map((row0, j) =>
-    row0.map((x0, col) => Fn.add(Fn.sub(x0, alpha1[j]![col]!), col < RVOLE_ELL ? inputs[col]! : eta[col - RVOLE_ELL]!)),
+    row0.map((x0, col) => (x0 + (q - alpha1[j]![col]!) + (col < RVOLE_ELL ? inputs[col]! : eta[col - RVOLE_ELL]!)) % q),
   );
-  const theta = thetaMatrix(mulSid, encodeATilde(aTilde));
+  const aTildeBytes = encodeATilde(aTilde);
+  const theta = thetaMatrix(mulSid, aTildeBytes);
 
   const etaPrime = eta.map((e, k) => {
     let acc = e;
-    for (let i = 0; i < RVOLE_ELL; i++) acc = Fn.add(acc, Fn.mul(theta[k]![i]!, inputs[i]!));
-    return acc;
+    for (let i = 0; i < RVOLE_ELL; i++) acc += theta[k]![i]! * inputs[i]!;
+    return acc % q;
   });
 
   const checkValues: bigint[] = [];
   for (let j = 0; j < RVOLE_XI; j++) {
     for (let k = 0; k < RVOLE_RHO; k++) {
       let v = alpha0[j]![RVOLE_ELL + k]!;
-      for (let i = 0; i < RVOLE_ELL; i++) v = Fn.add(v, Fn.mul(theta[k]![i]!, alpha0[j]![i]!));
-      checkValues.push(v);
+      for (let i = 0; i < RVOLE_ELL; i++) v += theta[k]![i]! * alpha0[j]![i]!;
+      checkValues.push(v % q);
     }
   }
-  return { message: { aTilde, etaPrime, mu: muHash(mulSid, checkValues) }, shares };
+  return { message: { aTilde, etaPrime, mu: muHash(mulSid, checkValues), aTildeBytes }, shares };
 }
 
 // ---- Bob, round 2 ----
@@ -210,19 +216,20 @@ export function bobFinish(
   const { beta, omega } = ot;
   const { aTilde, etaPrime } = message;
 
-  const theta = thetaMatrix(mulSid, encodeATilde(aTilde));
+  const theta = thetaMatrix(mulSid, message.aTildeBytes ?? encodeATilde(aTilde));
+  // d̄ stays unreduced (< 2q); the check values and d are reduced once each.
   const dBar = omega.map((row, j) => {
     const b = BigInt(beta[j]!);
-    return row.map((w, col) => Fn.add(w, Fn.mul(b, aTilde[j]![col]!)));
+    return row.map((w, col) => w + b * aTilde[j]![col]!);
   });
 
   const checkValues: bigint[] = [];
   for (let j = 0; j < RVOLE_XI; j++) {
     const b = BigInt(beta[j]!);
     for (let k = 0; k < RVOLE_RHO; k++) {
-      let v = dBar[j]![RVOLE_ELL + k]!;
-      for (let i = 0; i < RVOLE_ELL; i++) v = Fn.add(v, Fn.mul(theta[k]![i]!, dBar[j]![i]!));
-      checkValues.push(Fn.sub(v, Fn.mul(b, etaPrime[k]!)));
+      let v = dBar[j]![RVOLE_ELL + k]! + (q - b * etaPrime[k]!);
+      for (let i = 0; i < RVOLE_ELL; i++) v += theta[k]![i]! * dBar[j]![i]!;
+      checkValues.push(v % q);
     }
   }
   if (!timingSafeEqual(muHash(mulSid, checkValues), message.mu)) {
@@ -230,9 +237,9 @@ export function bobFinish(
   }
 
   return Array.from({ length: RVOLE_ELL }, (_, i) => {
-    let acc = Fn.ZERO;
-    for (let j = 0; j < RVOLE_XI; j++) acc = Fn.add(acc, Fn.mul(gadget[j]!, dBar[j]![i]!));
-    return acc;
+    let acc = 0n;
+    for (let j = 0; j < RVOLE_XI; j++) acc += gadget[j]! * dBar[j]![i]!;
+    return acc % q;
   });
 }
 
@@ -267,7 +274,7 @@ export function encodeRvoleMessage(m: RvoleMessage): Uint8Array {
   if (m.etaPrime.length !== RVOLE_RHO) throw abort("rvole encode: bad η' length");
   if (m.mu.length !== RVOLE_MU_BYTES) throw abort('rvole encode: bad μ length');
   const out = new Uint8Array(RVOLE_MESSAGE_BYTES);
-  out.set(encodeATilde(m.aTilde), 0);
+  out.set(m.aTildeBytes ?? encodeATilde(m.aTilde), 0);
   let off = RVOLE_XI * RVOLE_WIDTH * 32;
   for (const e of m.etaPrime) {
     out.set(encodeScalar(e), off);
@@ -291,5 +298,5 @@ export function decodeRvoleMessage(bytes: Uint8Array, from?: PartyId): RvoleMess
   const aTilde = Array.from({ length: RVOLE_XI }, () => Array.from({ length: RVOLE_WIDTH }, () => next('rvole ã')));
   const etaPrime = Array.from({ length: RVOLE_RHO }, () => next("rvole η'"));
   const mu = bytes.slice(off, off + RVOLE_MU_BYTES);
-  return { aTilde, etaPrime, mu };
+  return { aTilde, etaPrime, mu, aTildeBytes: bytes.slice(0, RVOLE_XI * RVOLE_WIDTH * 32) };
 }

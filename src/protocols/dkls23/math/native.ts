@@ -1,0 +1,66 @@
+import * as secp from 'tiny-secp256k1';
+import { abort } from '../errors.js';
+import { encodeScalar, Point, type Point as P } from './group.js';
+
+/**
+ * Scalar multiplications on libsecp256k1 (Bitcoin Core's audited, constant-time library,
+ * as WebAssembly via tiny-secp256k1) for the engine's hot paths: 256 base OTs per pair in
+ * the DKG and the Γ checks of every signature. It is 10-15× faster than the pure-JS
+ * equivalents here (≈ 0.3 ms per variable-base and 0.13 ms per fixed-base multiplication),
+ * and results come back uncompressed so noble reads them without a square root.
+ *
+ * Scalars go in as 32-byte arrays that the caller can wipe.
+ */
+const ZERO_SCALAR = new Uint8Array(32);
+
+function isZero(k: Uint8Array): boolean {
+  let acc = 0;
+  for (const b of k) acc |= b;
+  return acc === 0;
+}
+
+/** k·G; k = 0 gives the identity. */
+export function mulBaseBytes(k: Uint8Array): P {
+  if (k.length !== 32) throw abort('native: scalar must be 32 bytes');
+  if (isZero(k)) return Point.ZERO;
+  const out = secp.pointFromScalar(k, false);
+  if (!out) throw abort('native: scalar out of range');
+  return Point.fromBytes(out);
+}
+
+/** k·P as a point; k = 0 or P = O gives the identity. */
+export function mulPointBytes(p: Uint8Array | P, k: Uint8Array): P {
+  if (k.length !== 32) throw abort('native: scalar must be 32 bytes');
+  const enc = p instanceof Uint8Array ? p : p.is0() ? undefined : p.toBytes(false);
+  if (!enc || isZero(k)) return Point.ZERO;
+  const out = secp.pointMultiply(enc, k, false);
+  if (!out) return Point.ZERO;
+  return Point.fromBytes(out);
+}
+
+/** x-coordinate of k·P (32 bytes), for keys derived from a Diffie-Hellman value. */
+export function sharedX(p: Uint8Array, k: Uint8Array): Uint8Array {
+  const out = secp.pointMultiply(p, k, true);
+  if (!out) throw new Error('invalid point or scalar');
+  return out.subarray(1);
+}
+
+export const mulBase = (k: bigint): P => {
+  const b = encodeScalar(k);
+  try {
+    return mulBaseBytes(b);
+  } finally {
+    b.fill(0);
+  }
+};
+
+export const mulPoint = (p: P, k: bigint): P => {
+  const b = encodeScalar(k);
+  try {
+    return mulPointBytes(p, b);
+  } finally {
+    b.fill(0);
+  }
+};
+
+export { ZERO_SCALAR };
