@@ -80,3 +80,14 @@ describe('DKLs23 signing', { timeout: 600_000 }, () => {
     assert.ok(outcomes.get('ban:node-2'), `some tampering is a ban of node-2: ${[...outcomes]}`);
   });
 });
+
+describe('DKLs23 3-of-5', { timeout: 600_000 }, () => {
+  test('DKG among 5, then signing sets of 3 (including non-adjacent indices) verify under libsecp256k1 and ethers', () => {
+    const shares = runDkls23Dkg(parties(5), 3);
+    const pub = encodePoint(shares[0]!.pub.publicKey);
+    for (const set of [[0, 1, 2], [0, 2, 4], [1, 3, 4]]) {
+      const hash = randomBytes(32);
+      assertValid(pub, hash, runDkls23Sign(set.map((k) => shares[k]!), hash));
+    }
+  });
+});
