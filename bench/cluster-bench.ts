@@ -1,18 +1,35 @@
-import { randomBytes } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { fromHex, toHex } from '../src/shared/hex.js';
 import { call, HttpError } from './http.js';
+import { ed25519KeyObject, ethAddress, recoversTo, verifyBip340, verifyEcdsa, verifyEd25519 } from './verify.js';
 
 /**
  * Measurements through a running cluster: every request is real HTTP to a signer node,
  * which coordinates the ceremony with its peers over the relay. Every signature that
- * comes back is checked with libsecp256k1 (tiny-secp256k1) against the key's x-only
- * public key.
+ * comes back is checked independently (verify.ts): BIP340 by libsecp256k1 against the
+ * key's x-only public key, Ed25519 by OpenSSL (node:crypto), ECDSA by libsecp256k1
+ * (strict low-S) and by ethers recovering the key's address from the recovery id.
  */
+export type Family = 'bip340' | 'ed25519' | 'ecdsa';
+
+/** Public key length in each family's API: x-only, RFC 8032, compressed SEC1. */
+const PUBLIC_KEY_BYTES: Record<Family, number> = { bip340: 32, ed25519: 32, ecdsa: 33 };
+
 export interface BenchKey {
+  family: Family;
   keyId: string;
   publicKey: Uint8Array;
+  /** Ed25519: the key as node:crypto verifies with it. */
+  keyObject?: KeyObject;
+  /** ECDSA: the Ethereum address ethers must recover. */
+  address?: string;
+}
+
+/** What a sign endpoint answers; recovery_id only for ECDSA. */
+interface SignResponse {
+  signature: string;
+  recovery_id?: number;
 }
 
 /** Tallies shared by every cluster phase, so the final verdict sees them all. */
@@ -21,6 +38,8 @@ export class Tally {
   badSignatures = 0;
   errors = 0;
   readonly errorKinds = new Map<string, number>();
+  /** Per independent check ("ecdsa: ethers recovery"...): how many passed and failed. */
+  readonly checks = new Map<string, { ok: number; bad: number }>();
 
   recordError(e: unknown): void {
     this.errors++;
@@ -29,14 +48,34 @@ export class Tally {
     this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
   }
 
-  check(msg: Uint8Array, key: BenchKey, sigHex: string): void {
-    let ok = false;
+  /** A signature counts as verified only if every check of its family passes. */
+  check(msg: Uint8Array, key: BenchKey, res: SignResponse): void {
+    let sig: Uint8Array | undefined;
     try {
-      ok = ecc.verifySchnorr(msg, key.publicKey, fromHex(sigHex, 64));
+      sig = fromHex(res.signature, 64);
     } catch {
-      ok = false; // a malformed signature is a failed one
+      sig = undefined; // a malformed signature is a failed one
     }
-    if (ok) this.verified++;
+    const results: Array<[string, boolean]> = [];
+    switch (key.family) {
+      case 'bip340':
+        results.push(['bip340: libsecp256k1', !!sig && verifyBip340(msg, key.publicKey, sig)]);
+        break;
+      case 'ed25519':
+        results.push(['ed25519: node:crypto (OpenSSL)', !!sig && verifyEd25519(msg, key.keyObject!, sig)]);
+        break;
+      case 'ecdsa':
+        results.push(['ecdsa: libsecp256k1 strict', !!sig && verifyEcdsa(msg, key.publicKey, sig)]);
+        results.push(['ecdsa: ethers recovery', !!sig && recoversTo(msg, sig, Number(res.recovery_id), key.address!)]);
+        break;
+    }
+    for (const [name, ok] of results) {
+      const c = this.checks.get(name) ?? { ok: 0, bad: 0 };
+      if (ok) c.ok++;
+      else c.bad++;
+      this.checks.set(name, c);
+    }
+    if (results.every(([, ok]) => ok)) this.verified++;
     else this.badSignatures++;
   }
 }
@@ -55,21 +94,28 @@ export async function createUser(nodeUrl: string, adminKey: string): Promise<str
   return res.api_key;
 }
 
-export async function keygen(nodeUrl: string, apiKey: string): Promise<BenchKey> {
-  const res = await call<{ key_id: string; public_key: string }>('POST', `${nodeUrl}/bip340/keygen`, apiKey, {
+/** A 2-of-3 key of `family`, made by `nodeUrl` as coordinator. */
+export async function keygen(nodeUrl: string, apiKey: string, family: Family = 'bip340'): Promise<BenchKey> {
+  const res = await call<{ key_id: string; public_key: string }>('POST', `${nodeUrl}/${family}/keygen`, apiKey, {
     num_parties: 3,
     threshold: 2,
   });
-  return { keyId: res.key_id, publicKey: fromHex(res.public_key, 32) };
+  const key: BenchKey = { family, keyId: res.key_id, publicKey: fromHex(res.public_key, PUBLIC_KEY_BYTES[family]) };
+  if (family === 'ed25519') key.keyObject = ed25519KeyObject(key.publicKey);
+  if (family === 'ecdsa') key.address = ethAddress(key.publicKey);
+  return key;
 }
 
-/** One signature of a fresh random 32-byte message, verified; returns its latency in ms. */
+/**
+ * One signature of a fresh random 32-byte message (for ECDSA: the hash to sign), verified;
+ * returns its latency in ms.
+ */
 export async function signOnce(nodeUrl: string, apiKey: string, key: BenchKey, tally: Tally): Promise<number> {
   const msg = new Uint8Array(randomBytes(32));
   const t0 = performance.now();
-  const res = await call<{ signature: string }>('POST', `${nodeUrl}/bip340/sign`, apiKey, { key_id: key.keyId, msg: toHex(msg) });
+  const res = await call<SignResponse>('POST', `${nodeUrl}/${key.family}/sign`, apiKey, { key_id: key.keyId, msg: toHex(msg) });
   const dt = performance.now() - t0;
-  tally.check(msg, key, res.signature);
+  tally.check(msg, key, res);
   return dt;
 }
 

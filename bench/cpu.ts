@@ -48,8 +48,8 @@ export function sampleCpu(procs: readonly Proc[]): CpuSample | undefined {
   return out;
 }
 
-/** "node-1 31.2, node-2 9.8, ..." CPU ms per operation between two samples, plus total utilisation. */
-export function describeCpu(before: CpuSample | undefined, after: CpuSample | undefined, ops: number, wallMs: number): string {
+/** "node-1 31.2, node-2 9.8, ..." CPU ms per operation (a `unit`) between two samples, plus total utilisation. */
+export function describeCpu(before: CpuSample | undefined, after: CpuSample | undefined, ops: number, wallMs: number, unit = 'sign'): string {
   if (!before || !after || ops === 0) return 'cpu breakdown unavailable';
   let total = 0;
   const parts: string[] = [];
@@ -58,5 +58,5 @@ export function describeCpu(before: CpuSample | undefined, after: CpuSample | un
     total += used;
     parts.push(`${name} ${(used / ops).toFixed(1)}`);
   }
-  return `cpu ms/sign: ${parts.join(', ')} = ${(total / ops).toFixed(1)}; busy ${((total / wallMs) * 100).toFixed(0)}% of one core`;
+  return `cpu ms/${unit}: ${parts.join(', ')} = ${(total / ops).toFixed(1)}; busy ${((total / wallMs) * 100).toFixed(0)}% of one core`;
 }
