@@ -57,7 +57,7 @@ export class CeremonyChannel {
     let dir = this.#send.get(to);
     if (!dir) {
       const peer = this.#peerKey(to);
-      const ikm = Buffer.concat([x25519(this.#ephemeral.privateKey, peer), this.#identity.agree(peer)]);
+      const ikm = Buffer.concat([x25519(this.#ephemeral.privateKey, peer), this.#identity.agreeStatic(peer)]);
       dir = { key: this.#derive(this.#identity.partyId, to, this.#ephemeral.publicKey, ikm), seq: 0 };
       ikm.fill(0);
       this.#send.set(to, dir);
@@ -87,7 +87,7 @@ export class CeremonyChannel {
       const peer = this.#peerKey(from);
       let ikm: Buffer;
       try {
-        ikm = Buffer.concat([this.#identity.agree(eph), this.#identity.agree(peer)]);
+        ikm = Buffer.concat([this.#identity.agree(eph), this.#identity.agreeStatic(peer)]);
       } catch {
         throw new ChannelError(from, 'bad ephemeral key');
       }

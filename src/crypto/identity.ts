@@ -13,6 +13,8 @@ export interface Identity {
   publicKey: Uint8Array;
   /** X25519 with this identity's private key. */
   agree(peerPublicKey: Uint8Array): Uint8Array;
+  /** The same, for a peer's long-term key (its key object is kept for reuse). */
+  agreeStatic(peerPublicKey: Uint8Array): Uint8Array;
 }
 
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
@@ -23,13 +25,29 @@ export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
+/** Peers' static keys are used in every ceremony: convert each to a KeyObject once. */
+const staticKeys = new Map<string, KeyObject>();
+function staticKeyObject(raw: Uint8Array): KeyObject {
+  const id = Buffer.from(raw).toString('hex');
+  let k = staticKeys.get(id);
+  if (!k) {
+    k = x25519PublicKeyObject(raw);
+    if (staticKeys.size < 1024) staticKeys.set(id, k);
+  }
+  return k;
+}
+
 function rawPublic(key: KeyObject): Uint8Array {
   const der = key.export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
 export function x25519(privateKey: KeyObject, peerPublicKey: Uint8Array): Uint8Array {
-  const shared = new Uint8Array(diffieHellman({ privateKey, publicKey: x25519PublicKeyObject(peerPublicKey) }));
+  return dh(privateKey, x25519PublicKeyObject(peerPublicKey));
+}
+
+function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
+  const shared = new Uint8Array(diffieHellman({ privateKey, publicKey }));
   // RFC 7748 §6.1: an all-zero result means a low-order peer key; refuse it.
   if (shared.every((b) => b === 0)) throw new Error('X25519 produced the all-zero secret');
   return shared;
@@ -37,7 +55,7 @@ export function x25519(privateKey: KeyObject, peerPublicKey: Uint8Array): Uint8A
 
 export function identityFromPrivateKey(partyId: PartyId, privateKey: KeyObject): Identity {
   const publicKey = rawPublic(createPublicKey(privateKey));
-  return { partyId, publicKey, agree: (peer) => x25519(privateKey, peer) };
+  return { partyId, publicKey, agree: (peer) => x25519(privateKey, peer), agreeStatic: (peer) => dh(privateKey, staticKeyObject(peer)) };
 }
 
 export function generateEphemeral(): { privateKey: KeyObject; publicKey: Uint8Array } {

@@ -6,6 +6,7 @@ import { RelayPool } from '../relay/pool.js';
 import { TandemError } from '../shared/errors.js';
 import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
+import { CachedNodeStore } from '../storage/cached-store.js';
 import { openEmbeddedStore } from '../storage/embedded.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
@@ -35,7 +36,7 @@ export interface RunningNode {
 export async function startSignerNode(config: NodeConfig, log: (msg: string) => void): Promise<RunningNode> {
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
   const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
-  const store = await openEmbeddedStore(config.dataDir);
+  const store = new CachedNodeStore(await openEmbeddedStore(config.dataDir));
   const adminHash = await adminKeyHash(store, config);
   const pool = new RelayPool({ timeoutMs: 3000 });
 
