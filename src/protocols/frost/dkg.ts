@@ -2,6 +2,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import { ProtocolError } from '../errors.js';
+import { Steps } from '../steps.js';
 import { groupPublicKey, publicPackageDigest, type FrostKeyShare } from './key-share.js';
 import type { DkgConfirm, DkgRound1, DkgRound1Set, DkgRound2, FrostPublicPackage } from './messages.js';
 import { frostIdentifier, type FrostSuite } from './suite.js';
@@ -29,7 +30,7 @@ export class FrostDkg {
   readonly #self: PartyId;
   readonly #threshold: number;
   readonly #n: number;
-  #step: Step = 'start';
+  readonly #steps = new Steps<Step>('start', 'done', 'failed', 'DKG', (e) => (e instanceof ProtocolError ? e : new ProtocolError((e as Error).message)));
   #secret: LibSecret | undefined;
   #own: DkgRound1 | undefined;
   #set: DkgRound1[] = [];
@@ -46,7 +47,7 @@ export class FrostDkg {
   }
 
   round1(): DkgRound1 {
-    this.#advance('start', 'round1');
+    this.#steps.advance('start', 'round1');
     const { public: pub, secret } = this.#suite.lib.DKG.round1(frostIdentifier(this.#suite, this.#self), this.#signers());
     this.#secret = secret;
     this.#own = {
@@ -59,8 +60,8 @@ export class FrostDkg {
   }
 
   round2(set: DkgRound1Set): DkgRound2[] {
-    this.#advance('round1', 'round2');
-    return this.#guard(() => {
+    this.#steps.advance('round1', 'round2');
+    return this.#steps.run(() => {
       const packages = set.packages.map(lower);
       if (packages.length !== this.#n) throw new ProtocolError(`round-1 set has ${packages.length} packages, expected ${this.#n}`);
       const seen = new Set<string>();
@@ -90,12 +91,12 @@ export class FrostDkg {
         if (!share) throw new ProtocolError('library produced no share', p.from as PartyId);
         return { v: 1 as const, from: this.#self, to: p.from, signingShare: toHex(share.signingShare), transcript: this.#transcript };
       });
-    });
+    }, () => this.destroy());
   }
 
   round3(received: DkgRound2[]): { share: FrostKeyShare; confirm: DkgConfirm } {
-    this.#advance('round2', 'done');
-    return this.#guard(() => {
+    this.#steps.advance('round2', 'done');
+    return this.#steps.run(() => {
       const others = this.#set.filter((p) => p.from !== this.#self);
       const byFrom = new Map<string, DkgRound2>();
       for (const r of received) {
@@ -154,14 +155,14 @@ export class FrostDkg {
         groupPublicKey: toHex(groupPublicKey(this.#suite, publicPackage)),
       };
       return { share: { party: this.#self, publicPackage, secretShare: key.secret.signingShare }, confirm };
-    });
+    }, () => this.destroy());
   }
 
   /** Erases the polynomial; call when the ceremony ends, however it ends. */
   destroy(): void {
     if (this.#secret) this.#suite.lib.DKG.clean(this.#secret);
     this.#secret = undefined;
-    if (this.#step !== 'done') this.#step = 'failed';
+    this.#steps.fail();
   }
 
   #signers() {
@@ -196,21 +197,6 @@ export class FrostDkg {
       }
     }
     return undefined;
-  }
-
-  #advance(from: Step, to: Step): void {
-    if (this.#step !== from) throw new ProtocolError(`DKG step out of order: at ${this.#step}, asked for ${to}`);
-    this.#step = to;
-  }
-
-  #guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      this.destroy();
-      if (e instanceof ProtocolError) throw e;
-      throw new ProtocolError((e as Error).message);
-    }
   }
 }
 

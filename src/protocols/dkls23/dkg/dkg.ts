@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { PartyId } from '../../../shared/ids.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
-import { abort } from '../errors.js';
+import { abort, Dkls23Error } from '../errors.js';
+import { Steps } from '../../steps.js';
 import { chunks, packFields, unpackFields } from '../encoding/fields.js';
 import { hash, TAGS } from '../hash/oracle.js';
 import { evaluateCommitment, evaluatePolynomial, feldmanCommit, randomPolynomial, sumCommitments, verifyFeldmanShare } from '../math/feldman.js';
@@ -52,7 +53,7 @@ export class Dkls23Dkg {
   readonly #parties: PartyId[];
   readonly #idx: number;
   readonly #t: number;
-  #step: Step = 'start';
+  readonly #steps = new Steps<Step>('start', 'done', 'failed', 'DKG', (e) => (e instanceof Dkls23Error ? e : abort((e as Error).message)));
   readonly #poly: bigint[];
   readonly #feldman: Point[];
   readonly #sidContrib = new Uint8Array(randomBytes(32));
@@ -87,14 +88,14 @@ export class Dkls23Dkg {
   }
 
   round1(): Uint8Array {
-    this.#advance('start', 'r1');
+    this.#steps.advance('start', 'r1');
     this.#feldmanCommit = commit({ sid: this.#sidContrib, sender: this.#idx, label: 'dkg/feldman' }, this.#feldman.map(encodePoint));
     return packFields(1, [this.#sidContrib, this.#feldmanCommit.commitment]);
   }
 
   round2(r1: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
-    this.#advance('r1', 'r2');
-    return this.#guard(() => {
+    this.#steps.advance('r1', 'r2');
+    return this.#steps.run(() => {
       for (const p of this.others) {
         const [sidContrib, feldman] = unpackFields(this.#need(r1, p), 1, [32, COMMITMENT_BYTES], p);
         this.#peerCommits.set(p, { sidContrib: sidContrib!, feldman: feldman! });
@@ -120,12 +121,12 @@ export class Dkls23Dkg {
         out.set(p, packFields(2, [...broadcast, encodeOtSetupMsg1(msg)]));
       }
       return out;
-    });
+    }, () => this.destroy());
   }
 
   round3(r2: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
-    this.#advance('r2', 'r3');
-    return this.#guard(() => {
+    this.#steps.advance('r2', 'r3');
+    return this.#steps.run(() => {
       const t = this.#t;
       for (const p of this.others) {
         const j = this.#index(p);
@@ -160,12 +161,12 @@ export class Dkls23Dkg {
         );
       }
       return out;
-    });
+    }, () => this.destroy());
   }
 
   round4(r3: ReadonlyMap<PartyId, Uint8Array>): Uint8Array {
-    this.#advance('r3', 'r4');
-    return this.#guard(() => {
+    this.#steps.advance('r3', 'r4');
+    return this.#steps.run(() => {
       let x = evaluatePolynomial(this.#poly, this.#idx);
       const ccContribs = new Map<PartyId, Uint8Array>([[this.#self, this.#ccContrib]]);
       for (const p of this.others) {
@@ -192,12 +193,12 @@ export class Dkls23Dkg {
       this.#pk = pk;
       const { statement, proof } = proveDlog({ sid: this.#shareSid(), prover: this.#idx, purpose: 'dkg/share' }, x);
       return packFields(4, [encodePoint(pk), encodePoint(statement), encodeSchnorrProof(proof)]);
-    });
+    }, () => this.destroy());
   }
 
   finish(r4: ReadonlyMap<PartyId, Uint8Array>): Dkls23KeyShare {
-    this.#advance('r4', 'done');
-    return this.#guard(() => {
+    this.#steps.advance('r4', 'done');
+    return this.#steps.run(() => {
       const pk = this.#pk!;
       const merged = sumCommitments(this.#vectors);
       const publicShares = this.#parties.map((_, k) => evaluateCommitment(merged, k + 1));
@@ -224,7 +225,7 @@ export class Dkls23Dkg {
         secret: this.#x,
         peers,
       };
-    });
+    }, () => this.destroy());
   }
 
   /** Erases what can be erased; call however the ceremony ends. */
@@ -232,13 +233,13 @@ export class Dkls23Dkg {
     for (let k = 0; k < this.#poly.length; k++) this.#poly[k] = 0n;
     this.#ccContrib.fill(0);
     this.#otAlice.clear();
-    if (this.#step !== 'done') {
+    if (this.#steps.at !== 'done') {
       for (const s of this.#peers.values()) {
         s.zeroSeed?.fill(0);
         s.oteReceiver?.leaves.fill(0);
         s.oteSender?.leaves.fill(0);
       }
-      this.#step = 'failed';
+      this.#steps.fail();
     }
   }
 
@@ -258,19 +259,6 @@ export class Dkls23Dkg {
     return v;
   }
 
-  #advance(from: Step, to: Step): void {
-    if (this.#step !== from) throw abort(`DKG step out of order: at ${this.#step}, asked for ${to}`);
-    this.#step = to;
-  }
-
-  #guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      this.destroy();
-      throw e instanceof Error && e.name === 'Dkls23Error' ? e : abort((e as Error).message);
-    }
-  }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -1,6 +1,7 @@
 import type { PartyId } from '../../../shared/ids.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
-import { abort, ban } from '../errors.js';
+import { abort, ban, Dkls23Error } from '../errors.js';
+import { Steps } from '../../steps.js';
 import { packFields, unpackFields } from '../encoding/fields.js';
 import { decodePoint, decodeScalar, encodePoint, encodeScalar, Fn, G, q, randomScalar, type Point } from '../math/group.js';
 import { lagrangeAtZero } from '../math/lagrange.js';
@@ -41,7 +42,7 @@ export class Dkls23Signer {
   readonly #sid: Uint8Array;
   readonly #e: bigint;
   readonly #pkDerived: Point;
-  #step: Step = 'start';
+  readonly #steps = new Steps<Step>('start', 'r3', 'failed', 'signing', (e) => (e instanceof Dkls23Error ? e : abort((e as Error).message)));
   readonly #r = randomScalar();
   readonly #phi = randomScalar();
   readonly #sk: bigint;
@@ -88,8 +89,8 @@ export class Dkls23Signer {
   }
 
   round1(): Map<PartyId, Uint8Array> {
-    this.#advance('start', 'r1');
-    return this.#guard(() => {
+    this.#steps.advance('start', 'r1');
+    return this.#steps.run(() => {
       this.#commitR = commit({ sid: this.#sid, sender: this.#idx, label: 'sign/R' }, [encodePoint(this.#R)]);
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
@@ -101,12 +102,12 @@ export class Dkls23Signer {
         out.set(p, packFields(11, [this.#commitR.commitment, encodeOteExtensionMsg(msg)]));
       }
       return out;
-    });
+    }, () => this.destroy());
   }
 
   round2(r1: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
-    this.#advance('r1', 'r2');
-    return this.#guard(() => {
+    this.#steps.advance('r1', 'r2');
+    return this.#steps.run(() => {
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         const j = indexOf(this.#share.pub, p);
@@ -132,12 +133,12 @@ export class Dkls23Signer {
         );
       }
       return out;
-    });
+    }, () => this.destroy());
   }
 
   round3(r2: ReadonlyMap<PartyId, Uint8Array>): SignRound3 {
-    this.#advance('r2', 'r3');
-    return this.#guard(() => {
+    this.#steps.advance('r2', 'r3');
+    return this.#steps.run(() => {
       let R = this.#R;
       let pkSum = this.#pk;
       let psiSum = Fn.ZERO;
@@ -171,9 +172,8 @@ export class Dkls23Signer {
       const v = Fn.add(Fn.mul(this.#sk, phiTotal), vCross);
       const w = Fn.add(Fn.mul(this.#e, this.#phi), Fn.mul(rx, v));
       this.destroy();
-      this.#step = 'r3';
       return { R, u, w };
-    });
+    }, () => this.destroy());
   }
 
   /** Erases what JS lets us erase; the OT outputs' BigInts can only be dropped. */
@@ -182,22 +182,9 @@ export class Dkls23Signer {
     this.#bobOt.clear();
     this.#bob.clear();
     this.#c.clear();
-    if (this.#step !== 'r3') this.#step = 'failed';
+    this.#steps.fail();
   }
 
-  #advance(from: Step, to: Step): void {
-    if (this.#step !== from) throw abort(`signing step out of order: at ${this.#step}, asked for ${to}`);
-    this.#step = to;
-  }
-
-  #guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      this.destroy();
-      throw e instanceof Error && e.name === 'Dkls23Error' ? e : abort((e as Error).message);
-    }
-  }
 }
 
 export const encodeRound3 = (m: SignRound3) => packFields(13, [encodePoint(m.R), encodeScalar(m.u), encodeScalar(m.w)]);
