@@ -77,6 +77,15 @@ describe('ecdsa (DKLs23) through the cluster', { timeout: 600_000 }, () => {
     (r.body.signatures as Array<Record<string, unknown>>).forEach((s, k) => check(child, hashes[k]!, s));
   });
 
+  test('a batch larger than one ceremony carries (20 hashes) comes back whole and in order', async () => {
+    const hashes = Array.from({ length: 20 }, () => randomBytes(32));
+    const r = await api(url(2), 'POST', '/ecdsa/sign', { key, body: { key_id: keyId, msg: hashes.map((h) => h.toString('hex')) } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const sigs = r.body.signatures as Array<Record<string, unknown>>;
+    assert.equal(sigs.length, 20);
+    sigs.forEach((s, k) => check(pub, hashes[k]!, s));
+  });
+
   test('errors: a message that is not a 32-byte hash, a key of another family, too many messages', async () => {
     const bad = async (body: unknown, type: string) => {
       const r = await api(url(1), 'POST', '/ecdsa/sign', { key, body });

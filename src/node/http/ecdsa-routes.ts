@@ -16,6 +16,8 @@ import { ownedKey } from '../ceremonies/key-shares.js';
 import { parsePath, type KeyRouteOptions } from './frost-routes.js';
 import { DeriveBody, DeriveResponse, errorResponses, HexHash, KeygenBody, KeygenResponse, KeyIdParams, PublicKeyResponse, RelayAddress, DerivationPath } from './schemas.js';
 
+const ECDSA_CEREMONY_BATCH = 8;
+
 /** What an ECDSA signature looks like in the API: r|s, the recovery id, and DER. */
 const EcdsaSignatureBody = Type.Object({
   signature: Type.String({ description: 'Hex 64 bytes r | s (low-S)' }),
@@ -82,14 +84,20 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       const batch = Array.isArray(req.body.msg);
       const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
-      const { signatures } = await coordinateDklsSign(ctx, {
-        credential: credential(req),
-        keyId: req.body.key_id,
-        hashes,
-        path: parsePath(req.body.derivation_path),
-        extraData: fromHex(req.body.extra_data ?? ''),
-        relay: relayOf(req.body.relay_address),
-      });
+      // A DKLs23 round carries ~50 KB per message and peer; batches go in ceremonies of at
+      // most ECDSA_CEREMONY_BATCH messages so that no relay frame grows past its limit.
+      const signatures: EcdsaSignature[] = [];
+      for (let k = 0; k < hashes.length; k += ECDSA_CEREMONY_BATCH) {
+        const part = await coordinateDklsSign(ctx, {
+          credential: credential(req),
+          keyId: req.body.key_id,
+          hashes: hashes.slice(k, k + ECDSA_CEREMONY_BATCH),
+          path: parsePath(req.body.derivation_path),
+          extraData: fromHex(req.body.extra_data ?? ''),
+          relay: relayOf(req.body.relay_address),
+        });
+        signatures.push(...part.signatures);
+      }
       const out = signatures.map(toBody);
       return batch ? { signatures: out } : out[0]!;
     },
