@@ -145,7 +145,6 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       if (await isBanned(ctx, key.keyId, from)) throw new ProtocolError('coordinator is banned for this key', from);
-      share = openDklsShare(ctx, key);
     } catch (e) {
       refuse(session, from, e);
       return;
@@ -163,6 +162,8 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       throw new ProtocolError('start message with a bad signer set or without our contribution', from);
     }
     for (const p of signers) if (p !== ctx.self && (await isBanned(ctx, key.keyId, p))) throw new ProtocolError(`signer ${p} is banned for this key`);
+    // Unsealed only once selected: a holder that is not chosen does no more than say ready.
+    share = openDklsShare(ctx, key);
     const partials = await runSign(ctx, session, key, share, start, hashes, path);
     session.step(from, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
   } catch (e) {
