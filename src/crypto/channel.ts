@@ -5,18 +5,26 @@ import { generateEphemeral, x25519, type Identity } from './identity.js';
 /**
  * End-to-end channel between the parties of one ceremony, over an untrusted relay.
  *
- * Each direction (A→B) has its own AES-256-GCM key from HKDF over
- * X25519(eA, B) ‖ X25519(A, B): the static-static term authenticates A to B (only A and B
- * can compute it), the ephemeral term makes keys fresh for every ceremony, and the
- * ceremony id, both parties and the ephemeral key are bound into the derivation, so an
- * envelope can't be read, forged, or moved to another ceremony or direction. A strictly
- * increasing sequence number refuses replays within the ceremony.
+ * Every party has an ephemeral X25519 key for the ceremony. A→B is sealed with AES-256-GCM
+ * under HKDF of
+ *   X25519(eA, eB) ‖ X25519(eA, B) ‖ X25519(A, B)   once A has heard from B, or
+ *                    X25519(eA, B) ‖ X25519(A, B)   for A's first words to B,
+ * with the ceremony id, both parties and both ephemeral keys bound into the derivation.
+ * The static-static term authenticates A to B (only A and B can compute it); the
+ * ephemeral terms make keys fresh per ceremony; and the ephemeral-ephemeral term makes
+ * everything after the first exchange forward secret: once the ceremony's ephemeral keys
+ * are gone, even both parties' long-term keys don't open a recorded message. Protocols
+ * send their secrets (DKG shares, OT material) only after hearing from the recipient.
+ * A strictly increasing sequence number refuses replays within the ceremony.
  *
- * Envelope: version(1) | ephemeral public key(32) | seq(4, big-endian) | ciphertext | tag(16).
+ * Envelope: version(1) | sender ephemeral(32) | receiver ephemeral or zeros(32) |
+ * seq(4, big-endian) | ciphertext | tag(16).
  */
-const VERSION = 1;
-const HEADER = 1 + 32 + 4;
+const VERSION = 2;
+const EPH = 32;
+const HEADER = 1 + EPH + EPH + 4;
 const TAG = 16;
+const NONE = Buffer.alloc(EPH);
 
 export class ChannelError extends Error {
   constructor(
@@ -28,24 +36,24 @@ export class ChannelError extends Error {
   }
 }
 
-interface Direction {
-  key: Buffer;
-  seq: number;
-}
-
 export class CeremonyChannel {
   readonly #identity: Identity;
   readonly #ceremony: CeremonyId;
   readonly #peers: ReadonlyMap<PartyId, Uint8Array>;
   readonly #ephemeral = generateEphemeral();
-  readonly #send = new Map<PartyId, Direction>();
-  readonly #recv = new Map<PartyId, Direction & { eph: Buffer }>();
+  readonly #ownEph: Buffer;
+  /** A peer's ephemeral key, pinned by its first authentic message. */
+  readonly #peerEph = new Map<PartyId, Buffer>();
+  readonly #sendSeq = new Map<PartyId, number>();
+  readonly #recvSeq = new Map<PartyId, number>();
+  readonly #keys = new Map<string, Buffer>();
   readonly #salt: Buffer;
 
   constructor(identity: Identity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>) {
     this.#identity = identity;
     this.#ceremony = ceremony;
     this.#peers = peers;
+    this.#ownEph = Buffer.from(this.#ephemeral.publicKey);
     this.#salt = createHash('sha256').update(`tandem/ceremony/v1\0${ceremony}`).digest();
   }
 
@@ -53,22 +61,27 @@ export class CeremonyChannel {
     return this.#ceremony;
   }
 
+  /** True once `party` has sent us an authentic message, so ours to it are forward secret. */
+  heardFrom(party: PartyId): boolean {
+    return this.#peerEph.has(party);
+  }
+
   seal(to: PartyId, plaintext: Uint8Array): Uint8Array {
-    let dir = this.#send.get(to);
-    if (!dir) {
-      const peer = this.#peerKey(to);
-      const ikm = Buffer.concat([x25519(this.#ephemeral.privateKey, peer), this.#identity.agreeStatic(peer)]);
-      dir = { key: this.#derive(this.#identity.partyId, to, this.#ephemeral.publicKey, ikm), seq: 0 };
-      ikm.fill(0);
-      this.#send.set(to, dir);
-    }
-    dir.seq += 1;
-    if (dir.seq > 0xffffffff) throw new ChannelError(to, 'channel sequence exhausted');
+    const peer = this.#peerKey(to);
+    const theirEph = this.#peerEph.get(to) ?? NONE;
+    const seq = (this.#sendSeq.get(to) ?? 0) + 1;
+    if (seq > 0xffffffff) throw new ChannelError(to, 'channel sequence exhausted');
+    this.#sendSeq.set(to, seq);
+    const key = this.#key(`send|${to}|${theirEph.toString('hex')}`, () => {
+      const ee = theirEph === NONE ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, theirEph);
+      return Buffer.concat([ee, x25519(this.#ephemeral.privateKey, peer), this.#identity.agreeStatic(peer)]);
+    }, this.#identity.partyId, to, this.#ownEph, theirEph);
     const header = Buffer.alloc(HEADER);
     header[0] = VERSION;
-    header.set(this.#ephemeral.publicKey, 1);
-    header.writeUInt32BE(dir.seq, 33);
-    const cipher = createCipheriv('aes-256-gcm', dir.key, ivFor(dir.seq));
+    this.#ownEph.copy(header, 1);
+    theirEph.copy(header, 1 + EPH);
+    header.writeUInt32BE(seq, 1 + 2 * EPH);
+    const cipher = createCipheriv('aes-256-gcm', key, ivFor(seq));
     cipher.setAAD(header);
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return Buffer.concat([header, ct, cipher.getAuthTag()]);
@@ -76,47 +89,51 @@ export class CeremonyChannel {
 
   /** Throws ChannelError naming `from` when the envelope is not authentic, fresh and in order. */
   open(from: PartyId, envelope: Uint8Array): Uint8Array {
-    if (envelope.length < HEADER + TAG || envelope[0] !== VERSION) {
-      throw new ChannelError(from, 'malformed envelope');
-    }
+    if (envelope.length < HEADER + TAG || envelope[0] !== VERSION) throw new ChannelError(from, 'malformed envelope');
+    const peer = this.#peerKey(from);
     const env = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
-    const eph = env.subarray(1, 33);
-    const seq = env.readUInt32BE(33);
-    let dir = this.#recv.get(from);
-    if (!dir) {
-      const peer = this.#peerKey(from);
-      let ikm: Buffer;
-      try {
-        ikm = Buffer.concat([this.#identity.agree(eph), this.#identity.agreeStatic(peer)]);
-      } catch {
-        throw new ChannelError(from, 'bad ephemeral key');
-      }
-      dir = { key: this.#derive(from, this.#identity.partyId, eph, ikm), seq: 0, eph: Buffer.from(eph) };
-      ikm.fill(0);
-    } else if (!dir.eph.equals(eph)) {
-      throw new ChannelError(from, 'ephemeral key changed within a ceremony');
-    }
-    if (seq <= dir.seq) throw new ChannelError(from, 'replayed or reordered message');
+    const theirEph = Buffer.from(env.subarray(1, 1 + EPH));
+    const ourEph = env.subarray(1 + EPH, 1 + 2 * EPH);
+    const seq = env.readUInt32BE(1 + 2 * EPH);
+    const pinned = this.#peerEph.get(from);
+    if (pinned && !pinned.equals(theirEph)) throw new ChannelError(from, 'ephemeral key changed within a ceremony');
+    const firstContact = ourEph.equals(NONE);
+    if (!firstContact && !ourEph.equals(this.#ownEph)) throw new ChannelError(from, 'message for another session');
+    if (seq <= (this.#recvSeq.get(from) ?? 0)) throw new ChannelError(from, 'replayed or reordered message');
     let plaintext: Buffer;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', dir.key, ivFor(seq));
+      const key = this.#key(`recv|${from}|${theirEph.toString('hex')}|${firstContact}`, () => {
+        const ee = firstContact ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, theirEph);
+        return Buffer.concat([ee, this.#identity.agree(theirEph), this.#identity.agreeStatic(peer)]);
+      }, from, this.#identity.partyId, theirEph, firstContact ? NONE : this.#ownEph);
+      const decipher = createDecipheriv('aes-256-gcm', key, ivFor(seq));
       decipher.setAAD(env.subarray(0, HEADER));
       decipher.setAuthTag(env.subarray(env.length - TAG));
       plaintext = Buffer.concat([decipher.update(env.subarray(HEADER, env.length - TAG)), decipher.final()]);
-    } catch {
-      throw new ChannelError(from, 'message failed authentication');
+    } catch (e) {
+      // Keys are kept only for ephemeral keys that proved authentic, so forgeries can't fill memory.
+      if (!pinned) this.#forget(`recv|${from}|`);
+      throw e instanceof ChannelError ? e : new ChannelError(from, 'message failed authentication');
     }
     // Only an authentic message advances the state, so garbage can't desynchronise us.
-    dir.seq = seq;
-    this.#recv.set(from, dir);
+    this.#recvSeq.set(from, seq);
+    if (!pinned) this.#peerEph.set(from, theirEph);
     return new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   }
 
   /** Best-effort erasure of the derived keys once the ceremony is over. */
   close(): void {
-    for (const d of [...this.#send.values(), ...this.#recv.values()]) d.key.fill(0);
-    this.#send.clear();
-    this.#recv.clear();
+    for (const k of this.#keys.values()) k.fill(0);
+    this.#keys.clear();
+  }
+
+  #forget(prefix: string): void {
+    for (const [id, k] of this.#keys) {
+      if (id.startsWith(prefix)) {
+        k.fill(0);
+        this.#keys.delete(id);
+      }
+    }
   }
 
   #peerKey(party: PartyId): Uint8Array {
@@ -125,14 +142,26 @@ export class CeremonyChannel {
     return key;
   }
 
-  #derive(from: PartyId, to: PartyId, eph: Uint8Array, ikm: Buffer): Buffer {
+  #key(id: string, ikm: () => Buffer, from: PartyId, to: PartyId, fromEph: Uint8Array, toEph: Uint8Array): Buffer {
+    const cached = this.#keys.get(id);
+    if (cached) return cached;
+    let material: Buffer;
+    try {
+      material = ikm();
+    } catch {
+      throw new ChannelError(from === this.#identity.partyId ? to : from, 'bad ephemeral key');
+    }
     const info = Buffer.concat([
-      Buffer.from(`tandem/channel/v1\0${from}\0${to}\0`),
-      eph,
+      Buffer.from(`tandem/channel/v2\0${from}\0${to}\0`),
+      fromEph,
+      toEph,
       this.#peers.get(from) ?? this.#identity.publicKey,
       this.#peers.get(to) ?? this.#identity.publicKey,
     ]);
-    return Buffer.from(hkdfSync('sha256', ikm, this.#salt, info, 32));
+    const key = Buffer.from(hkdfSync('sha256', material, this.#salt, info, 32));
+    material.fill(0);
+    this.#keys.set(id, key);
+    return key;
   }
 }
 

@@ -63,6 +63,27 @@ test('unknown parties and malformed envelopes are refused, naming the sender', (
   assertRejected(() => chan(a, cer).open(asPartyId('node-9'), new Uint8Array(80)), 'node-9');
   assertRejected(() => chan(b, cer).open(a.partyId, new Uint8Array(10)), 'node-1');
   const m = chan(a, cer).seal(b.partyId, text('x'));
-  m[0] = 2;
+  m[0] = 9;
   assertRejected(() => chan(b, cer).open(a.partyId, m), 'node-1');
+});
+
+test('after the first exchange, messages need this session\'s ephemeral key: a recording stays closed to the long-term keys', () => {
+  const cer = ceremony();
+  const ab = chan(a, cer);
+  const ba = chan(b, cer);
+  const first = ab.seal(b.partyId, text('hello'));
+  assert.ok(!ab.heardFrom(b.partyId));
+  // First contact depends only on A's ephemeral and the long-term keys: B's key opens it in any session.
+  assert.equal(new TextDecoder().decode(chan(b, cer).open(a.partyId, first)), 'hello');
+  ba.open(a.partyId, first);
+  ab.open(b.partyId, ba.seal(a.partyId, text('hi')));
+  assert.ok(ab.heardFrom(b.partyId));
+  const secret = ab.seal(b.partyId, text('DKG share'));
+  assert.equal(new TextDecoder().decode(ba.open(a.partyId, secret)), 'DKG share');
+  // B's long-term key in another session (another ephemeral) can't open it.
+  assertRejected(() => chan(b, cer).open(a.partyId, secret), 'node-1');
+  // Nor can a forged header that pretends it was a first contact.
+  const forged = Uint8Array.from(secret);
+  forged.fill(0, 33, 65);
+  assertRejected(() => chan(b, cer).open(a.partyId, forged), 'node-1');
 });

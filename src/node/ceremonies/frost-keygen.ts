@@ -86,7 +86,14 @@ async function exchangeShares(
   set: DkgRound1Set,
   others: PartyId[],
 ): Promise<{ share: FrostKeyShare; confirm: DkgConfirm }> {
-  for (const m of dkg.round2(set)) s.step(m.to as PartyId, 'r2', m);
+  // Check the round-1 set (naming a cheater) before anything else.
+  const shares = dkg.round2(set);
+  // Hear from every party before sending shares: they then travel under the
+  // ephemeral-ephemeral channel key (forward secret), never under a first-contact key.
+  for (const p of others) s.step(p, 'hello', {});
+  await Promise.all(others.map((p) => s.expect(p, 'hello', ctx.stepTimeoutMs)));
+  for (const p of others) if (!s.channel.heardFrom(p)) throw new ProtocolError('no authenticated message yet', p);
+  for (const m of shares) s.step(m.to as PartyId, 'r2', m);
   const received: DkgRound2[] = await Promise.all(
     others.map(async (p) => {
       const r2 = parseDkgRound2(await s.expect(p, 'r2', ctx.stepTimeoutMs), p);
