@@ -1,20 +1,18 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { publicFromJson } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
 import { deriveDkls } from '../ceremonies/dkls-shares.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
-import { ownedKey } from '../ceremonies/key-shares.js';
-import { parsePath, type KeyRouteOptions } from './frost-routes.js';
-import { DeriveBody, DeriveResponse, errorResponses, HexHash, KeygenBody, KeygenResponse, KeyIdParams, PublicKeyResponse, RelayAddress, DerivationPath } from './schemas.js';
+import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
+import { DerivationPath, errorResponses, HexHash, KeygenBody, KeygenResponse, RelayAddress } from './schemas.js';
 
 const ECDSA_CEREMONY_BATCH = 8;
 
@@ -47,7 +45,6 @@ function toBody(sig: EcdsaSignature) {
 /** keygen, sign, public-key and derive for threshold ECDSA keys (DKLs23). */
 export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts: KeyRouteOptions): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const credential = (req: FastifyRequest) => credentialFromHeader(req.headers.authorization)!;
   const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
   const tags = ['ecdsa'];
   const title = 'ECDSA (secp256k1, DKLs23)';
@@ -60,11 +57,8 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     },
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
-      const maxN = ctx.network.peerIds.length + 1;
-      if (n < 2 || n > maxN || t < 2 || t > n) {
-        throw new TandemError('bad_n_and_t_params', `need 2 <= threshold <= num_parties <= ${maxN} (the cluster's size); got num_parties=${n}, threshold=${t}`);
-      }
-      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credential(req), n, t, relay: relayOf(req.body.relay_address) });
+      checkNandT(ctx, n, t);
+      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address) });
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
   );
@@ -89,7 +83,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       const signatures: EcdsaSignature[] = [];
       for (let k = 0; k < hashes.length; k += ECDSA_CEREMONY_BATCH) {
         const part = await coordinateDklsSign(ctx, {
-          credential: credential(req),
+          credential: credentialOf(req),
           keyId: req.body.key_id,
           hashes: hashes.slice(k, k + ECDSA_CEREMONY_BATCH),
           path: parsePath(req.body.derivation_path),
@@ -103,32 +97,12 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     },
   );
 
-  r.get(
-    '/ecdsa/public-key/:key_id',
-    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
-    async (req) => {
-      const user = await ctx.authenticateUser(credential(req));
-      const key = await ownedKey(ctx, user, req.params.key_id, 'ecdsa');
-      const pub = publicFromJson(key.publicPackage);
-      return {
-        key_id: key.keyId,
-        public_key: toHex(key.publicKey),
-        threshold: key.threshold,
-        num_parties: key.parties.length,
-        parties: key.parties,
-        chain_code: toHex(pub.chainCode),
-      };
+  registerKeyReads(app, ctx, 'ecdsa', opts, {
+    title,
+    chainCode: (key) => publicFromJson(key.publicPackage).chainCode,
+    derive: (key, path) => {
+      const child = deriveDkls(key, path);
+      return { publicKey: encodePoint(child.publicKey), chainCode: child.chainCode };
     },
-  );
-
-  r.post(
-    '/ecdsa/derive',
-    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: public key of a non-hardened child (BIP32)`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
-    async (req) => {
-      const user = await ctx.authenticateUser(credential(req));
-      const key = await ownedKey(ctx, user, req.body.key_id, 'ecdsa');
-      const child = deriveDkls(key, parsePath(req.body.derivation_path));
-      return { key_id: key.keyId, derivation_path: req.body.derivation_path, public_key: toHex(encodePoint(child.publicKey)), chain_code: toHex(child.chainCode) };
-    },
-  );
+  });
 }

@@ -1,0 +1,74 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ProtocolError } from '../../protocols/errors.js';
+import { parseDerivationPath } from '../../protocols/frost/derive.js';
+import { TandemError } from '../../shared/errors.js';
+import { toHex } from '../../shared/hex.js';
+import type { KeyFamily, KeyRecord } from '../../storage/store.js';
+import { credentialFromHeader } from '../api-keys.js';
+import type { NodeContext } from '../ceremonies/context.js';
+import { ownedKey } from '../ceremonies/key-shares.js';
+import { DeriveBody, DeriveResponse, errorResponses, KeyIdParams, PublicKeyResponse } from './schemas.js';
+
+/** What every family's routes share: options, and the checks and reads that don't depend on the protocol. */
+export interface KeyRouteOptions {
+  maxBatch: number;
+  requireUser(req: FastifyRequest): Promise<void>;
+}
+
+export const credentialOf = (req: FastifyRequest): string => credentialFromHeader(req.headers.authorization)!;
+
+/** A path the schema let through can still be refused (depth); that is the caller's error. */
+export function parsePath(path: string | undefined): number[] {
+  try {
+    return parseDerivationPath(path ?? 'm');
+  } catch (e) {
+    throw new TandemError('bad_request_params', e instanceof ProtocolError ? e.reason : 'bad derivation_path');
+  }
+}
+
+/** 2 <= t <= n <= the cluster's size, else bad_n_and_t_params. */
+export function checkNandT(ctx: NodeContext, n: number, t: number): void {
+  const maxN = ctx.network.peerIds.length + 1;
+  if (n < 2 || n > maxN || t < 2 || t > n) {
+    throw new TandemError('bad_n_and_t_params', `need 2 <= threshold <= num_parties <= ${maxN} (the cluster's size); got num_parties=${n}, threshold=${t}`);
+  }
+}
+
+export interface KeyReads {
+  title: string;
+  chainCode(key: KeyRecord): Uint8Array;
+  derive(key: KeyRecord, path: number[]): { publicKey: Uint8Array; chainCode: Uint8Array };
+}
+
+/** GET /<family>/public-key/{key_id} and POST /<family>/derive. */
+export function registerKeyReads(app: FastifyInstance, ctx: NodeContext, family: KeyFamily, opts: KeyRouteOptions, reads: KeyReads): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const tags = [family];
+
+  r.get(
+    `/${family}/public-key/:key_id`,
+    { onRequest: opts.requireUser, schema: { tags, summary: `${reads.title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
+    async (req) => {
+      const key = await ownedKey(ctx, await ctx.authenticateUser(credentialOf(req)), req.params.key_id, family);
+      return {
+        key_id: key.keyId,
+        public_key: toHex(key.publicKey),
+        threshold: key.threshold,
+        num_parties: key.parties.length,
+        parties: key.parties,
+        chain_code: toHex(reads.chainCode(key)),
+      };
+    },
+  );
+
+  r.post(
+    `/${family}/derive`,
+    { onRequest: opts.requireUser, schema: { tags, summary: `${reads.title}: public key of a non-hardened child`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
+    async (req) => {
+      const key = await ownedKey(ctx, await ctx.authenticateUser(credentialOf(req)), req.body.key_id, family);
+      const child = reads.derive(key, parsePath(req.body.derivation_path));
+      return { key_id: key.keyId, derivation_path: req.body.derivation_path, public_key: toHex(child.publicKey), chain_code: toHex(child.chainCode) };
+    },
+  );
+}
