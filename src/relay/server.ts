@@ -15,6 +15,10 @@ export interface RelayOptions {
   port: number;
   roomTtlMs?: number;
   maxBufferedPerRoom?: number;
+  /** Characters of undelivered messages a room may hold (oldest dropped beyond it). */
+  maxRoomBufferBytes?: number;
+  /** Characters of undelivered messages in all rooms (new ones refused beyond it). */
+  maxTotalBufferBytes?: number;
   log?: (msg: string) => void;
 }
 
@@ -47,15 +51,27 @@ interface Room {
   members: Map<string, Set<Conn>>;
   /** Messages whose recipient had no open socket when they arrived, oldest first. */
   buffer: Buffered[];
+  /** Characters held in `buffer`. */
+  bytes: number;
   lastActive: number;
 }
+
+/** Defaults for what undelivered messages may hold, so no sender can exhaust the relay's memory. */
+const MAX_ROOM_BUFFER_BYTES = 32 * 1024 * 1024;
+const MAX_TOTAL_BUFFER_BYTES = 256 * 1024 * 1024;
 
 type Parsed = { ok: true; frame: ClientFrame } | { ok: false; reason: string; req?: number };
 
 export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
   const wss = new WebSocketServer({ host: opts.host ?? '127.0.0.1', port: opts.port, maxPayload: HARD_PAYLOAD_LIMIT });
   await once(wss, 'listening');
-  const relay = new Relay(opts.roomTtlMs ?? 60_000, opts.maxBufferedPerRoom ?? 1024, opts.log ?? (() => {}));
+  const relay = new Relay(
+    opts.roomTtlMs ?? 60_000,
+    opts.maxBufferedPerRoom ?? 1024,
+    opts.log ?? (() => {}),
+    opts.maxRoomBufferBytes ?? MAX_ROOM_BUFFER_BYTES,
+    opts.maxTotalBufferBytes ?? MAX_TOTAL_BUFFER_BYTES,
+  );
   wss.on('connection', (ws) => relay.attach(ws));
   wss.on('error', (err) => relay.log(`server error: ${err.message}`));
   return {
@@ -70,6 +86,7 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
 class Relay {
   private readonly rooms = new Map<string, Room>();
   private readonly conns = new Set<Conn>();
+  private buffered = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -77,6 +94,8 @@ class Relay {
     private readonly roomTtlMs: number,
     private readonly maxBuffered: number,
     readonly log: (msg: string) => void,
+    private readonly maxRoomBytes: number,
+    private readonly maxTotalBytes: number,
   ) {
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
     // Half the TTL keeps expiry within 1.5 TTL without spinning on tiny test TTLs.
@@ -133,7 +152,7 @@ class Relay {
   private join(conn: Conn, roomName: string, party: string, req: number): void {
     let room = this.rooms.get(roomName);
     if (!room) {
-      room = { members: new Map(), buffer: [], lastActive: 0 };
+      room = { members: new Map(), buffer: [], bytes: 0, lastActive: 0 };
       this.rooms.set(roomName, room);
     }
     room.lastActive = Date.now();
@@ -149,6 +168,7 @@ class Relay {
     const mine = room.buffer.filter((m) => m.to === party);
     if (mine.length === 0) return;
     room.buffer = room.buffer.filter((m) => m.to !== party);
+    for (const m of mine) this.release(room, m);
     for (const m of mine) reply(conn, { t: 'msg', room: roomName, from: m.from, to: m.to, data: m.data });
   }
 
@@ -176,11 +196,24 @@ class Relay {
       for (const target of targets) reply(target, { t: 'msg', room: frame.room, from, to, data });
       return;
     }
-    room.buffer.push({ from, to, data });
-    if (room.buffer.length > this.maxBuffered) {
-      const dropped = room.buffer.shift();
-      this.log(`room ${frame.room}: buffer full, dropped oldest message ${dropped?.from} -> ${dropped?.to}`);
+    if (this.buffered + data.length > this.maxTotalBytes) {
+      this.log(`room ${frame.room}: relay buffers full, refused a message ${from} -> ${to}`);
+      return reply(conn, { t: 'error', reason: 'relay buffers are full; message not accepted' });
     }
+    const m = { from, to, data };
+    room.buffer.push(m);
+    room.bytes += data.length;
+    this.buffered += data.length;
+    while (room.buffer.length > this.maxBuffered || room.bytes > this.maxRoomBytes) {
+      const dropped = room.buffer.shift()!;
+      this.release(room, dropped);
+      this.log(`room ${frame.room}: buffer full, dropped oldest message ${dropped.from} -> ${dropped.to}`);
+    }
+  }
+
+  private release(room: Room, m: Buffered): void {
+    room.bytes -= m.data.length;
+    this.buffered -= m.data.length;
   }
 
   private detach(conn: Conn): void {
@@ -203,6 +236,7 @@ class Relay {
     for (const [name, room] of this.rooms) {
       if (room.members.size > 0 || now - room.lastActive < this.roomTtlMs) continue;
       this.rooms.delete(name);
+      this.buffered -= room.bytes;
       if (room.buffer.length > 0) this.log(`room ${name} expired with ${room.buffer.length} undelivered messages`);
     }
   }

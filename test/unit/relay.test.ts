@@ -11,7 +11,10 @@ import { startRelay } from '../../src/relay/server.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-async function relayFor(t: TestContext, opts: { roomTtlMs?: number; maxBufferedPerRoom?: number } = {}) {
+async function relayFor(
+  t: TestContext,
+  opts: { roomTtlMs?: number; maxBufferedPerRoom?: number; maxRoomBufferBytes?: number; maxTotalBufferBytes?: number } = {},
+) {
   const logs: string[] = [];
   const relay = await startRelay({ host: '127.0.0.1', port: 0, log: (m) => logs.push(m), ...opts });
   t.after(() => relay.close());
@@ -251,6 +254,29 @@ test('a full room buffer drops its oldest message', async (t) => {
     ['m2', 'm3'],
   );
   assert.ok(logs.some((l) => /buffer full/.test(l)));
+});
+
+test('buffers are bounded in bytes: a room drops its oldest, the relay refuses beyond its total', async (t) => {
+  // base64 of 300 bytes is 400 characters: two fit a 1,000-character room, three don't.
+  const { url, logs } = await relayFor(t, { maxRoomBufferBytes: 1000, maxTotalBufferBytes: 1500 });
+  const a = await clientFor(t, url);
+  const errors: string[] = [];
+  a.onError((reason) => errors.push(reason));
+  await a.join('big', 'alice', () => {});
+  for (const n of [1, 2, 3]) a.send('big', 'alice', 'bob', new Uint8Array(300).fill(n));
+  await flush(a);
+  assert.ok(logs.some((l) => /buffer full, dropped oldest/.test(l)));
+  await a.join('big2', 'alice', () => {});
+  a.send('big2', 'alice', 'carol', new Uint8Array(300).fill(9));
+  a.send('big2', 'alice', 'carol', new Uint8Array(300).fill(9));
+  await flush(a);
+  await until(() => errors.some((e) => /buffers are full/.test(e)), 'a refusal');
+  const b = await clientFor(t, url);
+  const inB = inbox();
+  await b.join('big', 'bob', inB.onMessage);
+  await inB.waitFor(2);
+  await delay(50);
+  assert.deepEqual(inB.raw.map((d) => d[0]), [2, 3], 'the oldest was dropped, the rest delivered in order');
 });
 
 test('leave stops delivery to that socket; later messages are buffered', async (t) => {
