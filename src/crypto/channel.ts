@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
-import { generateEphemeral, x25519, type Identity } from './identity.js';
+import type { KeyObject } from 'node:crypto';
+import { generateEphemeral, staticKeyObject, x25519, x25519PublicKeyObject, type Identity } from './identity.js';
 
 /**
  * End-to-end channel between the parties of one ceremony, over an untrusted relay.
@@ -73,8 +74,8 @@ export class CeremonyChannel {
     if (seq > 0xffffffff) throw new ChannelError(to, 'channel sequence exhausted');
     this.#sendSeq.set(to, seq);
     const key = this.#key(`send|${to}|${theirEph.toString('hex')}`, () => {
-      const ee = theirEph === NONE ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, theirEph);
-      return Buffer.concat([ee, x25519(this.#ephemeral.privateKey, peer), this.#identity.agreeStatic(peer)]);
+      const ee = theirEph === NONE ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, this.#ephObject(theirEph));
+      return Buffer.concat([ee, x25519(this.#ephemeral.privateKey, staticKeyObject(peer)), this.#identity.agreeStatic(peer)]);
     }, this.#identity.partyId, to, this.#ownEph, theirEph);
     const header = Buffer.alloc(HEADER);
     header[0] = VERSION;
@@ -103,8 +104,9 @@ export class CeremonyChannel {
     let plaintext: Buffer;
     try {
       const key = this.#key(`recv|${from}|${theirEph.toString('hex')}|${firstContact}`, () => {
-        const ee = firstContact ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, theirEph);
-        return Buffer.concat([ee, this.#identity.agree(theirEph), this.#identity.agreeStatic(peer)]);
+        const eph = this.#ephObject(theirEph);
+        const ee = firstContact ? Buffer.alloc(0) : x25519(this.#ephemeral.privateKey, eph);
+        return Buffer.concat([ee, this.#identity.agree(eph), this.#identity.agreeStatic(peer)]);
       }, from, this.#identity.partyId, theirEph, firstContact ? NONE : this.#ownEph);
       const decipher = createDecipheriv('aes-256-gcm', key, ivFor(seq));
       decipher.setAAD(env.subarray(0, HEADER));
@@ -125,6 +127,18 @@ export class CeremonyChannel {
   close(): void {
     for (const k of this.#keys.values()) k.fill(0);
     this.#keys.clear();
+  }
+
+  /** Key objects of peers' ephemeral keys, made once per ceremony (Node's conversion is slow). */
+  readonly #ephObjects = new Map<string, KeyObject>();
+  #ephObject(raw: Buffer): KeyObject {
+    const id = raw.toString('hex');
+    let k = this.#ephObjects.get(id);
+    if (!k) {
+      k = x25519PublicKeyObject(raw);
+      if (this.#ephObjects.size < 64) this.#ephObjects.set(id, k);
+    }
+    return k;
   }
 
   #forget(prefix: string): void {

@@ -12,7 +12,7 @@ export interface Identity {
   partyId: PartyId;
   publicKey: Uint8Array;
   /** X25519 with this identity's private key. */
-  agree(peerPublicKey: Uint8Array): Uint8Array;
+  agree(peerPublicKey: Uint8Array | KeyObject): Uint8Array;
   /** The same, for a peer's long-term key (its key object is kept for reuse). */
   agreeStatic(peerPublicKey: Uint8Array): Uint8Array;
 }
@@ -27,7 +27,7 @@ export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
 
 /** Peers' static keys are used in every ceremony: convert each to a KeyObject once. */
 const staticKeys = new Map<string, KeyObject>();
-function staticKeyObject(raw: Uint8Array): KeyObject {
+export function staticKeyObject(raw: Uint8Array): KeyObject {
   const id = Buffer.from(raw).toString('hex');
   let k = staticKeys.get(id);
   if (!k) {
@@ -42,8 +42,8 @@ function rawPublic(key: KeyObject): Uint8Array {
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
-export function x25519(privateKey: KeyObject, peerPublicKey: Uint8Array): Uint8Array {
-  return dh(privateKey, x25519PublicKeyObject(peerPublicKey));
+export function x25519(privateKey: KeyObject, peerPublicKey: Uint8Array | KeyObject): Uint8Array {
+  return dh(privateKey, peerPublicKey instanceof Uint8Array ? x25519PublicKeyObject(peerPublicKey) : peerPublicKey);
 }
 
 function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
