@@ -13,6 +13,12 @@ import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
 import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import * as ecc from 'tiny-secp256k1';
+import { loadKek } from '../../src/crypto/share-seal.js';
+import { userIdOfApiKey } from '../../src/node/api-keys.js';
+import type { NodeContext } from '../../src/node/ceremonies/context.js';
+import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
+import { openEmbeddedStore } from '../../src/storage/embedded.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
 
 /**
@@ -50,9 +56,11 @@ async function impostor(script: (session: Awaited<ReturnType<Parameters<InviteHa
   return { stop: async () => { await net.stop(); await pool.closeAll(); } };
 }
 
-describe('a cheating party is named', { timeout: 120_000 }, () => {
+describe('a cheating party is named', { timeout: 240_000 }, () => {
   let key: string;
   let keyId: string;
+  let ecdsaKeyId: string;
+  let ecdsaPub: Buffer;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'tandem-cheat-'));
@@ -66,6 +74,10 @@ describe('a cheating party is named', { timeout: 120_000 }, () => {
     const kg = await api(url, 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2 } });
     assert.equal(kg.status, 200, JSON.stringify(kg.body));
     keyId = String(kg.body.key_id);
+    const ek = await api(url, 'POST', '/ecdsa/keygen', { key, body: { num_parties: 3, threshold: 2 } });
+    assert.equal(ek.status, 200, JSON.stringify(ek.body));
+    ecdsaKeyId = String(ek.body.key_id);
+    ecdsaPub = Buffer.from(String(ek.body.public_key), 'hex');
     // Leave node-1 honest and alone with the impostor.
     for (const id of [ids[1]!, ids[2]!]) {
       await running.get(id)!.close();
@@ -125,6 +137,74 @@ describe('a cheating party is named', { timeout: 120_000 }, () => {
     } finally {
       await evil.stop();
     }
+  });
+
+  test('ECDSA: a signer whose OT-extension message fails the consistency check is banned from that key', async () => {
+    // node-2 as it really is (its own share, from its own data directory), except that
+    // its round-1 message is corrupted on the way out.
+    const dir = join(root, 'node-2');
+    const store = await openEmbeddedStore(dir);
+    const pool = new RelayPool();
+    const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
+    let ctx: NodeContext;
+    const onInvite: InviteHandler = (invite, from, joinRoom) => {
+      if (invite.op.type !== DKLS_SIGN) return;
+      const corrupting = async () => {
+        const session = await joinRoom();
+        const step = session.step.bind(session);
+        session.step = (to, name, body) => {
+          if (name !== 'r1') return step(to, name, body);
+          const bad = (body as string[]).map((b64) => {
+            const bytes = Buffer.from(b64, 'base64');
+            bytes[bytes.length - 100]! ^= 1; // inside t̂, the check values
+            return bytes.toString('base64');
+          });
+          return step(to, name, bad);
+        };
+        return session;
+      };
+      void participateDklsSign(ctx, invite, from, corrupting);
+    };
+    const network = new PeerNetwork(identities[1]!, directory, relayAddress, pool, onInvite, () => {});
+    ctx = {
+      self: ids[1]!,
+      store,
+      kek: await loadKek({ keyFile: join(dir, 'kek.key') }),
+      network,
+      defaultRelay: relayAddress,
+      stepTimeoutMs: 3000,
+      authenticateAdmin: async () => {},
+      authenticateUser: async (credential) => {
+        const user = await store.getUser(userIdOfApiKey(credential ?? '')!);
+        if (!user) throw new Error('unknown user');
+        return user;
+      },
+      log: () => {},
+    };
+    await network.start();
+    const node1 = running.get(ids[0]!)!.url;
+    const signEcdsa = () => api(node1, 'POST', '/ecdsa/sign', { key, body: { key_id: ecdsaKeyId, msg: randomBytes(32).toString('hex') } });
+    try {
+      const r = await signEcdsa();
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.err_type, 'executor_result');
+      assert.match(String(r.body.err_msg), /party node-2 sent an invalid message: OT extension consistency check failed/);
+      // Banned: node-1 no longer even invites node-2 for this key; only node-3 (down) is asked.
+      const again = await signEcdsa();
+      assert.equal(again.body.err_type, 'executor_result');
+      assert.match(String(again.body.err_msg), /1 of 2 parties took part \(node-3: no ready/);
+      assert.doesNotMatch(String(again.body.err_msg), /node-2/);
+    } finally {
+      await network.stop();
+      await pool.closeAll();
+      await store.close();
+    }
+    // With node-3 back, node-1 signs with node-3, never with node-2.
+    await startNode(ids[2]!);
+    const hash = randomBytes(32);
+    const ok = await api(node1, 'POST', '/ecdsa/sign', { key, body: { key_id: ecdsaKeyId, msg: hash.toString('hex') } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.ok(ecc.verify(hash, ecdsaPub, Buffer.from(String(ok.body.signature), 'hex'), true));
   });
 
   test('the honest node still serves afterwards', async () => {
