@@ -1,4 +1,6 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import { Dkls23Dkg } from '../../src/protocols/dkls23/dkg/dkg.js';
 import { combine, decodeRound3, Dkls23Signer, encodeRound3 } from '../../src/protocols/dkls23/sign/sign.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
@@ -69,4 +71,15 @@ export function runDkls23Sign(
   const partials = ids.map((p) => at(p, () => signers.get(p)!.round3(inbox.get(p)!)));
   const encoded = ids.map((p, k) => tamper(3, p, ids[0]!, encodeRound3(partials[k]!)));
   return combine(signers.get(ids[0]!)!.publicKey, msgHash, encoded.map((b, k) => decodeRound3(b, ids[k]!)));
+}
+
+/** Asserts that `fn` throws a Dkls23Error of this kind, naming this culprit (and matching `pattern`). */
+export function assertDkls23Error(fn: () => unknown, kind: 'abort' | 'ban', culprit?: string, pattern?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof Dkls23Error, `expected Dkls23Error, got ${String(e)}`);
+    assert.equal(e.kind, kind);
+    assert.equal(e.culprit, culprit);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertDkls23Error } from '../helpers/dkls23.js';
 import { randomBytes } from 'node:crypto';
 import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import type { PartyId } from '../../src/shared/ids.js';
@@ -31,15 +32,6 @@ function subsets<T>(xs: readonly T[]): T[][] {
   return xs.reduce<T[][]>((acc, x) => acc.concat(acc.map((s) => [...s, x])), [[]]);
 }
 
-function assertDkls(fn: () => unknown, kind: 'abort' | 'ban', culprit?: string, pattern?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof Dkls23Error, `expected Dkls23Error, got ${String(e)}`);
-    assert.equal(e.kind, kind);
-    assert.equal(e.culprit, culprit);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 test('oracle tags are unique', () => {
   const values = Object.values(TAGS);
@@ -67,11 +59,11 @@ test('lagrange: Σλ_i = 1 on every subset of {1..6}, and interpolation recovers
 });
 
 test('lagrange: bad signer sets are typed errors', () => {
-  assertDkls(() => lagrangeAtZero([1, 2, 2], 1), 'abort', undefined, /duplicate/);
-  assertDkls(() => lagrangeAtZero([0, 2], 2), 'abort');
-  assertDkls(() => lagrangeAtZero([1, 2], 3), 'abort', undefined, /not in the signer set/);
-  assertDkls(() => lagrangeAtZero([1, 2.5], 1), 'abort');
-  assertDkls(() => lagrangeAtZero([], 1), 'abort');
+  assertDkls23Error(() => lagrangeAtZero([1, 2, 2], 1), 'abort', undefined, /duplicate/);
+  assertDkls23Error(() => lagrangeAtZero([0, 2], 2), 'abort');
+  assertDkls23Error(() => lagrangeAtZero([1, 2], 3), 'abort', undefined, /not in the signer set/);
+  assertDkls23Error(() => lagrangeAtZero([1, 2.5], 1), 'abort');
+  assertDkls23Error(() => lagrangeAtZero([], 1), 'abort');
 });
 
 test('feldman: shares verify, wrong share/index/vector fails, sums are consistent', () => {
@@ -107,9 +99,9 @@ test('feldman: shares verify, wrong share/index/vector fails, sums are consisten
   const Fz = feldmanCommit(z);
   assert.ok(Fz[0]!.equals(Point.ZERO));
   assert.ok(verifyFeldmanShare(evaluatePolynomial(z, 4), 4, Fz));
-  assertDkls(() => sumCommitments([vectors[0]!, vectors[1]!.slice(1)]), 'abort', undefined, /different lengths/);
-  assertDkls(() => randomPolynomial(0), 'abort');
-  assertDkls(() => evaluateCommitment([], 1), 'abort');
+  assertDkls23Error(() => sumCommitments([vectors[0]!, vectors[1]!.slice(1)]), 'abort', undefined, /different lengths/);
+  assertDkls23Error(() => randomPolynomial(0), 'abort');
+  assertDkls23Error(() => evaluateCommitment([], 1), 'abort');
 });
 
 test('zero shares sum to 0 on every subset of {1..5}; independent across sessions', () => {
@@ -136,9 +128,9 @@ test('zero shares sum to 0 on every subset of {1..5}; independent across session
   const a = zeroShare(sid1, 1, [1, 2], seedsOf(1));
   const b = zeroShare(sid1, 2, [1, 2], seedsOf(2));
   assert.equal(Fn.add(a, b), 0n);
-  assertDkls(() => zeroShare(sid1, 1, [1, 2], new Map()), 'abort', undefined, /no valid seed/);
-  assertDkls(() => zeroShare(sid1, 3, [1, 2], seedsOf(3)), 'abort', undefined, /not a signer/);
-  assertDkls(() => zeroShare(sid1.subarray(1), 1, [1, 2], seedsOf(1)), 'abort');
+  assertDkls23Error(() => zeroShare(sid1, 1, [1, 2], new Map()), 'abort', undefined, /no valid seed/);
+  assertDkls23Error(() => zeroShare(sid1, 3, [1, 2], seedsOf(3)), 'abort', undefined, /not a signer/);
+  assertDkls23Error(() => zeroShare(sid1.subarray(1), 1, [1, 2], seedsOf(1)), 'abort');
 });
 
 test('schnorr: proves and verifies; fails for another sid/prover/purpose/statement or a tampered proof', () => {
@@ -172,15 +164,15 @@ test('schnorr: proves and verifies; fails for another sid/prover/purpose/stateme
     }
     assert.ok(!ok, `flipped byte ${k}`);
   }
-  assertDkls(() => decodeSchnorrProof(bytes.subarray(1), bob), 'abort', bob, /65 bytes/);
-  assertDkls(() => decodeSchnorrProof(new Uint8Array([...bytes, 0]), bob), 'abort', bob);
+  assertDkls23Error(() => decodeSchnorrProof(bytes.subarray(1), bob), 'abort', bob, /65 bytes/);
+  assertDkls23Error(() => decodeSchnorrProof(new Uint8Array([...bytes, 0]), bob), 'abort', bob);
   const highZ = bytes.slice();
   highZ.fill(0xff, 33);
-  assertDkls(() => decodeSchnorrProof(highZ, bob), 'abort', bob, /group order/);
+  assertDkls23Error(() => decodeSchnorrProof(highZ, bob), 'abort', bob, /group order/);
   const badA = bytes.slice();
   badA[0] = 0x04;
-  assertDkls(() => decodeSchnorrProof(badA, bob), 'abort', bob, /curve point/);
-  assertDkls(() => proveDlog(ctx, 0n), 'abort');
+  assertDkls23Error(() => decodeSchnorrProof(badA, bob), 'abort', bob, /curve point/);
+  assertDkls23Error(() => proveDlog(ctx, 0n), 'abort');
 });
 
 test('commitments open, and fail for another sid/sender/label/content/salt', () => {
@@ -206,7 +198,7 @@ test('commitments open, and fail for another sid/sender/label/content/salt', () 
   // Splitting the same bytes into different parts changes the commitment.
   const ab = commit(ctx, [new Uint8Array([1, 2]), new Uint8Array([3])]);
   assert.ok(!verifyOpening(ctx, ab.commitment, ab.salt, [new Uint8Array([1]), new Uint8Array([2, 3])]));
-  assertDkls(() => checkOpening(ctx, commitment, s2, [R], bob), 'abort', bob, /does not open/);
+  assertDkls23Error(() => checkOpening(ctx, commitment, s2, [R], bob), 'abort', bob, /does not open/);
   assert.notDeepEqual(commit(ctx, [R]).salt, salt, 'fresh salt');
 });
 
@@ -217,9 +209,9 @@ test('session ids: deterministic, bind every input, validate', () => {
   assert.deepEqual(dkgSid({ t: 2, n: 3, indices: [1, 2, 3], contributions }), d);
   assert.notDeepEqual(dkgSid({ t: 3, n: 3, indices: [1, 2, 3], contributions }), d);
   assert.notDeepEqual(dkgSid({ t: 2, n: 3, indices: [1, 2, 3], contributions: [...contributions].reverse() }), d);
-  assertDkls(() => dkgSid({ t: 2, n: 3, indices: [1, 3, 2], contributions }), 'abort', undefined, /increasing/);
-  assertDkls(() => dkgSid({ t: 4, n: 3, indices: [1, 2, 3], contributions }), 'abort');
-  assertDkls(() => dkgSid({ t: 2, n: 3, indices: [1, 2, 3], contributions: contributions.slice(1) }), 'abort');
+  assertDkls23Error(() => dkgSid({ t: 2, n: 3, indices: [1, 3, 2], contributions }), 'abort', undefined, /increasing/);
+  assertDkls23Error(() => dkgSid({ t: 4, n: 3, indices: [1, 2, 3], contributions }), 'abort');
+  assertDkls23Error(() => dkgSid({ t: 2, n: 3, indices: [1, 2, 3], contributions: contributions.slice(1) }), 'abort');
 
   const nonce = new Uint8Array(randomBytes(32));
   const base = { dkgSid: d, epoch: 0, signers: [3, 1], path: [0, 1], nonce };
@@ -235,13 +227,13 @@ test('session ids: deterministic, bind every input, validate', () => {
   ]) {
     assert.notDeepEqual(signSid({ ...base, ...changed }), s, JSON.stringify(Object.keys(changed)));
   }
-  assertDkls(() => signSid({ ...base, signers: [1, 1] }), 'abort', undefined, /duplicate/);
-  assertDkls(() => signSid({ ...base, path: [0x80000000] }), 'abort', undefined, /non-hardened/);
-  assertDkls(() => signSid({ ...base, nonce: new Uint8Array(8) }), 'abort', undefined, /nonce/);
+  assertDkls23Error(() => signSid({ ...base, signers: [1, 1] }), 'abort', undefined, /duplicate/);
+  assertDkls23Error(() => signSid({ ...base, path: [0x80000000] }), 'abort', undefined, /non-hardened/);
+  assertDkls23Error(() => signSid({ ...base, nonce: new Uint8Array(8) }), 'abort', undefined, /nonce/);
 
   assert.notDeepEqual(mulSid(s, 1, 3), mulSid(s, 3, 1), 'directed');
   assert.deepEqual(mulSid(s, 1, 3), mulSid(s, 1, 3));
-  assertDkls(() => mulSid(s, 2, 2), 'abort');
+  assertDkls23Error(() => mulSid(s, 2, 2), 'abort');
   assert.notDeepEqual(osid(d, 1, 2, 'base-ot'), osid(d, 2, 1, 'base-ot'));
   assert.notDeepEqual(osid(d, 1, 2, 'base-ot'), osid(d, 1, 2, 'pprf'));
   assert.deepEqual(sortedSignerSet([5, 2, 9]), [2, 5, 9]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { assertDkls23Error } from '../helpers/dkls23.js';
 import { createECDH, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import { TAGS, hash, hashToCurve } from '../../src/protocols/dkls23/hash/oracle.js';
 import { Fn, G, Point, randomScalar } from '../../src/protocols/dkls23/math/group.js';
 import {
@@ -33,7 +33,7 @@ import {
   otSetupBob,
 } from '../../src/protocols/dkls23/ot/setup.js';
 import { OTE_MSG_BYTES, OTE_XI, encodeOteExtensionMsg, decodeOteExtensionMsg, oteReceive, oteSend } from '../../src/protocols/dkls23/ot/softspoken.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId } from '../../src/shared/ids.js';
 
 const ALICE = asPartyId('alice');
 const BOB = asPartyId('bob');
@@ -41,15 +41,6 @@ const dkgSid = new Uint8Array(randomBytes(32));
 /** What session/ids.ts will derive: osid = H(dkgSid, sender, receiver, label) (TOB-SILA-5). */
 const osidFor = (alice: string, bob: string) => hash(TAGS.otSid, dkgSid, alice, bob, 'ot-setup');
 
-function expectDkls(fn: () => unknown, kind: 'abort' | 'ban', culprit: PartyId | undefined, pattern?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof Dkls23Error, `expected Dkls23Error, got ${String(e)}`);
-    assert.equal(e.kind, kind);
-    assert.equal(e.culprit, culprit);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 /** Wall-clock and process CPU time of fn (the machine is shared, CPU time is the steadier number). */
 function timed<T>(fn: () => T): { value: T; ms: number; cpuMs: number } {
@@ -108,7 +99,7 @@ describe('endemic base OT (256 OTs)', () => {
         `messages ${BASE_OT_MSG1_BYTES} B + ${BASE_OT_MSG2_BYTES} B`,
     );
     // The state is single-use.
-    expectDkls(() => baseOtReceiverFinish(start.value.state, m2, BOB), 'abort', undefined, /already used/);
+    assertDkls23Error(() => baseOtReceiverFinish(start.value.state, m2, BOB), 'abort', undefined, /already used/);
   });
 
   test('malformed or degenerate message 1 → abort naming the receiver, never another exception', () => {
@@ -149,31 +140,31 @@ describe('endemic base OT (256 OTs)', () => {
       ['x ≥ p', enc(3, p + 1n)],
     ];
     for (const [name, q0] of cases) {
-      expectDkls(() => baseOtSend(osid, withQ0(q0), ALICE), 'abort', ALICE, /Q_0/);
+      assertDkls23Error(() => baseOtSend(osid, withQ0(q0), ALICE), 'abort', ALICE, /Q_0/);
       assert.ok(name);
     }
     // M_0 = Q_0 + H_0(osid, 0, Q_1) = O would give a key anyone can compute.
     const q1 = valid;
     const degenerate = hashToCurve(TAGS.baseOtH0, osid, 0, q1).negate().toBytes(true);
-    expectDkls(() => baseOtSend(osid, withQ0(degenerate), ALICE), 'abort', ALICE, /degenerate/);
+    assertDkls23Error(() => baseOtSend(osid, withQ0(degenerate), ALICE), 'abort', ALICE, /degenerate/);
     // Lengths.
-    expectDkls(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES - 33), ALICE), 'abort', ALICE);
-    expectDkls(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
-    expectDkls(() => baseOtSend(osid, { type: 'dkls23/base-ot/1', points: new Uint8Array(5) }, ALICE), 'abort', ALICE);
-    expectDkls(() => baseOtSend(osid, undefined as unknown as BaseOtMsg1, ALICE), 'abort', ALICE);
-    expectDkls(() => baseOtSend(new Uint8Array(3), withQ0(valid), ALICE), 'abort', undefined);
-    expectDkls(() => baseOtReceiverStart(osid, new Uint8Array(255)), 'abort', undefined);
-    expectDkls(() => baseOtReceiverStart(osid, new Uint8Array(256).fill(2)), 'abort', undefined);
+    assertDkls23Error(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES - 33), ALICE), 'abort', ALICE);
+    assertDkls23Error(() => decodeBaseOtMsg1(new Uint8Array(BASE_OT_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
+    assertDkls23Error(() => baseOtSend(osid, { type: 'dkls23/base-ot/1', points: new Uint8Array(5) }, ALICE), 'abort', ALICE);
+    assertDkls23Error(() => baseOtSend(osid, undefined as unknown as BaseOtMsg1, ALICE), 'abort', ALICE);
+    assertDkls23Error(() => baseOtSend(new Uint8Array(3), withQ0(valid), ALICE), 'abort', undefined);
+    assertDkls23Error(() => baseOtReceiverStart(osid, new Uint8Array(255)), 'abort', undefined);
+    assertDkls23Error(() => baseOtReceiverStart(osid, new Uint8Array(256).fill(2)), 'abort', undefined);
   });
 
   test('malformed message 2 → abort naming the sender', () => {
     const { state } = baseOtReceiverStart(osid, new Uint8Array(256));
-    expectDkls(() => decodeBaseOtMsg2(new Uint8Array(10), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodeBaseOtMsg2(new Uint8Array(10), BOB), 'abort', BOB);
     const points = new Uint8Array(BASE_OT_MSG2_BYTES);
     const valid = G.multiply(777n).toBytes(true);
     for (let i = 0; i < 512; i++) points.set(valid, 33 * i);
     points[33 * 1] = 0x07; // B_{0,1}: the one the receiver (choice 0) does not use is checked too
-    expectDkls(() => baseOtReceiverFinish(state, { type: 'dkls23/base-ot/2', points }, BOB), 'abort', BOB, /B_1/);
+    assertDkls23Error(() => baseOtReceiverFinish(state, { type: 'dkls23/base-ot/2', points }, BOB), 'abort', BOB, /B_1/);
   });
 });
 
@@ -224,14 +215,14 @@ describe('OT setup of one directed pair, then SoftSpokenOT', () => {
     const b50 = baseOt.slice(5 * 66, 5 * 66 + 33);
     baseOt.copyWithin(5 * 66, 5 * 66 + 33, 5 * 66 + 66);
     baseOt.set(b50, 5 * 66 + 33);
-    expectDkls(() => otSetupAliceFinish(a1.state, { ...b.msg, baseOt }, BOB), 'abort', BOB, /PPRF proof/);
+    assertDkls23Error(() => otSetupAliceFinish(a1.state, { ...b.msg, baseOt }, BOB), 'abort', BOB, /PPRF proof/);
 
     // Bob in another session (other osid) than Alice.
     const a1b = otSetupAliceStart(osid);
     const bWrong = otSetupBob(osidFor('alice', 'carol'), a1b.msg, ALICE);
-    expectDkls(() => otSetupAliceFinish(a1b.state, bWrong.msg, BOB), 'abort', BOB, /PPRF proof/);
-    expectDkls(() => decodeOtSetupMsg2(new Uint8Array(OT_SETUP_MSG2_BYTES - 1), BOB), 'abort', BOB);
-    expectDkls(() => decodeOtSetupMsg1(new Uint8Array(OT_SETUP_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
-    expectDkls(() => otSetupAliceFinish(a1b.state, { ...bWrong.msg, pprf: new Uint8Array(3) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => otSetupAliceFinish(a1b.state, bWrong.msg, BOB), 'abort', BOB, /PPRF proof/);
+    assertDkls23Error(() => decodeOtSetupMsg2(new Uint8Array(OT_SETUP_MSG2_BYTES - 1), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodeOtSetupMsg1(new Uint8Array(OT_SETUP_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
+    assertDkls23Error(() => otSetupAliceFinish(a1b.state, { ...bWrong.msg, pprf: new Uint8Array(3) }, BOB), 'abort', BOB);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { assertDkls23Error } from '../helpers/dkls23.js';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import { getBit, packBits, transposeBits, unpackBits } from '../../src/protocols/dkls23/math/bitmatrix.js';
 import { Gf128Dot, gf128Add, gf128Mul } from '../../src/protocols/dkls23/math/gf128.js';
 import { q } from '../../src/protocols/dkls23/math/group.js';
@@ -38,19 +38,10 @@ import {
 } from '../../src/protocols/dkls23/ot/softspoken.js';
 import { XofScratch } from '../../src/protocols/dkls23/ot/xof-scratch.js';
 import { TAGS, xof } from '../../src/protocols/dkls23/hash/oracle.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId } from '../../src/shared/ids.js';
 
 const BOB = asPartyId('bob');
 
-function expectDkls(fn: () => unknown, kind: 'abort' | 'ban', culprit: PartyId | undefined, pattern?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof Dkls23Error, `expected Dkls23Error, got ${String(e)}`);
-    assert.equal(e.kind, kind);
-    assert.equal(e.culprit, culprit);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 // ---------------------------------------------------------------- GF(2^128)
 
@@ -260,12 +251,12 @@ describe('PPRF (all-but-one OT)', () => {
         const c = receiver.choice[4 * j + i]!;
         const bad = Uint8Array.from(built.msg.bytes);
         bad[j * PPRF_BLOCK_BYTES + (i - 1) * 64 + c * 32 + 5]! ^= 1; // t_{i, c_i}: the one Alice uses
-        expectDkls(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: bad }, BOB), 'abort', BOB, /PPRF proof/);
+        assertDkls23Error(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: bad }, BOB), 'abort', BOB, /PPRF proof/);
       }
       for (const off of [192, 192 + 63, 256, 319]) {
         const bad = Uint8Array.from(built.msg.bytes);
         bad[j * PPRF_BLOCK_BYTES + off]! ^= 0x80; // t̃ then s̃
-        expectDkls(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: bad }, BOB), 'abort', BOB, /PPRF proof/);
+        assertDkls23Error(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: bad }, BOB), 'abort', BOB, /PPRF proof/);
       }
     }
   });
@@ -279,13 +270,13 @@ describe('PPRF (all-but-one OT)', () => {
   });
 
   test('a different osid on one side fails; malformed inputs give typed errors', () => {
-    expectDkls(() => pprfEval(newSid(), receiver, built.msg, BOB), 'abort', BOB, /PPRF proof/);
-    expectDkls(() => decodePprfMsg(new Uint8Array(PPRF_MSG_BYTES - 1), BOB), 'abort', BOB);
-    expectDkls(() => decodePprfMsg(new Uint8Array(PPRF_MSG_BYTES + 1), BOB), 'abort', BOB);
-    expectDkls(() => decodePprfMsg('x' as unknown as Uint8Array, BOB), 'abort', BOB);
-    expectDkls(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: new Uint8Array(10) }, BOB), 'abort', BOB);
-    expectDkls(() => pprfEval(osid, receiver, undefined as unknown as never, BOB), 'abort', BOB);
-    expectDkls(() => pprfEval(new Uint8Array(31), receiver, built.msg, BOB), 'abort', undefined);
+    assertDkls23Error(() => pprfEval(newSid(), receiver, built.msg, BOB), 'abort', BOB, /PPRF proof/);
+    assertDkls23Error(() => decodePprfMsg(new Uint8Array(PPRF_MSG_BYTES - 1), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodePprfMsg(new Uint8Array(PPRF_MSG_BYTES + 1), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodePprfMsg('x' as unknown as Uint8Array, BOB), 'abort', BOB);
+    assertDkls23Error(() => pprfEval(osid, receiver, { type: 'dkls23/pprf', bytes: new Uint8Array(10) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => pprfEval(osid, receiver, undefined as unknown as never, BOB), 'abort', BOB);
+    assertDkls23Error(() => pprfEval(new Uint8Array(31), receiver, built.msg, BOB), 'abort', undefined);
   });
 });
 
@@ -334,7 +325,7 @@ describe('SoftSpokenOT extension', () => {
       variants.push([`t̂ row ${row}`, { ...msg, tHat }]);
     }
     for (const [name, bad] of variants) {
-      expectDkls(() => oteSend(alice, mulSid, bad, BOB), 'ban', BOB, /consistency check/);
+      assertDkls23Error(() => oteSend(alice, mulSid, bad, BOB), 'ban', BOB, /consistency check/);
       assert.ok(name);
     }
     // The untampered message still passes.
@@ -345,30 +336,30 @@ describe('SoftSpokenOT extension', () => {
     const sidA = newSid();
     const sidB = newSid();
     const { msg } = oteReceive(bob, sidB);
-    expectDkls(() => oteSend(alice, sidA, msg, BOB), 'abort', BOB, /session id mismatch/);
-    expectDkls(() => oteSend(alice, sidA, { ...msg, mulSid: sidA }, BOB), 'ban', BOB, /consistency check/);
+    assertDkls23Error(() => oteSend(alice, sidA, msg, BOB), 'abort', BOB, /session id mismatch/);
+    assertDkls23Error(() => oteSend(alice, sidA, { ...msg, mulSid: sidA }, BOB), 'ban', BOB, /consistency check/);
   });
 
   test('seeds of another pair fail the check (ban)', () => {
     const other = syntheticSeeds();
     const mulSid = newSid();
     const { msg } = oteReceive(other.bob, mulSid);
-    expectDkls(() => oteSend(alice, mulSid, msg, BOB), 'ban', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, msg, BOB), 'ban', BOB);
   });
 
   test('malformed extension messages give typed aborts naming Bob', () => {
     const mulSid = newSid();
     const { msg } = oteReceive(bob, mulSid);
     const wire = encodeOteExtensionMsg(msg);
-    expectDkls(() => decodeOteExtensionMsg(wire.subarray(1), BOB), 'abort', BOB);
-    expectDkls(() => decodeOteExtensionMsg(new Uint8Array(OTE_MSG_BYTES + 1), BOB), 'abort', BOB);
-    expectDkls(() => decodeOteExtensionMsg(null as unknown as Uint8Array, BOB), 'abort', BOB);
-    expectDkls(() => oteSend(alice, mulSid, { ...msg, u: msg.u.subarray(80) }, BOB), 'abort', BOB);
-    expectDkls(() => oteSend(alice, mulSid, { ...msg, xHat: new Uint8Array(15) }, BOB), 'abort', BOB);
-    expectDkls(() => oteSend(alice, mulSid, { ...msg, tHat: new Uint8Array(4097) }, BOB), 'abort', BOB);
-    expectDkls(() => oteSend(alice, mulSid, { ...msg, mulSid: new Uint8Array(33) }, BOB), 'abort', BOB);
-    expectDkls(() => oteSend(alice, mulSid, {} as OteExtensionMsg, BOB), 'abort', BOB);
-    expectDkls(() => oteReceive(bob, new Uint8Array(16)), 'abort', undefined);
+    assertDkls23Error(() => decodeOteExtensionMsg(wire.subarray(1), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodeOteExtensionMsg(new Uint8Array(OTE_MSG_BYTES + 1), BOB), 'abort', BOB);
+    assertDkls23Error(() => decodeOteExtensionMsg(null as unknown as Uint8Array, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, { ...msg, u: msg.u.subarray(80) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, { ...msg, xHat: new Uint8Array(15) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, { ...msg, tHat: new Uint8Array(4097) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, { ...msg, mulSid: new Uint8Array(33) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteSend(alice, mulSid, {} as OteExtensionMsg, BOB), 'abort', BOB);
+    assertDkls23Error(() => oteReceive(bob, new Uint8Array(16)), 'abort', undefined);
   });
 
   test('seed serialization: round trip, version, kind, length and Δ range checks', () => {
@@ -394,13 +385,13 @@ describe('SoftSpokenOT extension', () => {
       y[i] = v;
       return y;
     };
-    expectDkls(() => decodeOteSenderSeed(bump(a, 0, DKLS23_VERSION + 1)), 'abort', undefined, /version/);
-    expectDkls(() => decodeOteSenderSeed(b), 'abort', undefined, /kind/);
-    expectDkls(() => decodeOteReceiverSeed(a), 'abort', undefined, /kind/);
-    expectDkls(() => decodeOteSenderSeed(a.subarray(0, a.length - 1)), 'abort', undefined);
-    expectDkls(() => decodeOteReceiverSeed(new Uint8Array([DKLS23_VERSION, 2, 0])), 'abort', undefined);
-    expectDkls(() => decodeOteSenderSeed(bump(a, 2 + 5, 16)), 'abort', undefined, /nibble/);
-    expectDkls(() => decodeOteSenderSeed(new Uint8Array(0)), 'abort', undefined);
+    assertDkls23Error(() => decodeOteSenderSeed(bump(a, 0, DKLS23_VERSION + 1)), 'abort', undefined, /version/);
+    assertDkls23Error(() => decodeOteSenderSeed(b), 'abort', undefined, /kind/);
+    assertDkls23Error(() => decodeOteReceiverSeed(a), 'abort', undefined, /kind/);
+    assertDkls23Error(() => decodeOteSenderSeed(a.subarray(0, a.length - 1)), 'abort', undefined);
+    assertDkls23Error(() => decodeOteReceiverSeed(new Uint8Array([DKLS23_VERSION, 2, 0])), 'abort', undefined);
+    assertDkls23Error(() => decodeOteSenderSeed(bump(a, 2 + 5, 16)), 'abort', undefined, /nibble/);
+    assertDkls23Error(() => decodeOteSenderSeed(new Uint8Array(0)), 'abort', undefined);
   });
 
   test('timing and sizes: one multiplication (synthetic seeds)', () => {
