@@ -1,6 +1,5 @@
 import { bip340Suite, ed25519Suite, type FrostSuite } from '../protocols/frost/suite.js';
 import { TandemError } from '../shared/errors.js';
-import type { KeyFamily } from '../storage/store.js';
 
 /** Key families whose ceremonies are FROST, with the suite each uses. */
 export type FrostFamily = 'bip340' | 'ed25519';
@@ -11,5 +10,3 @@ export function frostSuite(family: string): FrostSuite {
   if (!suite) throw new TandemError('bad_request_params', `unknown key family ${family}`);
   return suite;
 }
-
-export const isFrostFamily = (f: KeyFamily): f is FrostFamily => f in FROST_SUITES;

@@ -100,6 +100,15 @@ export function ceremonyError(what: string, e: unknown): TandemError {
   return new TandemError('internal_problem', `${what} failed`);
 }
 
+/** Opens a ceremony room as its coordinator; an unreachable relay is a ceremony failure. */
+export async function openCeremony(ctx: NodeContext, relay: string): Promise<CeremonySession> {
+  try {
+    return await ctx.network.open(relay);
+  } catch (e) {
+    throw new ProtocolError(`relay ${relay} unreachable: ${(e as Error).message}`);
+  }
+}
+
 /** Tells a peer we won't go on, without waiting for it to listen. */
 export function abortAll(session: CeremonySession, parties: Iterable<PartyId>, reason: string): void {
   for (const p of parties) {

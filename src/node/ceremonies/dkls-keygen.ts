@@ -9,7 +9,7 @@ import { toHex } from '../../shared/hex.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { sealDklsShare } from './dkls-shares.js';
 import { column, exchange } from './exchange.js';
 
@@ -69,9 +69,7 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
   let chosen: PartyId[] = [];
   let stored = false;
   try {
-    session = await ctx.network.open(req.relay).catch((e: Error) => {
-      throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
-    });
+    session = await openCeremony(ctx, req.relay);
     const s = session;
     const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));

@@ -1,6 +1,6 @@
 import { shareAad } from '../../crypto/share-seal.js';
 import { derivePublic } from '../../protocols/dkls23/bip32/derive.js';
-import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare, type Dkls23Public } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { KeyRecord, UserRecord } from '../../storage/store.js';
@@ -36,8 +36,7 @@ export function openDklsShare(ctx: NodeContext, key: KeyRecord): Dkls23KeyShare 
 }
 
 /** The child of an ecdsa key at a non-hardened path: public key, chain code and tweak δ. */
-export function deriveDkls(key: KeyRecord, path: number[]) {
-  const pub = publicFromJson(key.publicPackage);
+export function deriveDkls(pub: Dkls23Public, path: number[]) {
   return derivePublic({ publicKey: pub.publicKey, chainCode: pub.chainCode }, path);
 }
 

@@ -9,7 +9,7 @@ import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
 import { column, decodeItems, exchange } from './exchange.js';
 import { ownedKey } from './key-shares.js';
@@ -48,6 +48,7 @@ async function runSign(
   start: Start,
   hashes: Uint8Array[],
   path: number[],
+  tweak: bigint,
 ): Promise<SignRound3[]> {
   const nonce = createHash('sha256');
   for (const p of start.signers) nonce.update(fromHex(start.contributions[p] ?? '', 32));
@@ -58,7 +59,6 @@ async function runSign(
     path,
     nonce: new Uint8Array(nonce.digest()),
   });
-  const { tweak } = deriveDkls(key, path);
   // One independent DKLs23 session per message, each under its own sub-session id.
   const signers = hashes.map((h, k) => new Dkls23Signer(share, start.signers, subSid(sid, k), h, tweak));
   const others = signers[0]!.others;
@@ -84,15 +84,13 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
   const share = openDklsShare(ctx, key);
-  const { publicKey } = deriveDkls(key, req.path);
+  const child = deriveDkls(share.pub, req.path);
   let session: CeremonySession | undefined;
   const holders = key.parties.filter((p) => p !== ctx.self);
   try {
     const candidates: PartyId[] = [];
     for (const p of holders) if (!(await isBanned(ctx, key.keyId, p))) candidates.push(p);
-    session = await ctx.network.open(req.relay).catch((e: Error) => {
-      throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
-    });
+    session = await openCeremony(ctx, req.relay);
     const s = session;
     const op = { type: DKLS_SIGN, key_id: req.keyId, msgs: req.hashes.map(toHex), path: req.path, extra_data: toHex(req.extraData) };
     await Promise.all(candidates.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
@@ -108,11 +106,11 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
     for (const [p, c] of winners) contributions[p] = c;
     const start: Start = { signers: [ctx.self, ...winners.map(([p]) => p)].sort(), contributions };
     for (const [p] of winners) s.step(p, 'start', start);
-    const mine = await runSign(ctx, s, key, share, start, req.hashes, req.path);
+    const mine = await runSign(ctx, s, key, share, start, req.hashes, req.path, child.tweak);
     const theirs = await Promise.all(
       winners.map(async ([p]) => decodeItems(await s.expect(p, 'r3', ctx.stepTimeoutMs), req.hashes.length, p, 'r3').map((b) => decodeRound3(b, p))),
     );
-    const signatures = req.hashes.map((h, k) => combine(publicKey, h, [mine[k]!, ...theirs.map((t) => t[k]!)]));
+    const signatures = req.hashes.map((h, k) => combine(child.publicKey, h, [mine[k]!, ...theirs.map((t) => t[k]!)]));
     return { signatures };
   } catch (e) {
     if (session) abortAll(session, holders, 'signing failed');
@@ -164,7 +162,7 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     for (const p of signers) if (p !== ctx.self && (await isBanned(ctx, key.keyId, p))) throw new ProtocolError(`signer ${p} is banned for this key`);
     // Unsealed only once selected: a holder that is not chosen does no more than say ready.
     share = openDklsShare(ctx, key);
-    const partials = await runSign(ctx, session, key, share, start, hashes, path);
+    const partials = await runSign(ctx, session, key, share, start, hashes, path, deriveDkls(share.pub, path).tweak);
     session.step(from, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
   } catch (e) {
     if (!(e instanceof Error && /not selected/.test(e.message))) ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);

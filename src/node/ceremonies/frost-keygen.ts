@@ -8,7 +8,7 @@ import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import { frostSuite, type FrostFamily } from '../families.js';
 import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { sealFrostShare } from './key-shares.js';
 
 /**
@@ -39,9 +39,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
   let stored = false;
   let chosen: PartyId[] = [];
   try {
-    session = await ctx.network.open(req.relay).catch((e: Error) => {
-      throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
-    });
+    session = await openCeremony(ctx, req.relay);
     const s = session;
     const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));

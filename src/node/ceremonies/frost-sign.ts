@@ -16,7 +16,7 @@ import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { frostSuite, type FrostFamily } from '../families.js';
-import { abortAll, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 
 /**
@@ -48,9 +48,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   let session: CeremonySession | undefined;
   const peers = key.parties.filter((p) => p !== ctx.self);
   try {
-    session = await ctx.network.open(req.relay).catch((e: Error) => {
-      throw new ProtocolError(`relay ${req.relay} unreachable: ${e.message}`);
-    });
+    session = await openCeremony(ctx, req.relay);
     const s = session;
     const op = { type: FROST_SIGN, family: req.family, key_id: req.keyId, path: req.path, msgs: req.msgs.map(toHex), extra_data: toHex(req.extraData) };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));

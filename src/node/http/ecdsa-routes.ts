@@ -12,7 +12,7 @@ import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
 import { deriveDkls } from '../ceremonies/dkls-shares.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
-import { DerivationPath, errorResponses, HexHash, KeygenBody, KeygenResponse, RelayAddress } from './schemas.js';
+import { DerivationPath, errorResponses, ExtraData, HexHash, KeygenBody, KeygenResponse, RelayAddress } from './schemas.js';
 
 const ECDSA_CEREMONY_BATCH = 8;
 
@@ -28,7 +28,7 @@ const EcdsaSignBody = Type.Object({
   msg: Type.Union([HexHash, Type.Array(HexHash, { minItems: 1 })], {
     description: 'The 32-byte message hash to sign (e.g. keccak256 of an Ethereum payload), hex; a list signs a batch.',
   }),
-  extra_data: Type.Optional(Type.String({ pattern: '^(?:[0-9a-fA-F]{2})*$', maxLength: 131072 })),
+  extra_data: Type.Optional(ExtraData),
   derivation_path: Type.Optional(DerivationPath),
   relay_address: Type.Optional(RelayAddress),
 });
@@ -101,7 +101,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     title,
     chainCode: (key) => publicFromJson(key.publicPackage).chainCode,
     derive: (key, path) => {
-      const child = deriveDkls(key, path);
+      const child = deriveDkls(publicFromJson(key.publicPackage), path);
       return { publicKey: encodePoint(child.publicKey), chainCode: child.chainCode };
     },
   });

@@ -1,11 +1,13 @@
 import Type from 'typebox';
+import { MAX_MESSAGE_BYTES } from '../../protocols/frost/messages.js';
 import { ERR_TYPES } from '../../shared/errors.js';
 
 /** Request and response schemas: they validate requests and make the OpenAPI document. */
 const hex = (description: string, maxBytes: number) =>
   Type.String({ pattern: '^(?:[0-9a-fA-F]{2})*$', maxLength: maxBytes * 2, description });
 
-export const MAX_SIGN_MESSAGE_BYTES = 65536;
+/** The API accepts what the FROST wire format carries. */
+const MAX_SIGN_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
 
 export const RelayAddress = Type.Union(
   [
@@ -63,6 +65,8 @@ export const DeriveResponse = Type.Object({
 export const KeygenResponse = (publicKey: string) =>
   Type.Object({ key_id: Type.String(), public_key: Type.String({ description: publicKey }) });
 
+export const ExtraData = hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES);
+
 const Message = hex('A message to sign, hex encoded.', MAX_SIGN_MESSAGE_BYTES);
 
 export const SignBody = (msg: string) =>
@@ -71,7 +75,7 @@ export const SignBody = (msg: string) =>
     msg: Type.Union([Message, Type.Array(Message, { minItems: 1 })], {
       description: `${msg} A list signs a batch in one ceremony; the answer is then { signatures: [...] } in the same order.`,
     }),
-    extra_data: Type.Optional(hex('Hex encoded extra data passed to the Rule Server.', MAX_SIGN_MESSAGE_BYTES)),
+    extra_data: Type.Optional(ExtraData),
     derivation_path: Type.Optional(DerivationPath),
     relay_address: Type.Optional(RelayAddress),
   });

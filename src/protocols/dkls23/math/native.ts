@@ -11,8 +11,6 @@ import { encodeScalar, Point, type Point as P } from './group.js';
  *
  * Scalars go in as 32-byte arrays that the caller can wipe.
  */
-const ZERO_SCALAR = new Uint8Array(32);
-
 function isZero(k: Uint8Array): boolean {
   let acc = 0;
   for (const b of k) acc |= b;
@@ -62,5 +60,3 @@ export const mulPoint = (p: P, k: bigint): P => {
     b.fill(0);
   }
 };
-
-export { ZERO_SCALAR };

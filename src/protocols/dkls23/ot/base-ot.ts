@@ -6,7 +6,8 @@ import { abort } from '../errors.js';
 import { TAGS, hash, hashToCurve } from '../hash/oracle.js';
 import { Point, decodePoint, encodePoint } from '../math/group.js';
 import { PARAMS } from '../params.js';
-import { checkSid, expectBytes, maskSelectInto } from './util.js';
+import { assertSid } from '../session/ids.js';
+import { expectBytes, maskSelectInto } from './util.js';
 
 /**
  * Endemic base OT (Masny–Rindal, eprint 2019/706 Fig. 8), as sl-crypto `endemic_ot.rs` runs it
@@ -135,7 +136,7 @@ export function baseOtReceiverStart(
   osid: Uint8Array,
   choice: Uint8Array,
 ): { state: BaseOtReceiverState; msg: BaseOtMsg1 } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   checkChoice(choice);
   const points = new Uint8Array(BASE_OT_MSG1_BYTES);
   const scalars: Uint8Array[] = [];
@@ -168,7 +169,7 @@ export function baseOtSend(
   msg1: BaseOtMsg1,
   receiver: PartyId,
 ): { msg: BaseOtMsg2; keys: BaseOtSenderKeys } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   expectBytes(msg1?.points, BASE_OT_MSG1_BYTES, 'base OT message 1', receiver);
   const out = new Uint8Array(BASE_OT_MSG2_BYTES);
   const rho0 = new Uint8Array(BASE_OT_COUNT * BASE_OT_KEY_BYTES);

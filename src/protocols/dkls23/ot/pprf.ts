@@ -3,7 +3,8 @@ import { abort } from '../errors.js';
 import { TAGS, xof } from '../hash/oracle.js';
 import { PARAMS } from '../params.js';
 import { BASE_OT_COUNT, BASE_OT_KEY_BYTES, type BaseOtReceiverKeys, type BaseOtSenderKeys } from './base-ot.js';
-import { bitMask, checkSid, eqMask, expectBytes } from './util.js';
+import { assertSid } from '../session/ids.js';
+import { bitMask, eqMask, expectBytes } from './util.js';
 
 /**
  * All-but-one OT from base OTs: a punctured PRF on a GGM tree per block of k base OTs
@@ -66,7 +67,7 @@ function xorInto(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, n
  * (the future OTE-receiver seed).
  */
 export function pprfBuild(osid: Uint8Array, keys: BaseOtSenderKeys): { msg: PprfMsg; leaves: Uint8Array } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   expectBytes(keys?.rho0, BASE_OT_COUNT * BASE_OT_KEY_BYTES, 'base OT keys ρ_0');
   expectBytes(keys?.rho1, BASE_OT_COUNT * BASE_OT_KEY_BYTES, 'base OT keys ρ_1');
   const S = PPRF_SEED_BYTES;
@@ -117,7 +118,7 @@ export function pprfEval(
   msg: PprfMsg,
   sender: PartyId,
 ): { delta: Uint8Array; leaves: Uint8Array } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   expectBytes(keys?.choice, BASE_OT_COUNT, 'base OT choice bits');
   expectBytes(keys?.rho, BASE_OT_COUNT * BASE_OT_KEY_BYTES, 'base OT keys');
   expectBytes(msg?.bytes, PPRF_MSG_BYTES, 'PPRF message', sender);

@@ -13,7 +13,8 @@ import {
   type BaseOtReceiverState,
 } from './base-ot.js';
 import { PPRF_BLOCKS, PPRF_LEAF_BYTES, PPRF_MSG_BYTES, pprfBuild, pprfEval } from './pprf.js';
-import { checkSid, expectBytes } from './util.js';
+import { assertSid } from '../session/ids.js';
+import { expectBytes } from './util.js';
 
 /**
  * The OT setup of one directed pair (instance i→j, design note §1, §2, §4.1–4.2), run once in
@@ -76,7 +77,7 @@ export interface OtSetupAliceState {
 
 /** Step 1 (Alice): fresh random choice bits → message 1 for Bob. */
 export function otSetupAliceStart(osid: Uint8Array): { state: OtSetupAliceState; msg: OtSetupMsg1 } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   const packed = new Uint8Array(randomBytes(BASE_OT_COUNT / 8));
   const choice = unpackBits(packed);
   packed.fill(0);
@@ -91,7 +92,7 @@ export function otSetupBob(
   msg1: OtSetupMsg1,
   alice: PartyId,
 ): { msg: OtSetupMsg2; seed: OteReceiverSeed } {
-  checkSid(osid, 'osid');
+  assertSid(osid, 'osid');
   expectBytes(msg1?.baseOt, OT_SETUP_MSG1_BYTES, 'OT setup message 1', alice);
   const base = baseOtSend(osid, { type: 'dkls23/base-ot/1', points: msg1.baseOt }, alice);
   const pprf = pprfBuild(osid, base.keys);

@@ -9,7 +9,8 @@ import { PARAMS } from '../params.js';
 import { PPRF_BLOCKS, PPRF_K, PPRF_LEAVES, PPRF_SEED_BYTES } from './pprf.js';
 import { checkOteReceiverSeed, checkOteSenderSeed, type OteReceiverSeed, type OteSenderSeed } from './setup.js';
 import type { OtReceiverOutput, OtSenderOutput } from './types.js';
-import { SID_BYTES, checkSid, ctEqual, expectBytes } from './util.js';
+import { assertSid, SID_BYTES } from '../session/ids.js';
+import { ctEqual, expectBytes } from './util.js';
 import { XofScratch } from './xof-scratch.js';
 
 /**
@@ -109,7 +110,7 @@ const W32 = OTE_ROW_BYTES / 4; // words per row
  * and his outputs (β one bit per byte, ω_j for j < ξ).
  */
 export function oteReceive(seed: OteReceiverSeed, mulSid: Uint8Array): { msg: OteExtensionMsg; output: OtReceiverOutput } {
-  checkSid(mulSid, 'mulSid');
+  assertSid(mulSid, 'mulSid');
   checkOteReceiverSeed(seed);
   const xp = new Uint8Array(randomBytes(OTE_ROW_BYTES)); // β (first ξ bits) ‖ 128 check bits
   const xp32 = new Uint32Array(xp.buffer, xp.byteOffset, W32);
@@ -173,7 +174,7 @@ function checkMsgShape(msg: OteExtensionMsg, from?: PartyId): void {
  * a second try against this seed.
  */
 export function oteSend(seed: OteSenderSeed, mulSid: Uint8Array, msg: OteExtensionMsg, bob: PartyId): OtSenderOutput {
-  checkSid(mulSid, 'mulSid');
+  assertSid(mulSid, 'mulSid');
   checkOteSenderSeed(seed);
   checkMsgShape(msg, bob);
   if (!ctEqual(msg.mulSid, mulSid)) throw abort('OT extension message: session id mismatch', bob);

@@ -1,14 +1,6 @@
 import type { PartyId } from '../../../shared/ids.js';
 import { abort } from '../errors.js';
 
-/** Session ids of the OT layer (osid, mulSid) are 32-byte oracle outputs. */
-export const SID_BYTES = 32;
-
-/** A local argument check: a bad sid is our own caller's bug, so no culprit. */
-export function checkSid(sid: Uint8Array, what: string): void {
-  if (!(sid instanceof Uint8Array) || sid.length !== SID_BYTES) throw abort(`${what}: expected ${SID_BYTES} bytes`);
-}
-
 /** Exact-length check of a received (from ≠ undefined) or local byte field; typed error only. */
 export function expectBytes(x: unknown, length: number, what: string, from?: PartyId): asserts x is Uint8Array {
   if (!(x instanceof Uint8Array)) throw abort(`${what}: not a byte string`, from);

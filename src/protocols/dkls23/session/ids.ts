@@ -39,7 +39,8 @@ export function sortedSignerSet(signers: readonly number[]): number[] {
   return sorted;
 }
 
-function assertSid(sid: Uint8Array, what: string): void {
+/** A local argument check: a bad sid is our own caller's bug, so no culprit. */
+export function assertSid(sid: Uint8Array, what: string): void {
   if (!(sid instanceof Uint8Array) || sid.length !== SID_BYTES) throw abort(`${what}: expected ${SID_BYTES} bytes`);
 }
 

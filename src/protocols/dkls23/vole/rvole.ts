@@ -5,7 +5,7 @@ import { abort, ban } from '../errors.js';
 import { hashToScalar, TAGS, xof } from '../hash/oracle.js';
 import { decodeScalar, encodeScalar, Fn, q, randomScalar } from '../math/group.js';
 import type { OtReceiverOutput, OtSenderOutput } from '../ot/types.js';
-import { SID_BYTES } from '../session/ids.js';
+import { assertSid } from '../session/ids.js';
 
 /**
  * OT-based random vector OLE, DKLs23 Protocol 5.2 (eprint 2023/765), ℓ = 2 inputs, ρ = 1
@@ -56,7 +56,7 @@ export interface RvoleMessage {
 }
 
 function assertMulSid(mulSid: Uint8Array): void {
-  if (!(mulSid instanceof Uint8Array) || mulSid.length !== SID_BYTES) throw abort(`rvole: mulSid must be ${SID_BYTES} bytes`);
+  assertSid(mulSid, 'rvole: mulSid');
 }
 
 /**

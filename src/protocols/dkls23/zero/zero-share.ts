@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { abort } from '../errors.js';
 import { hashToScalar, TAGS } from '../hash/oracle.js';
 import { Fn } from '../math/group.js';
-import { assertPartyIndex, SID_BYTES, sortedSignerSet } from '../session/ids.js';
+import { assertPartyIndex, assertSid, sortedSignerSet } from '../session/ids.js';
 
 /**
  * Zero sharing from pairwise seeds (DKLs23 Functionality 3.4 as both implementations realise
@@ -33,7 +33,7 @@ export function zeroShare(
   signers: readonly number[],
   seeds: ReadonlyMap<number, Uint8Array>,
 ): bigint {
-  if (!(signSid instanceof Uint8Array) || signSid.length !== SID_BYTES) throw abort('zero share: signSid must be 32 bytes');
+  assertSid(signSid, 'zero share: signSid');
   assertPartyIndex(self, 'zero share: self');
   const s = sortedSignerSet(signers);
   if (!s.includes(self)) throw abort('zero share: self is not a signer');
