@@ -5,11 +5,13 @@ import { startCluster } from './processes.js';
 /**
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
  * process with embedded storage under TANDEM_DATA_DIR (default ./.tandem). Ctrl-C stops
- * everything. Port 9545 is kept for the wallet gateway.
+ * everything. The wallet gateway listens on 127.0.0.1:9545 with a dev scope (RP ID
+ * localhost, any http://localhost port) whose id is TANDEM_SCOPE_ID, or one made and kept.
  */
 const { values } = parseArgs({ options: { 'base-port': { type: 'string' }, 'data-dir': { type: 'string' } } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem';
 const basePort = Number(values['base-port'] ?? 7000);
+const GATEWAY_PORT = 9545;
 const env: NodeJS.ProcessEnv = {};
 const { existsSync } = await import('node:fs');
 const { join } = await import('node:path');
@@ -22,7 +24,19 @@ if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json')))
 
 let stopping = false;
 try {
-  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env });
+  let devScope = process.env.TANDEM_SCOPE_ID;
+  const cluster = await startCluster({
+    dataDir,
+    basePort,
+    nodes: 3,
+    env,
+    gateway: { port: GATEWAY_PORT, devScope: true },
+    output: (name, line) => {
+      const m = /\(dev scope ([^)]+)\)/.exec(line);
+      if (name === 'gateway' && m) devScope = m[1];
+      process.stderr.write(`[${name}] ${line}\n`);
+    },
+  });
   const stop = () => {
     if (stopping) return;
     stopping = true;
@@ -34,9 +48,9 @@ try {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  for (const n of cluster.nodes) {
+  for (const n of [...cluster.nodes, ...(cluster.gateway ? [cluster.gateway] : [])]) {
     n.child.on('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`[dev] ${n.id} exited (${signal ?? code}); the others keep running\n`);
+      if (!stopping) process.stderr.write(`[dev] ${n.name} exited (${signal ?? code}); the others keep running\n`);
     });
   }
   const lines = [
@@ -44,6 +58,8 @@ try {
     'Tandem dev cluster is up.',
     `  relay    ${cluster.relay.address}`,
     ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (OpenAPI: ${n.url}/openapi.json)`),
+    `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
+    `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
     `  data     ${dataDir}`,
   ];
   if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);

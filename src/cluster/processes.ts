@@ -16,6 +16,7 @@ import type { NodeConfigFile } from '../node/config.js';
 const DIST_SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RELAY_MAIN = join(DIST_SRC, 'relay', 'main.js');
 const NODE_MAIN = join(DIST_SRC, 'node', 'main.js');
+const GATEWAY_MAIN = join(DIST_SRC, 'gateway', 'main.js');
 
 export interface ClusterOptions {
   dataDir: string;
@@ -23,6 +24,8 @@ export interface ClusterOptions {
   nodes: number;
   host?: string;
   env?: NodeJS.ProcessEnv;
+  /** Also run the wallet gateway on this port, a client of the nodes (data under dataDir/gateway). */
+  gateway?: { port: number; devScope?: boolean };
   /** Where children's output goes; default: this process's stderr, prefixed. */
   output?: (name: string, line: string) => void;
 }
@@ -38,6 +41,7 @@ export interface ManagedProcess {
 export interface Cluster {
   relay: ManagedProcess & { address: string };
   nodes: Array<ManagedProcess & { id: string; url: string }>;
+  gateway?: ManagedProcess & { url: string };
   /** True when this start created the cluster's configuration (a first start). */
   created: boolean;
   stop(): Promise<void>;
@@ -69,11 +73,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const nodes = ids.map((id, i) =>
     Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], env, out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
   );
+  const gateway = opts.gateway && gatewayProcess(opts.gateway, host, dataDir, nodes.map((n) => n.url), env, out);
   const cluster: Cluster = {
     relay,
     nodes,
+    ...(gateway ? { gateway } : {}),
     created,
     async stop() {
+      await gateway?.stop();
       await Promise.all(nodes.map((n) => n.stop()));
       await relay.stop();
     },
@@ -83,11 +90,35 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await waitForPort(host, opts.basePort, 15_000);
     await Promise.all(nodes.map((n) => n.start()));
     await Promise.all(nodes.map((n) => waitHealthy(n.url, 60_000)));
+    if (gateway) {
+      await gateway.start();
+      // First start creates its user on the nodes and its RSA key: a few seconds.
+      await waitHealthy(gateway.url, 60_000);
+    }
   } catch (e) {
     await cluster.stop();
     throw e;
   }
   return cluster;
+}
+
+function gatewayProcess(
+  g: { port: number; devScope?: boolean },
+  host: string,
+  dataDir: string,
+  nodeUrls: string[],
+  env: NodeJS.ProcessEnv,
+  out: (name: string, line: string) => void,
+) {
+  const gwEnv = {
+    ...env,
+    TANDEM_NODES: nodeUrls.join(','),
+    TANDEM_GATEWAY_HOST: host,
+    TANDEM_GATEWAY_PORT: String(g.port),
+    TANDEM_GATEWAY_DATA_DIR: join(dataDir, 'gateway'),
+  };
+  const args = [GATEWAY_MAIN, ...(g.devScope ? ['--dev-scope'] : [])];
+  return Object.assign(managed('gateway', args, gwEnv, out), { url: `http://${host}:${g.port}` });
 }
 
 function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (name: string, line: string) => void) {

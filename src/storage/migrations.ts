@@ -1,14 +1,14 @@
 import { Umzug, type UmzugStorage } from 'umzug';
 import type { SqlClient } from './sql.js';
 
-interface Migration {
+export interface Migration {
   /** Sorts in application order; never rename one that has shipped. */
   name: string;
   sql: string;
 }
 
 /** Plain PostgreSQL, so the embedded and server backends share one schema history. */
-const MIGRATIONS: readonly Migration[] = [
+const NODE_MIGRATIONS: readonly Migration[] = [
   {
     name: '0001_initial',
     sql: `
@@ -60,19 +60,26 @@ const sqlStorage: UmzugStorage<SqlClient> = {
   },
 };
 
+/** Brings a signer node's schema up to date; see `runMigrations`. */
+export function migrate(sql: SqlClient): Promise<string[]> {
+  return runMigrations(sql, NODE_MIGRATIONS);
+}
+
 /**
- * Brings the schema up to date and returns the names of the migrations it applied.
+ * Brings a schema up to date and returns the names of the migrations it applied.
  * Everything runs in one transaction (PostgreSQL DDL is transactional), so a failed
  * migration leaves neither a half-built schema nor a log entry claiming it was applied.
+ * Each component (node, gateway) has its own database, so one bookkeeping table name
+ * serves all of them.
  */
-export async function migrate(sql: SqlClient): Promise<string[]> {
+export async function runMigrations(sql: SqlClient, migrations: readonly Migration[]): Promise<string[]> {
   return sql.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
     await tx.exec(
       'create table if not exists tandem_migrations (name text primary key, applied_at timestamptz not null)',
     );
     const umzug = new Umzug<SqlClient>({
-      migrations: MIGRATIONS.map((m) => ({ name: m.name, up: ({ context }) => context.exec(m.sql) })),
+      migrations: migrations.map((m) => ({ name: m.name, up: ({ context }) => context.exec(m.sql) })),
       context: tx,
       storage: sqlStorage,
       logger: undefined,

@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import type { AesKey } from './envelope.js';
+import type { Gateway } from './gateway.js';
+import { verifyAssertion } from './passkeys.js';
+import { RpcError } from './rpc.js';
+import { verifyOwnerSignature } from './scopes.js';
+import type { AccountRecord, ChallengePurpose, ChallengeRecord, ScopeRecord } from './storage/gateway-store.js';
+
+/** Who the request says it is, from an encrypted user object. */
+export interface ClaimedUser {
+  username: string;
+  displayName: string;
+}
+
+/** How long a delegated (developer key) request signature is accepted, and remembered to refuse its replay. */
+const KEY_SIGNATURE_WINDOW_MS = 120_000;
+
+/**
+ * One JSON-RPC call: its headers (lower-cased by Node), its raw body, and the lazily
+ * opened envelope. Handlers ask it for the scope, the client's key, the claimed user and,
+ * for authenticated methods, the account proven by a session, a passkey or a developer key.
+ */
+export class RpcCall {
+  #key: AesKey | undefined;
+  #scope: ScopeRecord | undefined;
+
+  constructor(
+    readonly gw: Gateway,
+    private readonly headers: Record<string, string | string[] | undefined>,
+    readonly rawBody: string,
+    readonly params: unknown,
+  ) {}
+
+  header(name: string): string | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  key(): AesKey {
+    return (this.#key ??= this.gw.envelope.openKey(this.header('x-encrypted-key')));
+  }
+
+  async scope(): Promise<ScopeRecord> {
+    if (this.#scope) return this.#scope;
+    const id = this.header('x-scope-id');
+    if (!id) throw new RpcError('scope_not_found', 'X-Scope-Id is missing');
+    const scope = id.length <= 128 ? await this.gw.store.getScope(id) : undefined;
+    if (!scope) throw new RpcError('scope_not_found', 'no scope has this X-Scope-Id');
+    return (this.#scope = scope);
+  }
+
+  /** The user in an encrypted field (`X-Encrypted-User` or a param's `encrypted_user`). */
+  user(encrypted: unknown, what: string): ClaimedUser {
+    const u = this.key().decryptJson(encrypted, what) as { username?: unknown; userDisplayName?: unknown } | null;
+    if (typeof u !== 'object' || u === null) throw new RpcError('invalid_params', `${what} must name a user`);
+    if (typeof u.username !== 'string') throw new RpcError('invalid_params', `${what} needs a username`);
+    const username = u.username.normalize('NFC');
+    // eslint-disable-next-line no-control-regex
+    if (username.length === 0 || username.length > 64 || /[\u0000-\u001f\u007f]/.test(username)) {
+      throw new RpcError('invalid_params', 'username must be 1-64 characters without control characters');
+    }
+    const dn = typeof u.userDisplayName === 'string' && u.userDisplayName.length > 0 ? u.userDisplayName.slice(0, 64) : username;
+    return { username, displayName: dn };
+  }
+
+  /** Consumes a challenge and checks it was issued for this purpose, scope, user and key. */
+  async takeChallenge(challengeId: unknown, purpose: ChallengePurpose, username: string): Promise<ChallengeRecord> {
+    if (typeof challengeId !== 'string' || challengeId.length > 64) throw new RpcError('invalid_params', 'challenge_id must be a string');
+    const scope = await this.scope();
+    const ch = await this.gw.store.consumeChallenge(challengeId);
+    if (!ch) throw new RpcError('invalid_challenge', 'unknown challenge, or already used');
+    if (ch.purpose !== purpose) throw new RpcError('invalid_challenge', `the challenge was issued for ${ch.purpose}, not ${purpose}`);
+    if (ch.scopeId !== scope.scopeId) throw new RpcError('invalid_challenge', 'the challenge was issued for another scope');
+    if (ch.username !== username) throw new RpcError('invalid_challenge', 'the challenge was issued for another user');
+    if (ch.keyBinding !== this.key().binding) throw new RpcError('invalid_challenge', 'the challenge was issued to another encryption key');
+    if (ch.expiresAt.getTime() < Date.now()) throw new RpcError('invalid_challenge', 'the challenge has expired');
+    return ch;
+  }
+
+  /** The account an authenticated method acts for. */
+  async account(): Promise<AccountRecord> {
+    const scope = await this.scope();
+    const claimed = this.user(this.header('x-encrypted-user'), 'X-Encrypted-User');
+    let account: AccountRecord | undefined;
+    const session = this.header('x-encrypted-session');
+    const passkey = this.header('x-encrypted-webauthn-signature');
+    const keySig = this.header('x-encrypted-key-signature');
+    if (session) {
+      const jwt = this.key().decrypt(session, 'X-Encrypted-Session');
+      const claims = await this.gw.sessions.verify(jwt, { scopeId: scope.scopeId, username: claimed.username, keyBinding: this.key().binding });
+      account = await this.gw.store.getAccount(claims.sub);
+    } else if (passkey) {
+      account = await this.passkeyAccount(scope, claimed, passkey);
+    } else if (keySig) {
+      account = await this.delegatedAccount(scope, claimed, keySig);
+    } else {
+      throw new RpcError('unauthorized', 'this method needs X-Encrypted-Session, X-Encrypted-WebAuthn-Signature or X-Encrypted-Key-Signature');
+    }
+    if (!account || account.scopeId !== scope.scopeId || account.username !== claimed.username) {
+      throw new RpcError('unauthorized', 'the credentials do not match the user');
+    }
+    if (!account.keyId || !account.publicKey || !account.address) throw new RpcError('unauthorized', 'the account has no key yet');
+    return account;
+  }
+
+  /**
+   * The direct passkey flow: `{ challenge_id, assertion }`, where the challenge comes from
+   * `initiateAuthentication` and the assertion signs
+   * base64url(SHA-256("tandem/passkey-request/v1" | challenge bytes | SHA-256(raw body))),
+   * so the one request it was made for is the only one it authorises, once.
+   */
+  private async passkeyAccount(scope: ScopeRecord, claimed: ClaimedUser, header: string): Promise<AccountRecord | undefined> {
+    const v = this.key().decryptJson(header, 'X-Encrypted-WebAuthn-Signature') as { challenge_id?: unknown; assertion?: unknown } | null;
+    if (typeof v !== 'object' || v === null) throw new RpcError('invalid_params', 'X-Encrypted-WebAuthn-Signature must carry { challenge_id, assertion }');
+    const ch = await this.takeChallenge(v.challenge_id, 'authentication', claimed.username);
+    const account = await this.gw.store.findAccount(scope.scopeId, claimed.username);
+    if (!account) throw new RpcError('user_not_found', 'user not found');
+    const creds = await this.gw.store.credentialsOf(account.accountId);
+    const { cred, newCounter } = await verifyAssertion(scope.config, v.assertion, requestChallenge(ch.challenge, this.rawBody), creds);
+    if (!(await this.gw.store.bumpCounter(cred.credentialId, cred.counter, newCounter))) {
+      throw new RpcError('unauthorized', 'the passkey was used concurrently; try again');
+    }
+    return account;
+  }
+
+  /**
+   * Developer-owned accounts (`delegatedRegistration`): the app's scope key signs the
+   * `X-Encrypted-User` value (`@0xpass/key-signer`). The signed user must carry a
+   * `timestamp` (ms) within two minutes, and each signature works once.
+   */
+  private async delegatedAccount(scope: ScopeRecord, claimed: ClaimedUser, header: string): Promise<AccountRecord | undefined> {
+    const encUser = this.header('x-encrypted-user')!;
+    checkKeySignature(scope, this.key().decryptJson(header, 'X-Encrypted-Key-Signature'), encUser);
+    const ts = (this.key().decryptJson(encUser, 'X-Encrypted-User') as { timestamp?: unknown }).timestamp;
+    if (typeof ts !== 'number' || Math.abs(Date.now() - ts) > KEY_SIGNATURE_WINDOW_MS) {
+      throw new RpcError('unauthorized', 'a key-signed request needs a user object with a current "timestamp" (ms)');
+    }
+    const digest = createHash('sha256').update(encUser).digest('base64url');
+    if (!(await this.gw.store.markSignatureUsed(digest, new Date(Date.now() + 2 * KEY_SIGNATURE_WINDOW_MS)))) {
+      throw new RpcError('unauthorized', 'this key-signed request was already used');
+    }
+    return this.gw.store.findAccount(scope.scopeId, claimed.username);
+  }
+}
+
+export function requestChallenge(challengeB64url: string, rawBody: string): string {
+  const bodyHash = createHash('sha256').update(rawBody, 'utf8').digest();
+  return createHash('sha256')
+    .update('tandem/passkey-request/v1')
+    .update(Buffer.from(challengeB64url, 'base64url'))
+    .update(bodyHash)
+    .digest('base64url');
+}
+
+/** A `@0xpass/key-signer` signature `{ id, clientData, signature }` by the scope's owner key over `data`. */
+export function checkKeySignature(scope: ScopeRecord, sig: unknown, data: string): void {
+  if (!scope.ownerPublicKey) throw new RpcError('forbidden', 'this scope has no owner key, so it has no developer-owned accounts');
+  const s = sig as { id?: unknown; clientData?: unknown; signature?: unknown } | null;
+  if (typeof s !== 'object' || s === null) throw new RpcError('invalid_params', 'the key signature must be an object');
+  if (s.id !== scope.ownerPublicKey) throw new RpcError('unauthorized', "the key signature is not by the scope's owner key");
+  if (s.clientData !== data || !verifyOwnerSignature(scope.ownerPublicKey, data, s.signature)) {
+    throw new RpcError('unauthorized', 'the key signature does not verify');
+  }
+}

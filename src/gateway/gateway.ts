@@ -1,0 +1,14 @@
+import type { EnvelopeKey } from './envelope.js';
+import type { SignerNodesClient } from './node-client.js';
+import type { SessionIssuer } from './sessions.js';
+import type { GatewayStore } from './storage/gateway-store.js';
+
+/** Everything a method handler may use; built once by the server. */
+export interface Gateway {
+  store: GatewayStore;
+  envelope: EnvelopeKey;
+  sessions: SessionIssuer;
+  nodes: SignerNodesClient;
+  /** Limits for lambdas' code and fetches. */
+  lambdaLimits: { codeTimeoutMs: number; fetchTimeoutMs: number };
+}

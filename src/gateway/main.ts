@@ -1,0 +1,15 @@
+import { parseArgs } from 'node:util';
+import { optionsFromEnv, startGateway } from './start.js';
+
+/** `node dist/src/gateway/main.js [--dev-scope]`: the wallet gateway; configuration in start.ts. */
+const { values } = parseArgs({ options: { 'dev-scope': { type: 'boolean' } } });
+try {
+  const gw = await startGateway(optionsFromEnv(process.env, values['dev-scope'] ?? false));
+  process.stdout.write(`gateway listening on ${gw.url}${gw.devScopeId ? ` (dev scope ${gw.devScopeId})` : ''}\n`);
+  const stop = () => void gw.close().then(() => process.exit(0), () => process.exit(1));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (e) {
+  process.stderr.write(`gateway failed to start: ${(e as Error).message}\n`);
+  process.exit(1);
+}

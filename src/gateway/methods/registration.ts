@@ -1,0 +1,117 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { checkKeySignature, type RpcCall } from '../call.js';
+import { addressOf } from '../ethereum.js';
+import { CHALLENGE_TTL_MS, registrationOptions, verifyRegistration } from '../passkeys.js';
+import { RpcError } from '../rpc.js';
+import type { AccountRecord, ScopeRecord } from '../storage/gateway-store.js';
+
+/**
+ * Account creation. A username is registered once per scope: a second registration
+ * would attach another passkey, i.e. hand the account to whoever asked. Each account's
+ * Ethereum key is a new 2-of-3 threshold ECDSA key on the signer nodes.
+ */
+export async function initiateRegistration(call: RpcCall) {
+  const p = paramsObject(call.params);
+  const scope = await call.scope();
+  const user = call.user(p.encrypted_user, 'encrypted_user');
+  if (await call.gw.store.findAccount(scope.scopeId, user.username)) throw taken();
+  const userHandle = randomBytes(32).toString('base64url');
+  const options = await registrationOptions(scope.config, { ...user, userHandle });
+  const challengeId = randomUUID();
+  await call.gw.store.insertChallenge({
+    challengeId,
+    purpose: 'registration',
+    scopeId: scope.scopeId,
+    username: user.username,
+    keyBinding: call.key().binding,
+    challenge: options.challenge,
+    payload: { display_name: user.displayName, user_handle: userHandle },
+    expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS),
+  });
+  return { challenge_id: challengeId, encrypted_creation_challenge: call.key().encrypt(JSON.stringify({ publicKey: options })) };
+}
+
+export async function completeRegistration(call: RpcCall) {
+  const p = paramsObject(call.params);
+  const scope = await call.scope();
+  const user = call.user(p.encrypted_user, 'encrypted_user');
+  const attestation = call.key().decryptJson(p.encrypted_attestation, 'encrypted_attestation');
+  const ch = await call.takeChallenge(p.challenge_id, 'registration', user.username);
+  const cred = await verifyRegistration(scope.config, attestation, ch.challenge);
+  const account = await createAccount(call, scope, {
+    username: user.username,
+    displayName: String(ch.payload.display_name ?? user.displayName),
+    userHandle: String(ch.payload.user_handle),
+  }, async (accountId) => {
+    try {
+      await call.gw.store.insertCredential({ ...cred, accountId });
+    } catch {
+      throw new RpcError('invalid_params', 'this passkey is already registered to an account');
+    }
+  });
+  return accountResult(account);
+}
+
+/**
+ * Developer-owned auth: the scope owner's key (`@0xpass/key-signer`) vouches for the user;
+ * the account has no passkey and acts through key-signed requests.
+ */
+export async function delegatedRegistration(call: RpcCall) {
+  const p = paramsObject(call.params);
+  const scope = await call.scope();
+  const user = call.user(p.encrypted_user, 'encrypted_user');
+  const cred = p.encrypted_credential as { KeySignature?: unknown } | undefined;
+  if (typeof cred !== 'object' || cred === null || cred.KeySignature === undefined) {
+    throw new RpcError('invalid_params', 'encrypted_credential.KeySignature is required');
+  }
+  checkKeySignature(scope, call.key().decryptJson(cred.KeySignature, 'KeySignature'), p.encrypted_user as string);
+  const account = await createAccount(call, scope, { username: user.username, displayName: user.displayName, userHandle: randomBytes(32).toString('base64url') }, async () => {});
+  return accountResult(account);
+}
+
+/** Reserves the username, runs `attach`, then the cluster's keygen; undone if any step fails. */
+async function createAccount(
+  call: RpcCall,
+  scope: ScopeRecord,
+  user: { username: string; displayName: string; userHandle: string },
+  attach: (accountId: string) => Promise<void>,
+): Promise<AccountRecord> {
+  const account: AccountRecord = {
+    accountId: randomUUID(),
+    scopeId: scope.scopeId,
+    username: user.username,
+    displayName: user.displayName,
+    userHandle: user.userHandle,
+    keyId: null,
+    publicKey: null,
+    address: null,
+  };
+  if (!(await call.gw.store.reserveAccount(account))) throw taken();
+  try {
+    await attach(account.accountId);
+    const key = await call.gw.nodes.keygen();
+    const done = { keyId: key.keyId, publicKey: key.publicKey, address: addressOf(key.publicKey) };
+    await call.gw.store.completeAccount(account.accountId, done);
+    return { ...account, ...done };
+  } catch (e) {
+    await call.gw.store.deleteAccount(account.accountId);
+    throw e;
+  }
+}
+
+function accountResult(a: AccountRecord) {
+  return {
+    account_id: a.accountId,
+    identifier_hash: createHash('sha256').update(`${a.scopeId}\u0000${a.username}`).digest('hex'),
+    address: a.address,
+  };
+}
+
+function taken() {
+  return new RpcError('username_taken', 'this username is already registered in this scope');
+}
+
+export function paramsObject(params: unknown): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new RpcError('invalid_params', 'params must be an object');
+  return params as Record<string, unknown>;
+}

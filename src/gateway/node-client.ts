@@ -1,0 +1,114 @@
+import { RpcError } from './rpc.js';
+
+/**
+ * The gateway is an ordinary client of the signer nodes: one API key (a user made with
+ * `create-user`, which exists on every node) and the REST API of seed 000. It holds no
+ * share. Any node can coordinate, so a node that is down or times out is skipped.
+ */
+export interface EcdsaKey {
+  keyId: string;
+  /** Compressed, hex without 0x. */
+  publicKey: string;
+}
+
+export interface EcdsaSignature {
+  /** r | s, 64 bytes hex, low-S. */
+  signature: string;
+  recoveryId: number;
+}
+
+export interface NodeClientOptions {
+  nodes: string[];
+  apiKey: string;
+  keygenTimeoutMs?: number;
+  signTimeoutMs?: number;
+}
+
+/** A node's answer that another node would give too (bad input, unknown key): no failover. */
+class NodeRefused extends Error {}
+
+export class SignerNodesClient {
+  private next = 0;
+  constructor(private readonly opts: NodeClientOptions) {
+    if (opts.nodes.length === 0) throw new Error('the gateway needs at least one signer node URL');
+  }
+
+  /** A 2-of-3 key for a new account. */
+  async keygen(): Promise<EcdsaKey> {
+    const body = await this.post('/ecdsa/keygen', { num_parties: 3, threshold: 2 }, this.opts.keygenTimeoutMs ?? 60_000);
+    const { key_id, public_key } = body as { key_id?: unknown; public_key?: unknown };
+    if (typeof key_id !== 'string' || typeof public_key !== 'string' || !/^0[23][0-9a-f]{64}$/.test(public_key)) {
+      throw new RpcError('signing_failed', 'the signer cluster answered keygen with an unexpected body');
+    }
+    return { keyId: key_id, publicKey: public_key };
+  }
+
+  async sign(keyId: string, hash: Uint8Array): Promise<EcdsaSignature> {
+    const body = await this.post('/ecdsa/sign', { key_id: keyId, msg: Buffer.from(hash).toString('hex') }, this.opts.signTimeoutMs ?? 30_000);
+    const { signature, recovery_id } = body as { signature?: unknown; recovery_id?: unknown };
+    if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature) || (recovery_id !== 0 && recovery_id !== 1)) {
+      throw new RpcError('signing_failed', 'the signer cluster answered sign with an unexpected body');
+    }
+    return { signature, recoveryId: recovery_id };
+  }
+
+  /** Tries each node once, starting with the next in turn, until one answers. */
+  private async post(path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const nodes = this.opts.nodes;
+    const start = this.next++ % nodes.length;
+    const failures: string[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const url = nodes[(start + i) % nodes.length]!;
+      try {
+        return await postJson(url + path, body, this.opts.apiKey, timeoutMs);
+      } catch (e) {
+        if (e instanceof NodeRefused) throw new RpcError('signing_failed', `the signer cluster refused: ${e.message}`);
+        failures.push(`${url}: ${(e as Error).message}`);
+      }
+    }
+    throw new RpcError('signing_failed', `no signer node could complete the request (${failures.join('; ')})`);
+  }
+}
+
+async function postJson(url: string, body: unknown, apiKey: string, timeoutMs: number): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    const name = (e as Error).name;
+    throw new Error(name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : 'unreachable');
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`HTTP ${res.status} without JSON`);
+  }
+  if (res.ok) return json;
+  const err = json as { err_type?: string; err_msg?: string };
+  const reason = `${err.err_type ?? res.status}: ${err.err_msg ?? ''}`;
+  // executor_result (a ceremony that failed, e.g. too few peers) and 5xx may go better elsewhere.
+  if (res.status >= 500 || err.err_type === 'executor_result') throw new Error(reason);
+  throw new NodeRefused(reason);
+}
+
+/** First start: the gateway's own user on the cluster, made with the admin key. */
+export async function createGatewayUser(nodes: string[], adminKey: string): Promise<string> {
+  const failures: string[] = [];
+  for (const url of nodes) {
+    try {
+      const body = (await postJson(`${url}/admin/create-user`, {}, adminKey, 30_000)) as { api_key?: unknown };
+      if (typeof body.api_key === 'string') return body.api_key;
+      failures.push(`${url}: no api_key in the answer`);
+    } catch (e) {
+      failures.push(`${url}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`could not create the gateway's user on the signer nodes (${failures.join('; ')})`);
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { RpcCall } from './call.js';
+import type { Gateway } from './gateway.js';
+import { completeAuthentication, initiateAuthentication, revokeSession } from './methods/authentication.js';
+import { completeRegistration, delegatedRegistration, initiateRegistration } from './methods/registration.js';
+import { createScope, updateScope } from './methods/scopes.js';
+import { ethRequestAccounts, ethSignTransaction, ethSignTypedDataV4, personalSign } from './methods/wallet.js';
+import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
+
+type Method = (call: RpcCall) => Promise<unknown>;
+
+export const METHODS: Record<string, Method> = {
+  initiateRegistration,
+  completeRegistration,
+  delegatedRegistration,
+  initiateAuthentication,
+  completeAuthentication,
+  revokeSession,
+  eth_requestAccounts: ethRequestAccounts,
+  eth_accounts: ethRequestAccounts,
+  personal_sign: personalSign,
+  eth_signTransaction: ethSignTransaction,
+  eth_signTypedData_v4: ethSignTypedDataV4,
+  createScope,
+  updateScope,
+};
+
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'POST, GET, OPTIONS',
+  'access-control-allow-headers':
+    'content-type, x-scope-id, x-encrypted-key, x-encrypted-user, x-encrypted-session, x-encrypted-webauthn-signature, x-encrypted-key-signature',
+  'access-control-max-age': '600',
+};
+
+/** The wallet page's built files (web/ → dist/web/), served under /wallet/. */
+const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
+const WEB_FILES: Record<string, string> = { '': 'text/html; charset=utf-8', 'index.html': 'text/html; charset=utf-8', 'wallet.js': 'text/javascript; charset=utf-8' };
+
+const RAW = Symbol('raw body');
+const UNPARSABLE = Symbol('unparsable');
+
+export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string; methods?: Record<string, Method> } = {}): Promise<FastifyInstance> {
+  const methods = { ...METHODS, ...opts.methods };
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+
+  // Any content type, parsed here: the raw text is kept (the direct passkey flow signs
+  // it), and bad JSON becomes a JSON-RPC parse error rather than an HTTP 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    (req as unknown as Record<symbol, string>)[RAW] = body as string;
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(null, UNPARSABLE);
+    }
+  });
+
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers(CORS_HEADERS);
+  });
+  app.options('/*', async (_req, reply) => reply.code(204).send());
+  app.options('/', async (_req, reply) => reply.code(204).send());
+
+  app.get('/enclave-public-key', async () => ({ public_key: gw.envelope.publicKeyB64 }));
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/', async (_req, reply) => reply.redirect('/wallet/'));
+  app.get('/wallet/config.json', async () => ({ scope_id: opts.devScopeId ?? null, enclave_public_key: gw.envelope.publicKeyB64 }));
+  app.get<{ Params: { file?: string } }>('/wallet/:file?', async (req, reply) => {
+    const file = req.params.file ?? '';
+    const type = WEB_FILES[file];
+    if (type === undefined) return reply.code(404).send({ error: 'not found' });
+    try {
+      return reply.type(type).send(await readFile(join(WEB_DIR, file || 'index.html')));
+    } catch {
+      return reply.code(404).send({ error: 'the wallet page is not built (npm run build)' });
+    }
+  });
+
+  app.post('/', async (req) => {
+    const body = req.body;
+    if (body === UNPARSABLE) return rpcError(null, new RpcError('parse_error', 'the body is not valid JSON'));
+    const id = idOf(body);
+    try {
+      const rpc = parseRpcRequest(body);
+      const method = Object.hasOwn(methods, rpc.method) ? methods[rpc.method] : undefined;
+      if (!method) throw new RpcError('method_not_found', `method ${rpc.method} does not exist`);
+      const raw = (req as unknown as Record<symbol, string>)[RAW] ?? '';
+      return rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params)));
+    } catch (e) {
+      if (e instanceof RpcError) return rpcError(id, e);
+      const ref = randomUUID();
+      process.stderr.write(`[gateway] internal error ${ref}: ${(e as Error).stack ?? String(e)}\n`);
+      return rpcError(id, new RpcError('internal_error', `Internal JSON-RPC error (reference ${ref}).`));
+    }
+  });
+
+  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
+  return app;
+}

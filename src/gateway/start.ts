@@ -1,0 +1,116 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { loadKek, type Kek } from '../crypto/share-seal.js';
+import { EnvelopeKey } from './envelope.js';
+import type { Gateway } from './gateway.js';
+import { createGatewayUser, SignerNodesClient } from './node-client.js';
+import { devScopeConfig } from './scopes.js';
+import { buildGatewayApp } from './server.js';
+import { SessionIssuer } from './sessions.js';
+import type { GatewayStore } from './storage/gateway-store.js';
+import { openEmbeddedGatewayStore } from './storage/sql-gateway-store.js';
+
+/**
+ * The wallet gateway process. Configuration (environment):
+ *   TANDEM_NODES            comma-separated signer node URLs (required)
+ *   TANDEM_GATEWAY_HOST     default 127.0.0.1;  TANDEM_GATEWAY_PORT  default 9545
+ *   TANDEM_GATEWAY_DATA_DIR default $TANDEM_DATA_DIR/gateway or ./.tandem/gateway
+ *   TANDEM_ADMIN_KEY        used once, at first start, to create the gateway's user on the nodes
+ *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
+ *   TANDEM_SESSION_TTL_S    session lifetime, default 900
+ *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
+ */
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  nodes: string[];
+  adminKey?: string;
+  kekHex?: string;
+  sessionTtlSeconds: number;
+  /** Make sure a localhost scope exists (the dev cluster); its id, or undefined to pick one. */
+  devScope?: { scopeId?: string };
+}
+
+export interface RunningGateway {
+  url: string;
+  devScopeId?: string;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
+  const kek = await loadKek({ env: o.kekHex, keyFile: join(o.dataDir, 'kek.key') });
+  const store = await openEmbeddedGatewayStore(o.dataDir);
+  try {
+    const envelope = EnvelopeKey.fromPkcs8(await sealedSetting(store, kek, 'envelope-rsa-pkcs8', () => EnvelopeKey.generate().pkcs8()));
+    const sessionSecret = await sealedSetting(store, kek, 'session-hs256-secret', () => randomBytes(32));
+    const apiKey = await sealedSetting(store, kek, 'node-api-key', async () => {
+      if (!o.adminKey) throw new Error('the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start');
+      return Buffer.from(await createGatewayUser(o.nodes, o.adminKey), 'utf8');
+    });
+    const gateway: Gateway = {
+      store,
+      envelope,
+      sessions: new SessionIssuer(sessionSecret, store, o.sessionTtlSeconds),
+      nodes: new SignerNodesClient({ nodes: o.nodes, apiKey: Buffer.from(apiKey).toString('utf8') }),
+      lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
+    };
+    const devScopeId = o.devScope ? await ensureDevScope(store, kek, o.devScope.scopeId) : undefined;
+    const app = await buildGatewayApp(gateway, devScopeId ? { devScopeId } : {});
+    await app.listen({ host: o.host, port: o.port });
+    const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
+    sweeper.unref();
+    return {
+      url: `http://${o.host}:${o.port}`,
+      ...(devScopeId ? { devScopeId } : {}),
+      gateway,
+      async close() {
+        clearInterval(sweeper);
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+/** A secret kept sealed under the KEK; made by `create` on first start. */
+async function sealedSetting(store: GatewayStore, kek: Kek, name: string, create: () => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
+  const aad = Buffer.from(`tandem/gateway/setting/v1/${name}`);
+  let sealed = await store.getSetting(name);
+  if (!sealed) {
+    const fresh = await create();
+    sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, aad));
+    fresh.fill(0);
+  }
+  return kek.open(sealed, aad);
+}
+
+async function ensureDevScope(store: GatewayStore, kek: Kek, wanted: string | undefined): Promise<string> {
+  const remembered = Buffer.from(await sealedSetting(store, kek, 'dev-scope-id', () => Buffer.from(wanted ?? randomUUID()))).toString('utf8');
+  const scopeId = wanted ?? remembered;
+  if (!(await store.getScope(scopeId))) await store.insertScope({ scopeId, config: devScopeConfig(), ownerPublicKey: null });
+  return scopeId;
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): GatewayOptions {
+  const nodes = (env.TANDEM_NODES ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean);
+  if (nodes.length === 0) throw new Error('TANDEM_NODES must list the signer nodes (comma-separated URLs)');
+  const ttl = Number(env.TANDEM_SESSION_TTL_S ?? 900);
+  if (!Number.isInteger(ttl) || ttl < 30 || ttl > 86_400) throw new Error('TANDEM_SESSION_TTL_S must be 30..86400 seconds');
+  const scopeId = env.TANDEM_SCOPE_ID || undefined;
+  if (scopeId !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(scopeId)) throw new Error('TANDEM_SCOPE_ID must be 1-128 of A-Z a-z 0-9 _ -');
+  return {
+    host: env.TANDEM_GATEWAY_HOST ?? '127.0.0.1',
+    port: Number(env.TANDEM_GATEWAY_PORT ?? 9545),
+    dataDir: resolve(env.TANDEM_GATEWAY_DATA_DIR ?? join(env.TANDEM_DATA_DIR ?? './.tandem', 'gateway')),
+    nodes,
+    ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
+    ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
+    sessionTtlSeconds: ttl,
+    ...(devScope ? { devScope: scopeId ? { scopeId } : {} } : {}),
+  };
+}
