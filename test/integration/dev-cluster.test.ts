@@ -1,68 +1,32 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
 import { api } from '../helpers/cluster.js';
+import { devPortsBusy, interrupt, portOpen, startDev } from '../helpers/dev-cluster.js';
 
 /**
  * The README's `npm start` contract: relay on 7000, node-1..3 on 7001..7003, an admin key
  * generated and shown once, Ctrl-C stops everything, a restart keeps users and keys.
  */
-const DEV = join(import.meta.dirname, '../../src/cluster/dev.js');
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-
-function startDev(dataDir: string): Promise<{ child: ChildProcess; stdout: () => string }> {
-  const { TANDEM_ADMIN_KEY: _unset, ...env } = process.env;
-  const child = spawn(process.execPath, [DEV], { env: { ...env, TANDEM_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.resume();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev cluster not up in time:\n${out}`)), 90_000);
-    child.stdout!.on('data', () => {
-      if (out.includes('Ctrl-C stops everything')) {
-        clearTimeout(timer);
-        resolve({ child, stdout: () => out });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`dev cluster exited with ${code}:\n${out}`)));
-  });
-}
-
-function interrupt(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGINT');
-  });
-}
-
 describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
   let dataDir: string;
   let busy = false;
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'tandem-dev-'));
-    busy = (await Promise.all([7000, 7001, 7002, 7003].map(portOpen))).some(Boolean);
+    busy = await devPortsBusy();
   });
   after(async () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
   test('ports, admin key shown once, Ctrl-C, restart keeps state', async (t) => {
-    if (busy) return t.skip('ports 7000-7003 are in use (is a dev cluster running?)');
+    if (busy) return t.skip('ports 7000-7003 or 9545 are in use (is a dev cluster running?)');
     const first = await startDev(dataDir);
-    const admin = /Admin API key \(generated[^)]*\): (\S+)/.exec(first.stdout())?.[1];
+    const admin = first.adminKey;
     assert.ok(admin, 'the generated admin key is printed at first start');
     assert.ok(await portOpen(7000), 'relay on 7000');
     for (const port of [7001, 7002, 7003]) assert.equal((await api(`http://127.0.0.1:${port}`, 'GET', '/health')).status, 200);
@@ -73,7 +37,7 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
     const keyId = String(kg.body.key_id);
     const pub = Buffer.from(String(kg.body.public_key), 'hex');
     assert.equal(await interrupt(first.child), 0, 'Ctrl-C exits cleanly');
-    for (const port of [7000, 7001, 7002, 7003]) assert.equal(await portOpen(port), false, `port ${port} released`);
+    for (const port of [7000, 7001, 7002, 7003, 9545]) assert.equal(await portOpen(port), false, `port ${port} released`);
 
     const second = await startDev(dataDir);
     try {
