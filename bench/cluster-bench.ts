@@ -69,6 +69,11 @@ export class Tally {
         results.push(['ecdsa: ethers recovery', !!sig && recoversTo(msg, sig, Number(res.recovery_id), key.address!)]);
         break;
     }
+    this.record(results);
+  }
+
+  /** Named independent checks of one signature; it counts as verified only if all pass. */
+  record(results: ReadonlyArray<[string, boolean]>): void {
     for (const [name, ok] of results) {
       const c = this.checks.get(name) ?? { ok: 0, bad: 0 };
       if (ok) c.ok++;

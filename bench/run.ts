@@ -17,6 +17,7 @@ import {
   type Family,
 } from './cluster-bench.js';
 import { describeCpu, sampleCpu, type Proc } from './cpu.js';
+import { benchEthersSignMessage, benchGatewayPersonalSign } from './gateway-bench.js';
 import { call, closeHttp } from './http.js';
 import { benchDkls23Dkg, benchDkls23Sign, benchEcdsaSingleKeySign, bytesRows, type ByteCounter } from './inprocess-dkls23.js';
 import { benchEd25519SingleKeySign, benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
@@ -35,9 +36,9 @@ import { formatGrid, formatTable, type Row } from './table.js';
  * aren't to be trusted) or the run itself failed; 128 + signal number on SIGINT/SIGTERM.
  */
 const BASE_PORT = Number(process.env.TANDEM_BENCH_BASE_PORT ?? 27000);
-// The relay takes BASE_PORT and the nodes the next three; fail before spawning anything.
-if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1024 || BASE_PORT > 65532) {
-  process.stderr.write(`TANDEM_BENCH_BASE_PORT must be an integer in 1024..65532, got ${process.env.TANDEM_BENCH_BASE_PORT}\n`);
+// The relay takes BASE_PORT, the nodes the next three, the gateway the fourth; fail before spawning anything.
+if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1024 || BASE_PORT > 65531) {
+  process.stderr.write(`TANDEM_BENCH_BASE_PORT must be an integer in 1024..65531, got ${process.env.TANDEM_BENCH_BASE_PORT}\n`);
   process.exit(2);
 }
 const LOAD_SECONDS = 5;
@@ -47,6 +48,8 @@ const CLIENT_COUNTS = [1, 4, 16] as const;
 const DKLS_DKG_RUNS = 2;
 const ECDSA_KEYGEN_RUNS = 3;
 const DKLS_SIGN_RUNS = 30;
+const GATEWAY_SIGN_RUNS = 30;
+const BENCH_SCOPE = 'bench';
 
 let interrupted = false;
 const progress = (msg: string): void => {
@@ -178,6 +181,8 @@ interface ClusterResults {
   signMedian: number;
   ed25519SignMedian: number;
   ecdsaSignMedian: number;
+  gatewaySignMedian: number;
+  ethersSignMedian: number;
   /** One line per sign phase: CPU ms per signature in each process. */
   cpuLines: string[];
 }
@@ -266,7 +271,7 @@ async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Pr
   const entry = urls[0]!;
   const rows: (Row | null)[] = [];
   const cpuLines: string[] = [];
-  const procs: Proc[] = [cluster.relay, ...cluster.nodes].map((p) => ({ name: p.name, pid: p.child.pid }));
+  const procs: Proc[] = [cluster.relay, ...cluster.nodes, ...(cluster.gateway ? [cluster.gateway] : [])].map((p) => ({ name: p.name, pid: p.child.pid }));
   const apiKey = await createUser(entry, adminKey);
 
   // Reference points for reading the sign latency: the HTTP floor and one relay exchange.
@@ -316,8 +321,19 @@ async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Pr
     cpuLines.push(...r.cpuLines);
     medians.set(plan.family, r.signMedian);
   }
+  await checkpoint();
+  progress(`gateway: register + login with the Passport SDK, then personal_sign x${GATEWAY_SIGN_RUNS}`);
+  const ethersSamples = await benchEthersSignMessage(20, 200, tally);
+  const gw = await benchGatewayPersonalSign(cluster.gateway!.url, BENCH_SCOPE, 3, GATEWAY_SIGN_RUNS, tally);
+  rows.push(
+    null,
+    row('in-process single-key ethers Wallet.signMessage', ethersSamples, 'baseline'),
+    row('gateway personal_sign, session (SDK → gateway → 2-of-3 ECDSA)', gw.samples, `register ${gw.registerMs.toFixed(0)} ms (incl. keygen), login ${gw.loginMs.toFixed(0)} ms`),
+  );
   return {
     rows,
+    gatewaySignMedian: summarize(gw.samples).median,
+    ethersSignMedian: summarize(ethersSamples).median,
     signMedian: summarize(signSamples).median,
     ed25519SignMedian: medians.get('ed25519') ?? Number.NaN,
     ecdsaSignMedian: medians.get('ecdsa') ?? Number.NaN,
@@ -362,13 +378,14 @@ async function main(res: Resources): Promise<number> {
 
   const adminKey = newAdminKey();
   res.dataDir = await mkdtemp(join(tmpdir(), 'tandem-bench-'));
-  progress(`starting relay + 3 nodes on ports ${BASE_PORT}..${BASE_PORT + 3} in ${res.dataDir}`);
+  progress(`starting relay + 3 nodes + gateway on ports ${BASE_PORT}..${BASE_PORT + 4} in ${res.dataDir}`);
   const t0 = performance.now();
   res.starting = startCluster({
     dataDir: res.dataDir,
     basePort: BASE_PORT,
     nodes: 3,
-    env: { TANDEM_ADMIN_KEY: adminKey },
+    env: { TANDEM_ADMIN_KEY: adminKey, TANDEM_SCOPE_ID: BENCH_SCOPE },
+    gateway: { port: BASE_PORT + 4, devScope: true },
     output: () => {},
   });
   const cluster = await res.starting;
@@ -391,6 +408,7 @@ async function main(res: Resources): Promise<number> {
       ['ratio in-process FROST(Ed25519) sign median / single-key Ed25519 median', inproc.ed25519FrostMedian, inproc.ed25519SingleMedian],
       ['ratio cluster ECDSA sign median / single-key ECDSA median', clustered.ecdsaSignMedian, inproc.ecdsaSingleMedian],
       ['ratio in-process DKLs23 sign median / single-key ECDSA median', inproc.dklsSignMedian, inproc.ecdsaSingleMedian],
+      ['ratio gateway personal_sign median / single-key ethers signMessage median', clustered.gatewaySignMedian, clustered.ethersSignMedian],
     ]),
     '',
     ...bytesTable(inproc),
