@@ -26,11 +26,14 @@ export function addressOf(compressedHex: string): string {
   return publicKeyToAddress(`0x${uncompressed}`);
 }
 
-/** The message as the wallet APIs pass it: `0x`-hex is bytes (as viem sends text), anything else UTF-8 text. */
+/**
+ * The message as the wallet APIs pass it: even-length `0x`-hex is bytes (viem sends text
+ * that way), anything else is UTF-8 text, as MetaMask reads personal_sign.
+ */
 export function personalMessageHash(message: unknown): Uint8Array {
   if (typeof message !== 'string') throw new RpcError('invalid_params', 'the message must be a string');
   if (message.length > 256 * 1024) throw new RpcError('invalid_params', 'the message is too long');
-  const raw = isHex(message, { strict: true }) ? { raw: hexToBytes(message) } : message;
+  const raw = isHex(message, { strict: true }) && message.length % 2 === 0 ? { raw: hexToBytes(message) } : message;
   return hexToBytes(hashMessage(raw));
 }
 
