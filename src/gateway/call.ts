@@ -79,22 +79,23 @@ export class RpcCall {
 
   /** The account an authenticated method acts for. */
   async account(): Promise<AccountRecord> {
-    const scope = await this.scope();
-    const claimed = this.user(this.header('x-encrypted-user'), 'X-Encrypted-User');
-    let account: AccountRecord | undefined;
     const session = this.header('x-encrypted-session');
     const passkey = this.header('x-encrypted-webauthn-signature');
     const keySig = this.header('x-encrypted-key-signature');
+    if (!session && !passkey && !keySig) {
+      throw new RpcError('unauthorized', 'this method needs X-Encrypted-Session, X-Encrypted-WebAuthn-Signature or X-Encrypted-Key-Signature');
+    }
+    const scope = await this.scope();
+    const claimed = this.user(this.header('x-encrypted-user'), 'X-Encrypted-User');
+    let account: AccountRecord | undefined;
     if (session) {
       const jwt = this.key().decrypt(session, 'X-Encrypted-Session');
       const claims = await this.gw.sessions.verify(jwt, { scopeId: scope.scopeId, username: claimed.username, keyBinding: this.key().binding });
       account = await this.gw.store.getAccount(claims.sub);
     } else if (passkey) {
       account = await this.passkeyAccount(scope, claimed, passkey);
-    } else if (keySig) {
-      account = await this.delegatedAccount(scope, claimed, keySig);
     } else {
-      throw new RpcError('unauthorized', 'this method needs X-Encrypted-Session, X-Encrypted-WebAuthn-Signature or X-Encrypted-Key-Signature');
+      account = await this.delegatedAccount(scope, claimed, keySig!);
     }
     if (!account || account.scopeId !== scope.scopeId || account.username !== claimed.username) {
       throw new RpcError('unauthorized', 'the credentials do not match the user');

@@ -1,4 +1,5 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { isLambdaError, parseAllowlist } from './lambda/index.js';
 import { RpcError } from './rpc.js';
 import type { ScopeConfig } from './storage/gateway-store.js';
 
@@ -9,9 +10,7 @@ import type { ScopeConfig } from './storage/gateway-store.js';
  * and only that key can change it.
  */
 const MAX_ORIGINS = 32;
-const MAX_ALLOWLIST = 64;
 const HOST_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const ALLOW_RE = /^(\*\.)?[a-z0-9.-]{1,253}(:\d{1,5})?$/;
 
 /**
  * Accepts the 0xPass shape `{ "rp": { "id", "name"?, "origin": string | string[] } }`
@@ -41,8 +40,12 @@ export function parseScopeConfig(text: unknown): ScopeConfig {
   for (const o of origins) checkOriginPattern(o, id);
   const lambda = c.lambda === undefined ? {} : obj(c.lambda, 'scope config lambda');
   const allow = lambda.fetch_allowlist ?? [];
-  if (!Array.isArray(allow) || allow.length > MAX_ALLOWLIST || !allow.every((h) => typeof h === 'string' && ALLOW_RE.test(h))) {
-    throw new RpcError('invalid_params', 'lambda.fetch_allowlist must be a list of host names (optionally *.suffix, :port)');
+  try {
+    // The executor's own parser: a scope never stores an entry its lambdas would refuse.
+    parseAllowlist(allow as string[]);
+  } catch (e) {
+    if (isLambdaError(e)) throw new RpcError('invalid_params', `lambda.fetch_allowlist: ${e.message}`);
+    throw e;
   }
   return { rp: { id, name, origins: origins as string[] }, lambda_allowlist: allow as string[] };
 }

@@ -7,6 +7,7 @@ import { RpcCall } from './call.js';
 import type { Gateway } from './gateway.js';
 import { completeAuthentication, initiateAuthentication, revokeSession } from './methods/authentication.js';
 import { completeRegistration, delegatedRegistration, initiateRegistration } from './methods/registration.js';
+import { createLambda, executeLambda, listLambda } from './methods/lambdas.js';
 import { createScope, updateScope } from './methods/scopes.js';
 import { ethRequestAccounts, ethSignTransaction, ethSignTypedDataV4, personalSign } from './methods/wallet.js';
 import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
@@ -27,6 +28,9 @@ export const METHODS: Record<string, Method> = {
   eth_signTypedData_v4: ethSignTypedDataV4,
   createScope,
   updateScope,
+  createLambda,
+  listLambda,
+  executeLambda,
 };
 
 const CORS_HEADERS = {

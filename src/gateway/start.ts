@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { loadKek, type Kek } from '../crypto/share-seal.js';
 import { EnvelopeKey } from './envelope.js';
+import { shutdownSandbox } from './lambda/index.js';
 import type { Gateway } from './gateway.js';
 import { createGatewayUser, SignerNodesClient } from './node-client.js';
 import { devScopeConfig } from './scopes.js';
@@ -68,6 +69,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       async close() {
         clearInterval(sweeper);
         await app.close();
+        await shutdownSandbox();
         await store.close();
       },
     };

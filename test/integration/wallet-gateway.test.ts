@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import axios, { type InternalAxiosRequestConfig } from 'axios';
@@ -281,6 +283,76 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
     assert.equal(ethers.verifyMessage('delegated', res.result), reg.result.address);
     const c = lastCaptured('personal_sign');
     assertRpcError(await postRpc(GATEWAY_URL, c.body, c.headers), 'unauthorized'); // a key-signed request works once
+  });
+
+  test('lambdas: created and listed by the owner, run in their scope within their limits', async (t) => {
+    if (busy) return t.skip('dev cluster ports are in use');
+    const def = (over: Record<string, unknown> = {}) => ({
+      authorization: { type: 'none' },
+      verifications: { count: 1 },
+      envs: [],
+      max_executions: 2,
+      conditions: [{ type: 'code', code: 'return params[0] > 10;', output_type: 'boolean', substitution: false }],
+      actions: { type: 'personal_sign', check: '', data: 'pay {{params.0}}', substitution: true },
+      postHook: [],
+      triggers: [{ type: 'hook' }],
+      ...over,
+    });
+    const created = await passport.createLambda({ data: def() as never });
+    assert.equal(created.error, undefined, JSON.stringify(created.error));
+    const id = created.result.id as string;
+    const listed = await passport.listLambda();
+    assert.ok(listed.result.some((l: { id: string }) => l.id === id));
+
+    // The SDK's executeLambda carries no session: fine for authorization "none".
+    const anyone = newPassport(enclaveKey, new SoftAuthenticator({ origin: ORIGIN }));
+    await anyone.setupEncryption();
+    const low = await anyone.executeLambda({ data: { id, params: [5] } });
+    assert.equal(low.error?.data, 'lambda_failed', 'a false condition signs nothing');
+    const ran = await anyone.executeLambda({ data: { id, params: [42] } });
+    assert.equal(ran.error, undefined, JSON.stringify(ran.error));
+    assert.equal(ethers.verifyMessage('pay 42', ran.result.result), address);
+    const spent = await anyone.executeLambda({ data: { id, params: [43] } });
+    assert.match(spent.error?.message ?? '', /max_executions/, 'two executions (one failed, one signed) spend max_executions 2');
+
+    // Not from another scope, not "jwt" without the owner's credentials.
+    const wire = new WireClient(GATEWAY_URL, enclaveKey);
+    const { scopeId: other } = await createLocalScope(wire);
+    assertRpcError(await wire.call('executeLambda', { data: { id, params: [42] } }, wire.headers(other)), 'invalid_params');
+    const jwtOnly = await passport.createLambda({ data: def({ authorization: { type: 'jwt' }, max_executions: 5 }) as never });
+    const denied = await anyone.executeLambda({ data: { id: jwtOnly.result.id, params: [42] } });
+    assert.equal(denied.error?.data, 'unauthorized');
+    const owner = await postRpc(GATEWAY_URL, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'executeLambda', params: { data: { id: jwtOnly.result.id, params: [50] } } }), lastCaptured('listLambda').headers);
+    assert.equal(ethers.verifyMessage('pay 50', owner.result.result), address, 'the owner\'s session runs it');
+
+    // The network: a fetch condition to a host the scope does not allow never leaves the gateway.
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits++;
+      res.end('true');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const fetchy = await passport.createLambda({
+        data: def({ conditions: [{ type: 'fetch', headers: {}, protocol: 'GET', endpoint: `http://127.0.0.1:${port}/`, body: {}, substitution: false }] }) as never,
+      });
+      const r = await anyone.executeLambda({ data: { id: fetchy.result.id, params: [1] } });
+      assert.equal(r.error?.data, 'lambda_failed');
+      assert.equal(hits, 0, 'no request reached the local server');
+      // Code cannot reach the host either, and a runaway loop is stopped.
+      const loop = await passport.createLambda({ data: def({ conditions: [{ type: 'code', code: 'while (true) {}', output_type: 'boolean', substitution: false }] }) as never });
+      const t0 = Date.now();
+      const stopped = await anyone.executeLambda({ data: { id: loop.result.id, params: [] } });
+      assert.equal(stopped.error?.data, 'lambda_failed');
+      assert.ok(Date.now() - t0 < 5000, 'stopped by the time limit');
+      const probe = await passport.createLambda({ data: def({ conditions: [{ type: 'code', code: 'return typeof process === "undefined" && typeof require === "undefined" && typeof fetch === "undefined";', output_type: 'boolean', substitution: false }] }) as never });
+      const sandboxed = await anyone.executeLambda({ data: { id: probe.result.id, params: [7] } });
+      assert.equal(sandboxed.error, undefined, 'the condition held: no process, require or fetch inside the sandbox');
+      assert.equal(ethers.verifyMessage('pay 7', sandboxed.result.result), address);
+    } finally {
+      server.close();
+    }
   });
 
   test('an expired session is refused (a second gateway on the same nodes, 2-second sessions)', async (t) => {
