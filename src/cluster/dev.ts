@@ -24,19 +24,11 @@ if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json')))
 
 let stopping = false;
 try {
-  let devScope = process.env.TANDEM_SCOPE_ID;
-  const cluster = await startCluster({
-    dataDir,
-    basePort,
-    nodes: 3,
-    env,
-    gateway: { port: GATEWAY_PORT, devScope: true },
-    output: (name, line) => {
-      const m = /\(dev scope ([^)]+)\)/.exec(line);
-      if (name === 'gateway' && m) devScope = m[1];
-      process.stderr.write(`[${name}] ${line}\n`);
-    },
-  });
+  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true } });
+  // The gateway made or kept the scope; it says which.
+  const devScope = await fetch(`${cluster.gateway!.url}/wallet/config.json`)
+    .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)
+    .catch(() => '(unknown: GET /wallet/config.json failed)');
   const stop = () => {
     if (stopping) return;
     stopping = true;

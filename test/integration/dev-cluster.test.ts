@@ -30,6 +30,9 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
     assert.ok(admin, 'the generated admin key is printed at first start');
     assert.ok(await portOpen(7000), 'relay on 7000');
     for (const port of [7001, 7002, 7003]) assert.equal((await api(`http://127.0.0.1:${port}`, 'GET', '/health')).status, 200);
+    assert.equal((await api('http://127.0.0.1:9545', 'GET', '/health')).status, 200, 'wallet gateway on 9545');
+    const scope = /scope\s+(\S+)\s+\(TANDEM_SCOPE_ID/.exec(first.stdout())?.[1];
+    assert.ok(scope, 'without TANDEM_SCOPE_ID a dev scope is made and printed');
 
     const user = await api('http://127.0.0.1:7003', 'POST', '/admin/create-user', { key: admin });
     const key = String(user.body.api_key);
@@ -43,6 +46,7 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
     try {
       assert.ok(!second.stdout().includes(admin), 'the admin key is never shown again');
       assert.ok(!second.stdout().includes('Admin API key'));
+      assert.ok(second.stdout().includes(`scope    ${scope}`), 'the dev scope is kept across restarts');
       const msg = randomBytes(32);
       const r = await api('http://127.0.0.1:7002', 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: msg.toString('hex') } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
