@@ -65,7 +65,7 @@ export function quantity(v: unknown, field: string): bigint {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
   if (typeof v === 'string') {
     if (/^0x[0-9a-fA-F]{1,64}$/.test(v)) return BigInt(v);
-    if (/^[0-9]{1,78}$/.test(v)) return BigInt(v);
+    if (/^[0-9]{1,78}$/.test(v) && BigInt(v) < 2n ** 256n) return BigInt(v);
   }
   throw new RpcError('invalid_params', `${field} must be a non-negative quantity (0x-hex or decimal)`);
 }
@@ -109,6 +109,9 @@ export function parseTransaction(input: unknown): ParsedTransaction {
     if (q.gasPrice !== undefined) throw new RpcError('invalid_params', 'gasPrice is not part of an EIP-1559 transaction');
     tx = { ...common, type: 'eip1559', maxFeePerGas: q.maxFeePerGas, maxPriorityFeePerGas: q.maxPriorityFeePerGas, accessList: accessList(t.accessList) };
   } else if (q.type === undefined || q.type === 0n) {
+    if (q.maxFeePerGas !== undefined || q.maxPriorityFeePerGas !== undefined) {
+      throw new RpcError('invalid_params', 'a legacy (type 0) transaction has gasPrice, not maxFeePerGas / maxPriorityFeePerGas');
+    }
     if (q.gasPrice === undefined) throw new RpcError('invalid_params', 'a legacy transaction needs gasPrice');
     tx = { ...common, type: 'legacy', gasPrice: q.gasPrice };
   } else {
@@ -119,7 +122,12 @@ export function parseTransaction(input: unknown): ParsedTransaction {
 }
 
 export function transactionHash(tx: TransactionSerializable): Uint8Array {
-  return hexToBytes(keccak256(serializeTransaction(tx)));
+  try {
+    return hexToBytes(keccak256(serializeTransaction(tx)));
+  } catch (e) {
+    // viem's own checks (e.g. a fee cap above 2^256 - 1): the client's input, not our fault.
+    throw new RpcError('invalid_params', `the transaction is not valid: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 /** The signed raw transaction, ready for eth_sendRawTransaction. */

@@ -57,8 +57,12 @@ export function devScopeConfig(): ScopeConfig {
 
 function checkOriginPattern(o: unknown, rpId: string): void {
   if (typeof o !== 'string' || o.length > 256) throw new RpcError('invalid_params', 'each origin must be a string');
-  const m = /^(https?):\/\/([^/:]+)(?::(\d{1,5}|\*))?$/.exec(o);
-  if (!m) throw new RpcError('invalid_params', `origin ${JSON.stringify(o)} must be scheme://host[:port|:*] with no path`);
+  // Lower-case host names only, as URL() normalises them: anything else ('?', '#', '@',
+  // upper case) would read differently here and in originAllowed.
+  const m = /^(https?):\/\/([a-z0-9.-]+)(?::([0-9]{1,5}|\*))?$/.exec(o);
+  if (!m || !HOST_RE.test(m[2]!) || (m[3] !== undefined && m[3] !== '*' && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
+    throw new RpcError('invalid_params', `origin ${JSON.stringify(o)} must be scheme://host[:port|:*], lower case, with no path`);
+  }
   const [, scheme, host] = m;
   // WebAuthn itself only accepts an RP ID equal to the page's host or a registrable suffix of it.
   if (host !== rpId && !host!.endsWith(`.${rpId}`)) throw new RpcError('invalid_params', `origin ${o} is not on the RP ID ${rpId}`);

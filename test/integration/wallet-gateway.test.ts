@@ -355,7 +355,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
     }
   });
 
-  test('an expired session is refused (a second gateway on the same nodes, 2-second sessions)', async (t) => {
+  test('an expired or revoked session is refused (a second gateway on the same nodes, 2-second sessions)', async (t) => {
     if (busy) return t.skip('dev cluster ports are in use');
     let gw: RunningGateway | undefined;
     try {
@@ -376,6 +376,16 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
       await p.authenticate(u);
       assert.ok((await p.signMessage('fresh')).result);
       await new Promise((r) => setTimeout(r, 3000));
+      // Revocation: a second login of the same user, ended by revokeSession before it expires.
+      const p2 = newPassport(key, (p as unknown as { signer: SoftAuthenticator }).signer, 'short', 'http://localhost:19545');
+      await p2.setupEncryption();
+      await p2.authenticate(u);
+      const p2Headers = (p2 as unknown as { authenticatedHeaders: Record<string, string> }).authenticatedHeaders;
+      const revoke = await postRpc('http://localhost:19545', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'revokeSession', params: [] }), p2Headers);
+      assert.equal(revoke.result, true, JSON.stringify(revoke.error));
+      const after = await p2.signMessage('after revocation');
+      assert.equal(after.result, undefined);
+      assert.match(after.error.message, /revoked/);
       const late = await p.signMessage('late');
       assert.equal(late.result, undefined);
       assert.match(late.error.message, /expired/);

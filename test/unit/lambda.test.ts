@@ -1,11 +1,11 @@
 import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { isPublicAddress } from '../../src/gateway/lambda/addresses.js';
 import { findAllowEntry } from '../../src/gateway/lambda/allowlist.js';
 import { judge } from '../../src/gateway/lambda/executor.js';
-import { performFetch } from '../../src/gateway/lambda/fetcher.js';
+import { performFetch, pinnedLookup } from '../../src/gateway/lambda/fetcher.js';
 import {
   executeLambda,
   LambdaError,
@@ -420,6 +420,122 @@ describe('fetch conditions', () => {
     });
     const out = await performFetch({ method: 'GET', url: `${srv.base}/`, headers: {}, body: {} }, parseAllowlist([srv.allow]));
     assert.deepEqual(out, { status: 200, body: 'hello' });
+  });
+});
+
+// ---------------------------------------------------------------- DNS rebinding: the connection is pinned
+
+/** An http server on one loopback address (the whole 127/8 is loopback on Linux); port 0 picks one. */
+async function serverAt(t: TestContext, address: string, port: number) {
+  const seen: Seen[] = [];
+  const srv = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+    json(res, 200, { at: address });
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, address, resolve);
+  });
+  t.after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  return { seen, port: (srv.address() as AddressInfo).port };
+}
+
+/** Answers the first lookup with `first` and every later one with `then`, counting calls. */
+function rebindingResolver(first: string, then: string) {
+  const calls: string[] = [];
+  const resolve = async (host: string): Promise<string[]> => {
+    calls.push(host);
+    return [calls.length === 1 ? first : then];
+  };
+  return { calls, resolve };
+}
+
+describe('DNS rebinding', () => {
+  test('the request connects to the address that was checked, not to a later answer', async (t) => {
+    const checked = await serverAt(t, '127.0.0.1', 0);
+    const rebound = await serverAt(t, '127.0.0.2', checked.port); // same port, other address
+    const { calls, resolve } = rebindingResolver('127.0.0.1', '127.0.0.2');
+    // 127.0.0.1 is named by the allowlist (so the check passes); 127.0.0.2 is not.
+    const allowlist = parseAllowlist([`rebind.test:${checked.port}`, '127.0.0.1']);
+    const out = await performFetch({ method: 'GET', url: `http://rebind.test:${checked.port}/x`, headers: {}, body: {} }, allowlist, undefined, resolve);
+    assert.deepEqual(out, { status: 200, body: { at: '127.0.0.1' } });
+    assert.equal(checked.seen.length, 1, 'the checked address got the request');
+    assert.equal(rebound.seen.length, 0, 'the rebound address got nothing');
+    assert.deepEqual(calls, ['rebind.test'], 'resolved once, for the check; the connection did not resolve again');
+    assert.equal(checked.seen[0]?.headers.host, `rebind.test:${checked.port}`, 'the Host header keeps the name');
+
+    // Through executeLambda too, twice: each request does its own check and its own pinned connection.
+    const def = lambda({ conditions: [fetchCond(`http://rebind.test:${checked.port}/y`), fetchCond(`http://rebind.test:${checked.port}/z`)] });
+    const flip = rebindingResolver('127.0.0.1', '127.0.0.2');
+    // The second condition's check sees 127.0.0.2, which the allowlist does not name: refused.
+    await rejectsWith(
+      executeLambda(def, { params: [], allowlist: [`rebind.test:${checked.port}`, '127.0.0.1'], resolve: flip.resolve }, fakeSigner().sign),
+      'fetch_refused',
+      /^conditions\[1\] \(fetch\): rebind\.test resolves to an internal address/,
+    );
+    assert.deepEqual(checked.seen.map((s) => s.url), ['/x', '/y']);
+    assert.equal(rebound.seen.length, 0);
+  });
+
+  test('the pin holds the other way round too: a checked 127.0.0.2 is not swapped for 127.0.0.1', async (t) => {
+    const other = await serverAt(t, '127.0.0.1', 0);
+    const checked = await serverAt(t, '127.0.0.2', other.port);
+    const { calls, resolve } = rebindingResolver('127.0.0.2', '127.0.0.1');
+    const allowlist = parseAllowlist([`rebind.test:${other.port}`, '127.0.0.2']);
+    const out = await performFetch({ method: 'POST', url: `http://rebind.test:${other.port}/p`, headers: {}, body: { a: 1 } }, allowlist, undefined, resolve);
+    assert.deepEqual(out, { status: 200, body: { at: '127.0.0.2' } });
+    assert.equal(checked.seen.length, 1);
+    assert.equal(other.seen.length, 0);
+    assert.equal(calls.length, 1);
+  });
+
+  test('https: the socket goes to the pinned address while TLS SNI still carries the host name', async (t) => {
+    // A raw TCP listener records the ClientHello (SNI travels in clear) and hangs up.
+    const hello: Buffer[] = [];
+    const sockets = new Set<Socket>();
+    const raw = createNetServer((sock) => {
+      sockets.add(sock);
+      sock.once('data', (b: Buffer) => {
+        hello.push(b);
+        sock.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      raw.close();
+    });
+    const port = (raw.address() as AddressInfo).port;
+    const { calls, resolve } = rebindingResolver('127.0.0.1', '127.0.0.2');
+    const allowlist = parseAllowlist([`sni.rebind.test:${port}`, '127.0.0.1']);
+    await rejectsWith(performFetch({ method: 'GET', url: `https://sni.rebind.test:${port}/`, headers: {}, body: {} }, allowlist, undefined, resolve), 'fetch_failed');
+    assert.equal(hello.length, 1, 'the TLS handshake reached the checked address');
+    assert.equal(hello[0]?.[0], 0x16, 'a TLS handshake record');
+    assert.ok(hello[0]?.includes('sni.rebind.test'), 'SNI names the host');
+    assert.equal(calls.length, 1);
+  });
+
+  test('pinnedLookup answers net.connect with the checked addresses only, in both callback forms', async (t) => {
+    const lookup = pinnedLookup(['127.0.0.1', '::1']);
+    const ask = (options: Parameters<typeof lookup>[1]) =>
+      new Promise<unknown[]>((resolve) => lookup('anything.invalid', options, (err, address, family) => resolve([err?.message ?? null, address, family])));
+    assert.deepEqual(await ask({ all: true }), [null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }], undefined]);
+    assert.deepEqual(await ask({}), [null, '127.0.0.1', 4]);
+    assert.deepEqual(await ask({ family: 6 }), [null, '::1', 6]);
+    assert.deepEqual(await ask({ family: 'IPv6', all: true }), [null, [{ address: '::1', family: 6 }], undefined]);
+    const v4only = pinnedLookup(['127.0.0.1']);
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => v4only('x', { family: 6 }, (e) => resolve(e)));
+    assert.equal(err?.code, 'ENOTFOUND');
+
+    // A real socket to a name that does not exist connects to the pinned address.
+    const srv = await serverAt(t, '127.0.0.1', 0);
+    const sock = netConnect({ host: 'no-such-host.invalid', port: srv.port, lookup: pinnedLookup(['127.0.0.1']) });
+    t.after(() => sock.destroy());
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    assert.equal(sock.remoteAddress, '127.0.0.1');
   });
 });
 

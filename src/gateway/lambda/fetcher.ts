@@ -1,4 +1,6 @@
 import { lookup } from 'node:dns/promises';
+import { isIP, type LookupFunction } from 'node:net';
+import { Agent, fetch, type Response } from 'undici';
 import { isPublicAddress, canonicalIp } from './addresses.js';
 import { findAllowEntry, urlHost, type Allowlist } from './allowlist.js';
 import type { HttpMethod } from './definition.js';
@@ -7,26 +9,29 @@ import { copyJson, type JsonValue } from './json.js';
 
 /**
  * The only way a lambda reaches the network: fetch conditions and post hooks, through
- * Node's global fetch, after these checks (all before any byte leaves the host):
+ * undici's fetch on a one-request Agent, after these checks (all before any byte leaves
+ * the host):
  *
  * - the URL is http: or https:, without credentials, and its host and port match the
  *   scope's allowlist (allowlist.ts);
- * - a host name is resolved once (dns.promises.lookup, all addresses) and refused if any
- *   address is internal (addresses.ts) unless that address is itself allow-listed; an IP
- *   literal is only reachable when the allowlist names it;
+ * - a host name is resolved once (dns.promises.lookup, all addresses, or the injected
+ *   Resolver) and refused if any address is internal (addresses.ts) unless that address is
+ *   itself allow-listed; an IP literal is only reachable when the allowlist names it;
  * - header values carry no line breaks (they may come from substitution).
+ *
+ * DNS rebinding: the connection is pinned to the addresses that were checked. The Agent's
+ * `connect.lookup` answers net/tls.connect with exactly those addresses and never consults
+ * DNS again, so a name whose DNS an attacker controls cannot answer our check with a public
+ * address and the connection with an internal one. The URL is left untouched, so the Host
+ * header and TLS SNI / certificate verification still use the original host name. (Global
+ * fetch cannot do this: its `dispatcher` option only takes Node's bundled undici, hence the
+ * npm `undici` package's fetch and Agent together.)
  *
  * Then: redirects are not followed (`redirect: 'manual'`; any 3xx fails, so an allowed host
  * cannot bounce us elsewhere), the whole request (lookup, connect, headers, body) shares
  * one AbortSignal deadline, and the body is read as a stream and abandoned past the size
- * cap. A JSON content type is parsed, anything else is returned as text.
- *
- * Residual risk, DNS rebinding: global fetch resolves the name again itself and offers no
- * way to pin the address we checked (pinning needs undici's Agent or node:https with a
- * custom `lookup`). A name whose DNS an attacker controls (wildcard entries make this
- * likelier) could answer our lookup with a public address and fetch's with an internal
- * one, within the TTL race window. Mitigations: prefer exact host entries for hosts you
- * trust, and keep the gateway on a network where internal services also authenticate.
+ * cap. A JSON content type is parsed, anything else is returned as text. The Agent is
+ * destroyed when the request is over, so no pinned connection is reused.
  */
 
 export interface FetchLimits {
@@ -63,8 +68,15 @@ function failed(message: string): never {
   throw new LambdaError('fetch_failed', message);
 }
 
-/** Checks that a request may go out; returns the parsed URL. Nothing is sent. */
-export async function checkDestination(rawUrl: string, allowlist: Allowlist, resolve: Resolver, signal: AbortSignal): Promise<URL> {
+/** Where a checked request may connect: the parsed URL and the addresses it was checked against. */
+export interface Destination {
+  url: URL;
+  /** Canonical IPs, all checked; the connection goes to one of these and nowhere else. */
+  addresses: string[];
+}
+
+/** Checks that a request may go out; returns the URL and the checked addresses. Nothing is sent. */
+export async function checkDestination(rawUrl: string, allowlist: Allowlist, resolve: Resolver, signal: AbortSignal): Promise<Destination> {
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -75,23 +87,47 @@ export async function checkDestination(rawUrl: string, allowlist: Allowlist, res
   if (url.username !== '' || url.password !== '') refused('the endpoint must not contain credentials');
   const { host, isIp, port } = urlHost(url);
   if (findAllowEntry(url, allowlist) === undefined) refused(`${isIp && host.includes(':') ? `[${host}]` : host}:${port} is not on the scope's fetch allowlist`);
-  if (isIp) return url; // named explicitly by the allowlist, internal or not
+  if (isIp) return { url, addresses: [host] }; // named explicitly by the allowlist, internal or not
 
-  let addresses: string[];
+  let resolved: string[];
   try {
-    addresses = await Promise.race([resolve(host), aborted(signal)]);
+    resolved = await Promise.race([resolve(host), aborted(signal)]);
   } catch (e) {
     if (signal.aborted) failed('the request timed out while resolving its host');
     failed(`${host} could not be resolved${errCode(e)}`);
   }
-  if (addresses.length === 0) failed(`${host} could not be resolved`);
-  for (const a of addresses) {
+  if (resolved.length === 0) failed(`${host} could not be resolved`);
+  const addresses: string[] = [];
+  for (const a of resolved) {
     const ip = canonicalIp(a);
     if (ip === undefined || (!isPublicAddress(ip) && !allowlist.ips.has(ip))) {
       refused(`${host} resolves to an internal address that the allowlist does not name`);
     }
+    if (!addresses.includes(ip)) addresses.push(ip);
   }
-  return url;
+  return { url, addresses };
+}
+
+/**
+ * A net.connect `lookup` that answers with the checked addresses only, whatever name it is
+ * asked about: the socket connects to what was validated and DNS is never consulted again.
+ */
+export function pinnedLookup(addresses: readonly string[]): LookupFunction {
+  const pinned = addresses.map((address) => ({ address, family: isIP(address) }));
+  return (_hostname, options, callback) => {
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+    const wanted = family === 4 || family === 6 ? pinned.filter((a) => a.family === family) : pinned;
+    process.nextTick(() => {
+      const first = wanted[0];
+      if (first === undefined) {
+        callback(Object.assign(new Error('no checked address of the requested family'), { code: 'ENOTFOUND' }), '');
+      } else if (options.all === true) {
+        callback(null, wanted.map((a) => ({ ...a })));
+      } else {
+        callback(null, first.address, first.family);
+      }
+    });
+  };
 }
 
 /** Sends one allow-listed request; throws LambdaError fetch_refused / fetch_failed. */
@@ -102,7 +138,7 @@ export async function performFetch(
   resolve: Resolver = systemResolver,
 ): Promise<HttpResult> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
-  const url = await checkDestination(req.url, allowlist, resolve, signal);
+  const { url, addresses } = await checkDestination(req.url, allowlist, resolve, signal);
   for (const [name, value] of Object.entries(req.headers)) {
     if (/[\r\n\0]/.test(value)) refused(`header ${name} contains a line break or NUL`);
   }
@@ -111,19 +147,25 @@ export async function performFetch(
   for (const [name, value] of Object.entries(req.headers)) headers[name.toLowerCase()] = value;
   if (sendBody && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
 
-  let res: Response;
+  // One Agent per request, pinned to the checked addresses; destroyed however the request ends.
+  const dispatcher = new Agent({ connect: { lookup: pinnedLookup(addresses) } });
   try {
-    res = await fetch(url, { method: req.method, headers, body: sendBody ? JSON.stringify(req.body) : null, redirect: 'manual', signal });
-  } catch (e) {
-    if (signal.aborted) failed(`the request timed out after ${limits.timeoutMs} ms`);
-    failed(`the request failed${errCode(e)}`);
+    let res: Response;
+    try {
+      res = await fetch(url, { method: req.method, headers, body: sendBody ? JSON.stringify(req.body) : null, redirect: 'manual', signal, dispatcher });
+    } catch (e) {
+      if (signal.aborted) failed(`the request timed out after ${limits.timeoutMs} ms`);
+      failed(`the request failed${errCode(e)}`);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => undefined);
+      failed(`the server answered with a redirect (${res.status}); redirects are not followed`);
+    }
+    const bytes = await readCapped(res, limits, signal);
+    return { status: res.status, body: decode(bytes, res.headers.get('content-type'), limits.maxBodyBytes) };
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
   }
-  if (res.status >= 300 && res.status < 400) {
-    await res.body?.cancel().catch(() => undefined);
-    failed(`the server answered with a redirect (${res.status}); redirects are not followed`);
-  }
-  const bytes = await readCapped(res, limits, signal);
-  return { status: res.status, body: decode(bytes, res.headers.get('content-type'), limits.maxBodyBytes) };
 }
 
 async function readCapped(res: Response, limits: FetchLimits, signal: AbortSignal): Promise<Uint8Array> {
