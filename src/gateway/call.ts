@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AesKey } from './envelope.js';
 import type { Gateway } from './gateway.js';
-import { verifyAssertion } from './passkeys.js';
+import { CHALLENGE_TTL_MS, verifyAssertion } from './passkeys.js';
 import { RpcError } from './rpc.js';
 import { verifyOwnerSignature } from './scopes.js';
 import type { AccountRecord, ChallengePurpose, ChallengeRecord, ScopeRecord } from './storage/gateway-store.js';
@@ -61,6 +61,22 @@ export class RpcCall {
     }
     const dn = typeof u.userDisplayName === 'string' && u.userDisplayName.length > 0 ? u.userDisplayName.slice(0, 64) : username;
     return { username, displayName: dn };
+  }
+
+  /** Stores a WebAuthn challenge bound to this scope, `username` and the client's AES key; returns its id. */
+  async issueChallenge(purpose: ChallengePurpose, username: string, challenge: string, payload: Record<string, unknown> = {}): Promise<string> {
+    const challengeId = randomUUID();
+    await this.gw.store.insertChallenge({
+      challengeId,
+      purpose,
+      scopeId: (await this.scope()).scopeId,
+      username,
+      keyBinding: this.key().binding,
+      challenge,
+      payload,
+      expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS),
+    });
+    return challengeId;
   }
 
   /** Consumes a challenge and checks it was issued for this purpose, scope, user and key. */

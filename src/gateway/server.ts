@@ -14,7 +14,7 @@ import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
 
 type Method = (call: RpcCall) => Promise<unknown>;
 
-export const METHODS: Record<string, Method> = {
+const METHODS: Record<string, Method> = {
   initiateRegistration,
   completeRegistration,
   delegatedRegistration,
@@ -48,8 +48,7 @@ const WEB_FILES: Record<string, string> = { '': 'text/html; charset=utf-8', 'ind
 const RAW = Symbol('raw body');
 const UNPARSABLE = Symbol('unparsable');
 
-export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string; methods?: Record<string, Method> } = {}): Promise<FastifyInstance> {
-  const methods = { ...METHODS, ...opts.methods };
+export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 
   // Any content type, parsed here: the raw text is kept (the direct passkey flow signs
@@ -91,7 +90,7 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string; 
     const id = idOf(body);
     try {
       const rpc = parseRpcRequest(body);
-      const method = Object.hasOwn(methods, rpc.method) ? methods[rpc.method] : undefined;
+      const method = Object.hasOwn(METHODS, rpc.method) ? METHODS[rpc.method] : undefined;
       if (!method) throw new RpcError('method_not_found', `method ${rpc.method} does not exist`);
       const raw = (req as unknown as Record<symbol, string>)[RAW] ?? '';
       return rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params)));
@@ -103,6 +102,16 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string; 
     }
   });
 
+  // Fastify's own refusals (a body over the limit, a broken stream) on the JSON-RPC route
+  // still answer as JSON-RPC, with HTTP 200, so the SDK can show why.
+  app.setErrorHandler(async (err, req, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (req.method === 'POST' && req.url === '/') {
+      const kind = status < 500 ? 'invalid_request' : 'internal_error';
+      return reply.code(200).send(rpcError(null, new RpcError(kind, status === 413 ? 'the request body is too large' : 'the request could not be read')));
+    }
+    return reply.code(status).send({ error: status < 500 ? 'bad request' : 'internal error' });
+  });
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
   return app;
 }

@@ -13,6 +13,7 @@ import { ethers } from 'ethers';
 import { devPortsBusy, GATEWAY_URL, interrupt, startDev, type DevCluster } from '../helpers/dev-cluster.js';
 import { WireClient, postRpc, type RpcAnswer } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
+import { EIP712_DOMAIN_TYPE, MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
 
 /**
@@ -126,24 +127,8 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
 
   test('eth_signTypedData_v4 as an object and as JSON text', async (t) => {
     if (busy) return t.skip('dev cluster ports are in use');
-    const domain = { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' };
-    const types = {
-      Person: [
-        { name: 'name', type: 'string' },
-        { name: 'wallet', type: 'address' },
-      ],
-      Mail: [
-        { name: 'from', type: 'Person' },
-        { name: 'to', type: 'Person' },
-        { name: 'contents', type: 'string' },
-      ],
-    };
-    const message = {
-      from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
-      to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
-      contents: 'Hello, Bob!',
-    };
-    const typed = { domain, types: { EIP712Domain: [{ name: 'name', type: 'string' }, { name: 'version', type: 'string' }, { name: 'chainId', type: 'uint256' }, { name: 'verifyingContract', type: 'address' }], ...types }, primaryType: 'Mail', message };
+    const [domain, types, message] = [MAIL_DOMAIN, MAIL_TYPES, MAIL_MESSAGE];
+    const typed = { domain, types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...types }, primaryType: 'Mail', message };
     const a = await passport.signTypedData(typed);
     assert.equal(a.error, undefined, JSON.stringify(a.error));
     assert.equal(ethers.verifyTypedData(domain, types, message, a.result), address);
@@ -234,6 +219,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
     assertRpcError(await postRpc(GATEWAY_URL, body, noSession), 'unauthorized');
     const parse = await postRpc(GATEWAY_URL, '{"jsonrpc": "2.0", "method": ', session);
     assert.equal(parse.error?.code, -32700);
+    assertRpcError(await postRpc(GATEWAY_URL, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'personal_sign', params: ['x'.repeat(2 << 20), address] }), session), 'invalid_request');
   });
 
   test('direct passkey flow: an assertion over one request body authorises that request once', async (t) => {

@@ -31,6 +31,7 @@ import type { EcdsaSignature } from '../../src/gateway/node-client.js';
 import { parseRpcRequest, RPC_CODES, rpcError, RpcError, type RpcErrorKind } from '../../src/gateway/rpc.js';
 import { originAllowed, parseScopeConfig, verifyOwnerSignature } from '../../src/gateway/scopes.js';
 import type { ScopeConfig } from '../../src/gateway/storage/gateway-store.js';
+import { EIP712_DOMAIN_TYPE, MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 
 // Pure-module tests for the Passport gateway: no network, no signer cluster. Wherever a
 // signature, hash or encoding is at stake the expected value comes from an independent
@@ -516,30 +517,7 @@ describe('ethereum: hashes, encodings and transaction building', () => {
   });
 
   describe('typedDataHash (EIP-712)', () => {
-    // The "Mail" example from the EIP-712 specification.
-    const domain = { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' };
-    const types = {
-      Person: [
-        { name: 'name', type: 'string' },
-        { name: 'wallet', type: 'address' },
-      ],
-      Mail: [
-        { name: 'from', type: 'Person' },
-        { name: 'to', type: 'Person' },
-        { name: 'contents', type: 'string' },
-      ],
-    };
-    const message = {
-      from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
-      to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
-      contents: 'Hello, Bob!',
-    };
-    const eip712Domain = [
-      { name: 'name', type: 'string' },
-      { name: 'version', type: 'string' },
-      { name: 'chainId', type: 'uint256' },
-      { name: 'verifyingContract', type: 'address' },
-    ];
+    const [domain, types, message, eip712Domain] = [MAIL_DOMAIN, MAIL_TYPES, MAIL_MESSAGE, EIP712_DOMAIN_TYPE];
     // ethers refuses EIP712Domain inside `types` (it derives it from the domain), so it gets the bare types.
     const expected = ethers.TypedDataEncoder.hash(domain, types, message);
 

@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { RpcCall } from '../call.js';
-import { authenticationOptions, CHALLENGE_TTL_MS, verifyAssertion } from '../passkeys.js';
+import { authenticationOptions, verifyAssertion } from '../passkeys.js';
 import { RpcError } from '../rpc.js';
 import { paramsObject } from './registration.js';
 
@@ -19,17 +18,7 @@ export async function initiateAuthentication(call: RpcCall) {
   if (!account || !account.keyId) throw new RpcError('user_not_found', 'user not found');
   if (creds.length === 0) throw new RpcError('forbidden', 'this account has no passkey (it was registered by the app\'s key)');
   const options = await authenticationOptions(scope.config, creds);
-  const challengeId = randomUUID();
-  await call.gw.store.insertChallenge({
-    challengeId,
-    purpose: 'authentication',
-    scopeId: scope.scopeId,
-    username: user.username,
-    keyBinding: call.key().binding,
-    challenge: options.challenge,
-    payload: {},
-    expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS),
-  });
+  const challengeId = await call.issueChallenge('authentication', user.username, options.challenge);
   return { challenge_id: challengeId, encrypted_request_challenge: call.key().encrypt(JSON.stringify({ publicKey: options })) };
 }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { checkKeySignature, type RpcCall } from '../call.js';
 import { addressOf } from '../ethereum.js';
-import { CHALLENGE_TTL_MS, registrationOptions, verifyRegistration } from '../passkeys.js';
+import { registrationOptions, verifyRegistration } from '../passkeys.js';
 import { RpcError } from '../rpc.js';
 import type { AccountRecord, ScopeRecord } from '../storage/gateway-store.js';
 
@@ -17,17 +17,7 @@ export async function initiateRegistration(call: RpcCall) {
   if (await call.gw.store.findAccount(scope.scopeId, user.username)) throw taken();
   const userHandle = randomBytes(32).toString('base64url');
   const options = await registrationOptions(scope.config, { ...user, userHandle });
-  const challengeId = randomUUID();
-  await call.gw.store.insertChallenge({
-    challengeId,
-    purpose: 'registration',
-    scopeId: scope.scopeId,
-    username: user.username,
-    keyBinding: call.key().binding,
-    challenge: options.challenge,
-    payload: { display_name: user.displayName, user_handle: userHandle },
-    expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS),
-  });
+  const challengeId = await call.issueChallenge('registration', user.username, options.challenge, { display_name: user.displayName, user_handle: userHandle });
   return { challenge_id: challengeId, encrypted_creation_challenge: call.key().encrypt(JSON.stringify({ publicKey: options })) };
 }
 
