@@ -121,13 +121,22 @@ export function parseTransaction(input: unknown): ParsedTransaction {
   return from === undefined ? { tx } : { tx, from };
 }
 
-export function transactionHash(tx: TransactionSerializable): Uint8Array {
+/**
+ * The unsigned serialised transaction: its keccak256 is what is signed, and the signer
+ * nodes get it as `extra_data` so their own transaction rules (recipient, value, chain)
+ * can check what the hash stands for.
+ */
+export function unsignedTransaction(tx: TransactionSerializable): Uint8Array {
   try {
-    return hexToBytes(keccak256(serializeTransaction(tx)));
+    return hexToBytes(serializeTransaction(tx));
   } catch (e) {
     // viem's own checks (e.g. a fee cap above 2^256 - 1): the client's input, not our fault.
     throw new RpcError('invalid_params', `the transaction is not valid: ${(e as Error).message.split('\n')[0]}`);
   }
+}
+
+export function transactionHash(tx: TransactionSerializable): Uint8Array {
+  return hexToBytes(keccak256(unsignedTransaction(tx)));
 }
 
 /** The signed raw transaction, ready for eth_sendRawTransaction. */

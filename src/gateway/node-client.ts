@@ -43,8 +43,10 @@ export class SignerNodesClient {
     return { keyId: key_id, publicKey: public_key };
   }
 
-  async sign(keyId: string, hash: Uint8Array): Promise<EcdsaSignature> {
-    const body = await this.post('/ecdsa/sign', { key_id: keyId, msg: Buffer.from(hash).toString('hex') }, this.opts.signTimeoutMs ?? 30_000);
+  /** `extraData` goes to the nodes' policies (e.g. the unsigned transaction behind `hash`). */
+  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array): Promise<EcdsaSignature> {
+    const req = { key_id: keyId, msg: Buffer.from(hash).toString('hex'), ...(extraData ? { extra_data: Buffer.from(extraData).toString('hex') } : {}) };
+    const body = await this.post('/ecdsa/sign', req, this.opts.signTimeoutMs ?? 30_000);
     const { signature, recovery_id } = body as { signature?: unknown; recovery_id?: unknown };
     if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature) || (recovery_id !== 0 && recovery_id !== 1)) {
       throw new RpcError('signing_failed', 'the signer cluster answered sign with an unexpected body');

@@ -8,6 +8,9 @@ import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { CachedNodeStore } from '../storage/cached-store.js';
 import { openEmbeddedStore } from '../storage/embedded.js';
+import { AuditLog } from '../storage/audit-log.js';
+import { SqlPolicyStore, SqlRuleCounters } from '../storage/sql-policy-store.js';
+import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
@@ -19,6 +22,7 @@ import { FROST_SIGN, participateSign } from './ceremonies/frost-sign.js';
 import type { NodeConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { PeerNetwork, type InviteHandler } from './peer-network.js';
+import { PolicyGate } from './policy-gate.js';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
 export const VERSION = '0.1.0';
@@ -36,7 +40,13 @@ export interface RunningNode {
 export async function startSignerNode(config: NodeConfig, log: (msg: string) => void): Promise<RunningNode> {
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
   const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
-  const store = new CachedNodeStore(await openEmbeddedStore(config.dataDir));
+  const sqlStore = await openEmbeddedStore(config.dataDir);
+  const store = new CachedNodeStore(sqlStore);
+  const policies = new SqlPolicyStore(sqlStore.client);
+  const audit = new AuditLog(sqlStore.client);
+  // Ed25519, apart from the X25519 channel identity: the Rule Server checks who asks by it.
+  const signingKey = await loadOrCreateSigningKey(config.id, join(config.dataDir, 'signing.key'));
+  const gate = new PolicyGate({ nodeId: config.id, policies, counters: new SqlRuleCounters(sqlStore.client), signer: signingKey, audit });
   const adminHash = await adminKeyHash(store, config);
   const pool = new RelayPool({ timeoutMs: 3000 });
 
@@ -69,6 +79,10 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
     stepTimeoutMs: config.ceremonyTimeoutMs,
     authenticateAdmin,
     authenticateUser,
+    authorize: (req) => gate.authorize(req),
+    policies,
+    audit,
+    signingPublicKey: signingKey.publicKeyHex,
     log,
   };
   let app: FastifyInstance | undefined;

@@ -38,6 +38,80 @@ const NODE_MIGRATIONS: readonly Migration[] = [
       create index keys_owner_user_id_idx on keys (owner_user_id);
     `,
   },
+  {
+    // Policies (rules, policies, bindings), the rule counters and the audit log: see
+    // sql-policy-store.ts and audit-log.ts. Rules and policies are per node.
+    name: '0002_policies_and_audit',
+    sql: `
+      create table rules (
+        rule_id text primary key,
+        name text not null unique,
+        definition jsonb not null,
+        created_at timestamptz not null
+      );
+
+      create table policies (
+        policy_id text primary key,
+        name text not null unique,
+        created_at timestamptz not null
+      );
+
+      -- A policy's rules in order. Deleting a policy takes its list with it; a rule still
+      -- listed can't be deleted (no cascade from rules).
+      create table policy_rules (
+        policy_id text not null references policies (policy_id) on delete cascade,
+        rule_id text not null references rules (rule_id),
+        position int not null,
+        primary key (policy_id, rule_id),
+        unique (policy_id, position)
+      );
+      create index policy_rules_rule_id_idx on policy_rules (rule_id);
+
+      -- Bindings go with their user or key; a policy still bound can't be deleted.
+      create table user_policies (
+        user_id text primary key references users (user_id) on delete cascade,
+        policy_id text not null references policies (policy_id)
+      );
+      create index user_policies_policy_id_idx on user_policies (policy_id);
+
+      create table key_policies (
+        key_id text primary key references keys (key_id) on delete cascade,
+        policy_id text not null references policies (policy_id)
+      );
+      create index key_policies_policy_id_idx on key_policies (policy_id);
+
+      -- Sliding-window rate limits: one row per use still inside its window.
+      create table rule_rate_events (
+        counter_key text not null,
+        at timestamptz not null
+      );
+      create index rule_rate_events_key_at_idx on rule_rate_events (counter_key, at);
+
+      -- Daily value caps: wei totals need up to 78 decimal digits (2^256 - 1).
+      create table rule_daily_totals (
+        counter_key text not null,
+        day date not null,
+        total numeric(78, 0) not null check (total >= 0),
+        primary key (counter_key, day)
+      );
+
+      -- Append-only, hash-chained (see audit-log.ts). detail is the canonical JSON text
+      -- that was hashed, so verification recomputes exactly what was signed off.
+      create table audit_log (
+        seq bigint primary key check (seq >= 1),
+        ts timestamptz not null,
+        request_id text not null,
+        actor text not null,
+        operation text not null,
+        key_id text,
+        rule_id text,
+        result text not null check (result in ('ok', 'refused', 'failed')),
+        detail text,
+        prev_hash text not null,
+        hash text not null unique
+      );
+    `,
+  },
 ];
 
 /**

@@ -54,6 +54,11 @@ function toKey(row: KeyRow): KeyRecord {
 export class SqlNodeStore implements NodeStore {
   constructor(private readonly sql: SqlClient) {}
 
+  /** The database underneath, for the stores that share it (SqlPolicyStore, SqlRuleCounters, AuditLog). */
+  get client(): SqlClient {
+    return this.sql;
+  }
+
   async getSetting(name: string): Promise<string | undefined> {
     const { rows } = await this.sql.query<{ value: string }>('select value from settings where name = $1', [name]);
     return rows[0]?.value;

@@ -20,6 +20,8 @@ import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
 import { openEmbeddedStore } from '../../src/storage/embedded.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { AuditLog } from '../../src/storage/audit-log.js';
+import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
 
 /**
  * A party that cheats is named. Honest nodes run in this process over a real relay;
@@ -174,6 +176,10 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       defaultRelay: relayAddress,
       stepTimeoutMs: 3000,
       authenticateAdmin: async () => {},
+      authorize: async () => {},
+      policies: new SqlPolicyStore(store.client),
+      audit: new AuditLog(store.client),
+      signingPublicKey: '',
       authenticateUser: async (credential) => {
         const user = await store.getUser(userIdOfApiKey(credential ?? '')!);
         if (!user) throw new Error('unknown user');

@@ -111,8 +111,8 @@ describe('PgliteClient on the reopened directory', () => {
 
   test('migrations are not re-applied', async () => {
     assert.deepEqual(await migrate(client), []);
-    const { rows } = await client.query<{ name: string }>('select name from tandem_migrations');
-    assert.deepEqual(rows, [{ name: '0001_initial' }]);
+    const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
+    assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }]);
   });
 
   test('commit, rollback, and a nested rollback that keeps the outer work', async () => {

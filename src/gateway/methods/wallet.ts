@@ -1,5 +1,6 @@
 import type { RpcCall } from '../call.js';
-import { checkOwnAddress, parseTransaction, personalMessageHash, rsv, signedTransaction, transactionHash, typedDataHash } from '../ethereum.js';
+import { keccak256 } from 'viem';
+import { checkOwnAddress, parseTransaction, personalMessageHash, rsv, signedTransaction, typedDataHash, unsignedTransaction } from '../ethereum.js';
 import { RpcError } from '../rpc.js';
 
 /** The Ethereum wallet methods; each signs with the caller's own threshold key only. */
@@ -23,7 +24,8 @@ export async function ethSignTransaction(call: RpcCall) {
   const { tx, from } = parseTransaction(input);
   const account = await call.account();
   if (from !== undefined) checkOwnAddress(from, account.address!);
-  return signedTransaction(tx, await call.gw.nodes.sign(account.keyId!, transactionHash(tx)));
+  const unsigned = unsignedTransaction(tx);
+  return signedTransaction(tx, await call.gw.nodes.sign(account.keyId!, keccak256(unsigned, 'bytes'), unsigned));
 }
 
 /** params: [address, typedData] (typed data as an object or JSON text). */

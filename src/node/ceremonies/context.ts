@@ -2,9 +2,12 @@ import type { Kek } from '../../crypto/share-seal.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
 import type { PartyId } from '../../shared/ids.js';
+import type { AuditLog } from '../../storage/audit-log.js';
+import type { PolicyStore } from '../../storage/policy-store.js';
 import type { NodeStore, UserRecord } from '../../storage/store.js';
 import { PeerFailure, type CeremonySession } from '../ceremony-session.js';
 import type { Invite, PeerNetwork } from '../peer-network.js';
+import type { AuthorizeRequest } from '../policy-gate.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
 export interface NodeContext {
@@ -17,6 +20,12 @@ export interface NodeContext {
   stepTimeoutMs: number;
   authenticateUser(credential: string | undefined): Promise<UserRecord>;
   authenticateAdmin(credential: string | undefined): Promise<void>;
+  /** This node's policy decision (PolicyGate); throws policy_validation_failed. */
+  authorize(req: AuthorizeRequest): Promise<void>;
+  policies: PolicyStore;
+  audit: AuditLog;
+  /** Hex Ed25519 key the node signs its Rule Server requests with. */
+  signingPublicKey: string;
   log(msg: string): void;
 }
 

@@ -63,6 +63,7 @@ async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dk
 
 export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const user = await ctx.authenticateUser(req.credential);
+  await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null });
   const keyId = randomUUID() as KeyId;
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
@@ -113,6 +114,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
+      await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, requestId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);
       return;

@@ -10,6 +10,7 @@ import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { signDecision } from './child-keys.js';
 import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
 import { column, decodeItems, exchange } from './exchange.js';
 import { ownedKey } from './key-shares.js';
@@ -83,6 +84,7 @@ function subSid(sid: Uint8Array, k: number): Uint8Array {
 export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest): Promise<{ signatures: EcdsaSignature[] }> {
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
+  await ctx.authorize(signDecision('ecdsa', user.userId, key, req.hashes, req.path, req.extraData));
   const share = openDklsShare(ctx, key);
   const child = deriveDkls(share.pub, req.path);
   let session: CeremonySession | undefined;
@@ -143,6 +145,7 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       if (await isBanned(ctx, key.keyId, from)) throw new ProtocolError('coordinator is banned for this key', from);
+      await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);
       return;

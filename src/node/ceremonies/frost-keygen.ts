@@ -32,6 +32,7 @@ export const FROST_KEYGEN = 'frost-keygen';
 export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
+  await ctx.authorize({ operation: 'keygen', family: req.family, userId: user.userId, key: null });
   const keyId = randomUUID() as KeyId;
   const dkg = new FrostDkg(suite, ctx.self, req.t, req.n);
   const peers = ctx.network.peerIds;
@@ -123,6 +124,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     try {
       user = await ctx.authenticateUser(invite.credential);
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
+      await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, requestId: invite.ceremony });
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {
       refuse(session, from, e);

@@ -16,6 +16,7 @@ import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { frostSuite, type FrostFamily } from '../families.js';
+import { signDecision } from './child-keys.js';
 import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 
@@ -43,6 +44,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, req.family);
+  await ctx.authorize(signDecision(req.family, user.userId, key, req.msgs, req.path, req.extraData));
   const share = childShare(ctx, key, suite, req.path);
   const mine = req.msgs.map((m) => new FrostSigner(suite, share, m));
   let session: CeremonySession | undefined;
@@ -124,6 +126,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       const user = await ctx.authenticateUser(invite.credential);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
+      await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
       const share = childShare(ctx, key, suite, path);
       secret = share.secretShare;
       signers = msgs.map((m) => new FrostSigner(suite, share, m));

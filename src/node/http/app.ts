@@ -6,9 +6,10 @@ import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { FROST_SUITES, type FrostFamily } from '../families.js';
+import { registerAdminRoutes } from './admin-routes.js';
 import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
-import { CreateUserResponse, ErrorBody, errorResponses, HealthResponse } from './schemas.js';
+import { CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
 
 /**
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
@@ -62,6 +63,13 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Public: a Rule Server verifies this node's requests with this key (see the README's webhook format).
+  app.get(
+    '/identity',
+    { schema: { summary: "This node's id and the Ed25519 key that signs its Rule Server requests", response: { 200: IdentityResponse } } },
+    async () => ({ node_id: ctx.self, signing_public_key: ctx.signingPublicKey }),
+  );
+
   app.post(
     '/admin/create-user',
     { onRequest: requireAdmin, schema: { summary: 'Create a user (admin only)', response: { 200: CreateUserResponse, ...errorResponses } } },
@@ -75,6 +83,7 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
     registerFrostRoutes(app, ctx, family, { maxBatch: opts.maxBatch, requireUser });
   }
   registerEcdsaRoutes(app, ctx, { maxBatch: opts.maxBatch, requireUser });
+  registerAdminRoutes(app, ctx, { requireAdmin });
 
   return app;
 }

@@ -2,14 +2,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { publicFromJson } from '../../protocols/dkls23/keyshare/keyshare.js';
-import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
-import { deriveDkls } from '../ceremonies/dkls-shares.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
 import { DerivationPath, errorResponses, ExtraData, HexHash, KeygenBody, KeygenResponse, RelayAddress } from './schemas.js';
@@ -97,12 +94,5 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     },
   );
 
-  registerKeyReads(app, ctx, 'ecdsa', opts, {
-    title,
-    chainCode: (key) => publicFromJson(key.publicPackage).chainCode,
-    derive: (key, path) => {
-      const child = deriveDkls(publicFromJson(key.publicPackage), path);
-      return { publicKey: encodePoint(child.publicKey), chainCode: child.chainCode };
-    },
-  });
+  registerKeyReads(app, ctx, 'ecdsa', opts, title);
 }

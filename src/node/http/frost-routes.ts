@@ -1,14 +1,11 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { deriveFrostPublic, frostChainCode } from '../../protocols/frost/derive.js';
-import { groupPublicKey } from '../../protocols/frost/key-share.js';
-import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
 import { coordinateSign } from '../ceremonies/frost-sign.js';
-import { FROST_SUITES, type FrostFamily } from '../families.js';
+import type { FrostFamily } from '../families.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
 import { errorResponses, KeygenBody, KeygenResponse, SignBody, SignResponse } from './schemas.js';
 
@@ -35,7 +32,6 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
   const docs = DOCS[family];
   const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
   const tags = [family];
-  const suite = FROST_SUITES[family];
 
   r.post(
     `/${family}/keygen`,
@@ -77,12 +73,5 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
     },
   );
 
-  registerKeyReads(app, ctx, family, opts, {
-    title: docs.title,
-    chainCode: (key) => frostChainCode(suite, parseFrostPublicPackage(key.publicPackage)),
-    derive: (key, path) => {
-      const child = deriveFrostPublic(suite, parseFrostPublicPackage(key.publicPackage), path);
-      return { publicKey: groupPublicKey(suite, child.publicPackage), chainCode: child.chainCode };
-    },
-  });
+  registerKeyReads(app, ctx, family, opts, docs.title);
 }

@@ -4,9 +4,10 @@ import { ProtocolError } from '../../protocols/errors.js';
 import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { TandemError } from '../../shared/errors.js';
 import { toHex } from '../../shared/hex.js';
-import type { KeyFamily, KeyRecord } from '../../storage/store.js';
+import type { KeyFamily } from '../../storage/store.js';
 import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
+import { chainCodeOf, childKey } from '../ceremonies/child-keys.js';
 import { ownedKey } from '../ceremonies/key-shares.js';
 import { DeriveBody, DeriveResponse, errorResponses, KeyIdParams, PublicKeyResponse } from './schemas.js';
 
@@ -35,39 +36,38 @@ export function checkNandT(ctx: NodeContext, n: number, t: number): void {
   }
 }
 
-export interface KeyReads {
-  title: string;
-  chainCode(key: KeyRecord): Uint8Array;
-  derive(key: KeyRecord, path: number[]): { publicKey: Uint8Array; chainCode: Uint8Array };
-}
-
-/** GET /<family>/public-key/{key_id} and POST /<family>/derive. */
-export function registerKeyReads(app: FastifyInstance, ctx: NodeContext, family: KeyFamily, opts: KeyRouteOptions, reads: KeyReads): void {
+/** GET /<family>/public-key/{key_id} and POST /<family>/derive; each asks this node's policy first. */
+export function registerKeyReads(app: FastifyInstance, ctx: NodeContext, family: KeyFamily, opts: KeyRouteOptions, title: string): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = [family];
 
   r.get(
     `/${family}/public-key/:key_id`,
-    { onRequest: opts.requireUser, schema: { tags, summary: `${reads.title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
+    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
     async (req) => {
-      const key = await ownedKey(ctx, await ctx.authenticateUser(credentialOf(req)), req.params.key_id, family);
+      const user = await ctx.authenticateUser(credentialOf(req));
+      const key = await ownedKey(ctx, user, req.params.key_id, family);
+      await ctx.authorize({ operation: 'public-key', family, userId: user.userId, key });
       return {
         key_id: key.keyId,
         public_key: toHex(key.publicKey),
         threshold: key.threshold,
         num_parties: key.parties.length,
         parties: key.parties,
-        chain_code: toHex(reads.chainCode(key)),
+        chain_code: toHex(chainCodeOf(key)),
       };
     },
   );
 
   r.post(
     `/${family}/derive`,
-    { onRequest: opts.requireUser, schema: { tags, summary: `${reads.title}: public key of a non-hardened child`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
+    { onRequest: opts.requireUser, schema: { tags, summary: `${title}: public key of a non-hardened child`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
     async (req) => {
-      const key = await ownedKey(ctx, await ctx.authenticateUser(credentialOf(req)), req.body.key_id, family);
-      const child = reads.derive(key, parsePath(req.body.derivation_path));
+      const user = await ctx.authenticateUser(credentialOf(req));
+      const key = await ownedKey(ctx, user, req.body.key_id, family);
+      const path = parsePath(req.body.derivation_path);
+      const child = childKey(key, path);
+      await ctx.authorize({ operation: 'derive', family, userId: user.userId, key, path, derivedPublicKey: child.publicKey });
       return { key_id: key.keyId, derivation_path: req.body.derivation_path, public_key: toHex(child.publicKey), chain_code: toHex(child.chainCode) };
     },
   );

@@ -100,3 +100,8 @@ export const HealthResponse = Type.Object({
   node_id: Type.String(),
   relay_connected: Type.Boolean(),
 });
+
+export const IdentityResponse = Type.Object({
+  node_id: Type.String(),
+  signing_public_key: Type.String({ description: 'Hex 32-byte Ed25519 public key' }),
+});

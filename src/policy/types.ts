@@ -1,0 +1,77 @@
+import type { KeyFamily } from '../storage/store.js';
+
+/**
+ * The contract between the policy engine (src/policy/), its storage and the signer node.
+ * A node asks its own policy before contributing anything to a ceremony; no node trusts
+ * another node's approval.
+ */
+export type Operation = 'keygen' | 'sign' | 'derive' | 'public-key';
+
+/** One operation as a rule sees it. Hex strings are lower case without 0x. */
+export interface OperationContext {
+  requestId: string;
+  operation: Operation;
+  keyFamily: KeyFamily;
+  /** null for keygen. */
+  keyId: string | null;
+  publicKey: string | null;
+  derivationPath: string | null;
+  derivedPublicKey: string | null;
+  /** One message (a batch is evaluated message by message). */
+  msg: string | null;
+  extraData: string | null;
+  userId: string;
+  nodeId: string;
+  /** ISO 8601. */
+  timestamp: string;
+}
+
+export interface RuleRecord {
+  ruleId: string;
+  name: string;
+  /** The validated definition (see parseRuleDefinition). */
+  definition: RuleDefinition;
+  createdAt: Date;
+}
+
+export interface PolicyRecord {
+  policyId: string;
+  name: string;
+  ruleIds: string[];
+  createdAt: Date;
+}
+
+/** What create-rule accepts, minus `name`. */
+export type RuleDefinition =
+  | { type: 'webhook'; url: string; timeout_ms: number; public_key: string | null }
+  | { type: 'derivation_paths'; allowed: string[] }
+  | { type: 'message_length'; min_bytes: number; max_bytes: number }
+  | { type: 'message_prefix'; prefixes: string[] }
+  | { type: 'rate_limit'; per: 'user' | 'key'; max: number; window_seconds: number }
+  | { type: 'time_window'; start_utc: string; end_utc: string; days: number[] }
+  | { type: 'operations'; allowed: Operation[] }
+  | {
+      type: 'eth_transaction';
+      chain_ids: number[] | null;
+      recipients: string[] | null;
+      max_value_wei: string | null;
+      max_value_wei_per_day: string | null;
+    };
+
+export type Decision = { allowed: true } | { allowed: false; ruleId: string; ruleName: string; reason: string };
+
+/** Node-local counters for rate limits and daily value caps; atomic so concurrent requests can't both slip under a limit. */
+export interface RuleCounters {
+  /** Records one use in a sliding window unless `max` uses are already in it; false = refused. */
+  takeRate(counterKey: string, windowSeconds: number, max: number, now: Date): Promise<boolean>;
+  /** Adds `amount` to the UTC day's total unless that would exceed `cap`; false = refused. */
+  addDaily(counterKey: string, day: string, amount: bigint, cap: bigint): Promise<boolean>;
+}
+
+/** The node's signing identity (Ed25519): the Rule Server tells nodes apart by it. */
+export interface NodeSigningKey {
+  nodeId: string;
+  /** 32-byte Ed25519 public key, hex. */
+  publicKeyHex: string;
+  sign(message: Uint8Array): Uint8Array;
+}
