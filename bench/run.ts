@@ -18,6 +18,7 @@ import {
 } from './cluster-bench.js';
 import { describeCpu, sampleCpu, type Proc } from './cpu.js';
 import { benchEthersSignMessage, benchGatewayPersonalSign } from './gateway-bench.js';
+import { withWebhookRule } from './policy-bench.js';
 import { call, closeHttp } from './http.js';
 import { benchDkls23Dkg, benchDkls23Sign, benchEcdsaSingleKeySign, bytesRows, type ByteCounter } from './inprocess-dkls23.js';
 import { benchEd25519SingleKeySign, benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
@@ -183,6 +184,7 @@ interface ClusterResults {
   ecdsaSignMedian: number;
   gatewaySignMedian: number;
   ethersSignMedian: number;
+  webhookSignMedian: number;
   /** One line per sign phase: CPU ms per signature in each process. */
   cpuLines: string[];
 }
@@ -266,7 +268,8 @@ async function familyRows(
   return { rows, signMedian: summarize(signSamples).median, cpuLines };
 }
 
-async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Promise<ClusterResults> {
+async function clusterRows(cluster: Cluster, dataDir: string, adminKey: string, tally: Tally): Promise<ClusterResults> {
+  let webhookMedian = Number.NaN;
   const urls = cluster.nodes.map((n) => n.url);
   const entry = urls[0]!;
   const rows: (Row | null)[] = [];
@@ -302,6 +305,15 @@ async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Pr
   cpuLines.push(`sequential via node-1: ${describeCpu(cpu0, sampleCpu(procs), signSamples.length, performance.now() - w0)}`);
   rows.push(row('cluster sign 2-of-3 sequential via node-1', signSamples, `errors ${tally.errors - errorsBefore}`));
 
+  progress('cluster: sequential sign x100 with a signed webhook rule on every node (local Rule Server)');
+  const webhookErrorsBefore = tally.errors;
+  const webhookSamples = await withWebhookRule(dataDir, urls, adminKey, first.keyId, async () => {
+    await collect(5, 0, tally, signFirst);
+    return collect(0, 100, tally, signFirst);
+  });
+  rows.push(row('  the same with a webhook rule on every node', webhookSamples, `errors ${tally.errors - webhookErrorsBefore}`));
+  webhookMedian = summarize(webhookSamples).median;
+
   for (const clients of CLIENT_COUNTS) {
     await checkpoint();
     progress(`cluster: ${clients} concurrent client(s), ${LOAD_WARMUP_SECONDS} s warm-up + ${LOAD_SECONDS} s`);
@@ -333,6 +345,7 @@ async function clusterRows(cluster: Cluster, adminKey: string, tally: Tally): Pr
   return {
     rows,
     gatewaySignMedian: summarize(gw.samples).median,
+    webhookSignMedian: webhookMedian,
     ethersSignMedian: summarize(ethersSamples).median,
     signMedian: summarize(signSamples).median,
     ed25519SignMedian: medians.get('ed25519') ?? Number.NaN,
@@ -392,7 +405,7 @@ async function main(res: Resources): Promise<number> {
   progress(`cluster healthy after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const tally = new Tally();
-  const clustered = await clusterRows(cluster, adminKey, tally);
+  const clustered = await clusterRows(cluster, res.dataDir, adminKey, tally);
 
   await checkpoint(); // an interrupted run's numbers are not printed
   const out = [
@@ -403,6 +416,7 @@ async function main(res: Resources): Promise<number> {
     '',
     ...ratioLines([
       ['ratio cluster sign median / single-key sign median', clustered.signMedian, inproc.singleMedian],
+      ['ratio cluster sign with a webhook rule / without', clustered.webhookSignMedian, clustered.signMedian],
       ['ratio in-process FROST sign median / single-key median', inproc.frostMedian, inproc.singleMedian],
       ['ratio cluster Ed25519 sign median / single-key Ed25519 median', clustered.ed25519SignMedian, inproc.ed25519SingleMedian],
       ['ratio in-process FROST(Ed25519) sign median / single-key Ed25519 median', inproc.ed25519FrostMedian, inproc.ed25519SingleMedian],

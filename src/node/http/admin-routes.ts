@@ -42,6 +42,15 @@ import {
 } from './policy-schemas.js';
 import { errorResponses } from './schemas.js';
 
+/** The webhook contract, in the OpenAPI document as in the README. */
+const WEBHOOK_DOC = [
+  'Declarative rules are checked by the node itself; a webhook rule asks a Rule Server.',
+  'Webhook request: POST <url>, JSON {request_id, operation, key_family, key_id, public_key, derivation_path, derived_public_key, msg, extra_data, user_id, node_id, timestamp} (hex without 0x, null where absent),',
+  'headers x-tandem-node-id and x-tandem-signature = hex Ed25519 signature by the node (GET /identity) over "tandem-rule-request/v1\\n" || body.',
+  'Answer: 200 {"approved": true|false, "reason"?}; when the rule has public_key (hex Ed25519), header x-tandem-rule-signature = hex signature over "tandem-rule-response/v1\\n" || request_id || "\\n" || body.',
+  'Anything else (timeout_ms exceeded, redirect, non-200, bad JSON, approved not exactly true, bad signature) refuses.',
+].join(' ');
+
 /** What the admin routes need of the node: its stores (the NodeStore only to evict a deleted user from its cache). */
 export type AdminContext = Pick<NodeContext, 'store' | 'log'> & { policies: PolicyStore; audit: AuditLog };
 
@@ -118,7 +127,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext, opt
 
   r.post(
     '/admin/create-rule',
-    { onRequest, schema: { tags, summary: 'Create a rule on this node (admin only)', description: 'Declarative rules are checked by the node itself; a webhook rule asks a Rule Server.', body: CreateRuleBody, response: { 200: RuleIdResponse, ...errorResponses } } },
+    { onRequest, schema: { tags, summary: 'Create a rule on this node (admin only)', description: WEBHOOK_DOC, body: CreateRuleBody, response: { 200: RuleIdResponse, ...errorResponses } } },
     async (req) =>
       audited('create-rule', { detail: { name: String(req.body.name).slice(0, 128), type: req.body.type } }, async (refs) => {
         let parsed: ReturnType<typeof parseRuleDefinition>;
