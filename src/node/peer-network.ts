@@ -25,7 +25,8 @@ const InviteSchema = Type.Object(
     ceremony: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
     relay: Type.String({ maxLength: 300 }),
     issuedAt: Type.Integer(),
-    credential: Type.String({ maxLength: 512 }),
+    // An API key, or a whole signed request (its body is at most the node's 256 KiB limit).
+    credential: Type.String({ maxLength: 400_000 }),
     op: Type.Object({ type: Type.String({ maxLength: 64 }) }, { additionalProperties: true }),
   },
   { additionalProperties: false },

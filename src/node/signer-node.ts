@@ -23,6 +23,8 @@ import type { NodeConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { PeerNetwork, type InviteHandler } from './peer-network.js';
 import { PolicyGate } from './policy-gate.js';
+import { envelopeOf, SignedRequestVerifier } from './signed-requests.js';
+import { RequestAuthStore } from '../storage/request-auth-store.js';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
 export const VERSION = '0.1.0';
@@ -56,8 +58,12 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
     if (await findUser(store, credential)) throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
     throw new TandemError('access_denied', 'invalid API key');
   };
-  const authenticateUser = async (credential: string | undefined): Promise<UserRecord> => {
+  const requestKeys = new RequestAuthStore(sqlStore.client);
+  const signedRequests = new SignedRequestVerifier(store, requestKeys);
+  const authenticateUser = async (credential: string | undefined, fresh = false): Promise<UserRecord> => {
     if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
+    const envelope = envelopeOf(credential);
+    if (envelope) return signedRequests.verify(credential, envelope, fresh);
     const user = await findUser(store, credential);
     if (!user) throw new TandemError('access_denied', 'invalid API key');
     return user;
@@ -80,6 +86,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
     authenticateAdmin,
     authenticateUser,
     authorize: (req) => gate.authorize(req),
+    requestKeys,
     policies,
     audit,
     signingPublicKey: signingKey.publicKeyHex,

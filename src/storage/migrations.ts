@@ -112,6 +112,26 @@ const NODE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    name: '0003_signed_requests',
+    sql: `
+      -- A user's request-signing public key (Ed25519 or P-256), the alternative to its API key.
+      create table user_request_keys (
+        user_id text primary key references users (user_id) on delete cascade,
+        key_type text not null check (key_type in ('ed25519', 'p256')),
+        public_key bytea not null
+      );
+
+      -- Nonces of signed requests this node has accepted, kept past their freshness window.
+      create table request_nonces (
+        user_id text not null,
+        nonce text not null,
+        expires_at timestamptz not null,
+        primary key (user_id, nonce)
+      );
+      create index request_nonces_expiry_idx on request_nonces (expires_at);
+    `,
+  },
 ];
 
 /**

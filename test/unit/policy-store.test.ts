@@ -73,7 +73,7 @@ after(async () => {
 describe('migrations', () => {
   test('0002 is applied after 0001 and migrate is idempotent', async () => {
     const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
-    assert.deepEqual(rows.map((r) => r.name), ['0001_initial', '0002_policies_and_audit']);
+    assert.deepEqual(rows.map((r) => r.name), ['0001_initial', '0002_policies_and_audit', '0003_signed_requests']);
     assert.deepEqual(await migrate(client), []);
   });
 });

@@ -112,7 +112,7 @@ describe('PgliteClient on the reopened directory', () => {
   test('migrations are not re-applied', async () => {
     assert.deepEqual(await migrate(client), []);
     const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
-    assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }]);
+    assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }]);
   });
 
   test('commit, rollback, and a nested rollback that keeps the outer work', async () => {

@@ -4,6 +4,7 @@ import { TandemError } from '../../shared/errors.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { AuditLog } from '../../storage/audit-log.js';
 import type { PolicyStore } from '../../storage/policy-store.js';
+import type { RequestAuthStore } from '../../storage/request-auth-store.js';
 import type { NodeStore, UserRecord } from '../../storage/store.js';
 import { PeerFailure, type CeremonySession } from '../ceremony-session.js';
 import type { Invite, PeerNetwork } from '../peer-network.js';
@@ -18,7 +19,13 @@ export interface NodeContext {
   defaultRelay: string;
   /** How long to wait for any one message of a peer. */
   stepTimeoutMs: number;
-  authenticateUser(credential: string | undefined): Promise<UserRecord>;
+  /**
+   * A bearer API key, or a signed request (see signed-requests.ts); `fresh` marks the
+   * request's first sight on this node (HTTP), where its nonce is spent.
+   */
+  authenticateUser(credential: string | undefined, fresh?: boolean): Promise<UserRecord>;
+  /** Request-signing keys and seen nonces. */
+  requestKeys: RequestAuthStore;
   authenticateAdmin(credential: string | undefined): Promise<void>;
   /** This node's policy decision (PolicyGate); throws policy_validation_failed. */
   authorize(req: AuthorizeRequest): Promise<void>;

@@ -1,6 +1,7 @@
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { UserId } from '../../shared/ids.js';
+import { parseRequestPublicKey, type RequestKeyType } from '../../shared/request-signature.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
 import { abortAll, type Participant, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
@@ -13,7 +14,11 @@ import { abortAll, type Participant, asPeerFailure, ceremonyError, refuse, type 
  */
 const OP = 'create-user';
 
-export async function coordinateCreateUser(ctx: NodeContext, adminCredential: string): Promise<{ userId: UserId; apiKey: string }> {
+export async function coordinateCreateUser(
+  ctx: NodeContext,
+  adminCredential: string,
+  requestKey?: { type: RequestKeyType; publicKey: Uint8Array },
+): Promise<{ userId: UserId; apiKey: string }> {
   await ctx.authenticateAdmin(adminCredential);
   const userId = newUserId();
   const apiKey = newApiKey(userId);
@@ -21,12 +26,18 @@ export async function coordinateCreateUser(ctx: NodeContext, adminCredential: st
   if (!(await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() }))) {
     throw new TandemError('unique_violation', 'user id collision; retry');
   }
+  if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   try {
     session = await ctx.network.open(ctx.defaultRelay);
     const s = session;
-    const op = { type: OP, user_id: userId, api_key_hash: toHex(apiKeyHash) };
+    const op = {
+      type: OP,
+      user_id: userId,
+      api_key_hash: toHex(apiKeyHash),
+      ...(requestKey ? { request_key: { type: requestKey.type, key: toHex(requestKey.publicKey) } } : {}),
+    };
     await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, adminCredential, ctx.defaultRelay)));
     const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'created', ctx.stepTimeoutMs)));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
@@ -57,8 +68,12 @@ export const participateCreateUser: Participant = async (ctx, invite, from, join
       await ctx.authenticateAdmin(invite.credential);
       if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
       const apiKeyHash = fromHex(String(op.api_key_hash), 32);
+      const rk = op.request_key as { type?: unknown; key?: unknown } | undefined;
+      const requestKey = rk === undefined ? undefined : parseRequestPublicKey(rk.type, rk.key);
+      if (rk !== undefined && !requestKey) throw new TandemError('bad_request_params', 'malformed request key');
       inserted = await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() });
       if (!inserted) throw new TandemError('unique_violation', `user ${userId} exists already`);
+      if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
     } catch (e) {
       refuse(session, from, e);
       return;

@@ -8,6 +8,7 @@ import { TandemError } from '../../shared/errors.js';
 import { toHex } from '../../shared/hex.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
+import { checkInvitationMatches } from '../signed-requests.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { sealDklsShare } from './dkls-shares.js';
@@ -114,6 +115,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
+      checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t }, from);
       await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, requestId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);

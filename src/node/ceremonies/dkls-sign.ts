@@ -10,6 +10,7 @@ import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { checkInvitationMatches } from '../signed-requests.js';
 import { signDecision } from './child-keys.js';
 import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
 import { column, decodeItems, exchange } from './exchange.js';
@@ -142,6 +143,7 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
       const user = await ctx.authenticateUser(invite.credential);
+      checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? '') }, from);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       if (await isBanned(ctx, key.keyId, from)) throw new ProtocolError('coordinator is banned for this key', from);

@@ -7,6 +7,7 @@ import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import { frostSuite, type FrostFamily } from '../families.js';
+import { checkInvitationMatches } from '../signed-requests.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { sealFrostShare } from './key-shares.js';
@@ -124,6 +125,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     try {
       user = await ctx.authenticateUser(invite.credential);
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
+      checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t) }, from);
       await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, requestId: invite.ceremony });
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {

@@ -16,6 +16,7 @@ import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../ceremony-session.js';
 import { frostSuite, type FrostFamily } from '../families.js';
+import { checkInvitationMatches } from '../signed-requests.js';
 import { signDecision } from './child-keys.js';
 import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
@@ -124,6 +125,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
       const user = await ctx.authenticateUser(invite.credential);
+      checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? '') }, from);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });

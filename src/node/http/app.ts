@@ -6,10 +6,13 @@ import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { FROST_SUITES, type FrostFamily } from '../families.js';
+import Type from 'typebox';
+import { parseRequestPublicKey } from '../../shared/request-signature.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { credentialOf, isSignedRequest, RAW_BODY } from './key-routes.js';
 import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
-import { CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
+import { CreateUserBody, CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
 
 /**
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
@@ -48,10 +51,26 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
     reply.status(404).send({ err_type: 'not_found', err_msg: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
 
+  // JSON bodies are kept as received too: a signed request's signature covers those bytes.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    (req as unknown as Record<symbol, string>)[RAW_BODY] = body as string;
+    if ((body as string).length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new TandemError('bad_request_params', 'the body is not valid JSON'), undefined);
+    }
+  });
+
   const credential = (req: FastifyRequest) => credentialFromHeader(req.headers.authorization);
+  // A signed request is verified once its body has arrived (preHandler); a bearer key at once.
   const requireUser = async (req: FastifyRequest) => {
-    await ctx.authenticateUser(credential(req));
+    if (!isSignedRequest(req)) await ctx.authenticateUser(credential(req));
   };
+  app.addHook('preHandler', async (req) => {
+    if (isSignedRequest(req)) await ctx.authenticateUser(credentialOf(req), true);
+  });
   const requireAdmin = async (req: FastifyRequest) => {
     await ctx.authenticateAdmin(credential(req));
   };
@@ -72,9 +91,21 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
 
   app.post(
     '/admin/create-user',
-    { onRequest: requireAdmin, schema: { summary: 'Create a user (admin only)', response: { 200: CreateUserResponse, ...errorResponses } } },
+    {
+      onRequest: requireAdmin,
+      schema: {
+        summary: 'Create a user (admin only), optionally with a request-signing public key',
+        description:
+          'With public_key ({ type: "ed25519" | "p256", key: hex }) the user can sign each request (Authorization: Tandem-Signature …) instead of sending its API key; every node stores the key.',
+        body: Type.Optional(CreateUserBody),
+        response: { 200: CreateUserResponse, ...errorResponses },
+      },
+    },
     async (req) => {
-      const { userId, apiKey } = await coordinateCreateUser(ctx, credential(req)!);
+      const given = (req.body as { public_key?: { type: string; key: string } } | undefined)?.public_key;
+      const requestKey = given === undefined ? undefined : parseRequestPublicKey(given.type, given.key.toLowerCase());
+      if (given !== undefined && !requestKey) throw new TandemError('bad_request_params', 'public_key must be an Ed25519 (32 bytes) or P-256 (33 or 65 bytes) public key in hex');
+      const { userId, apiKey } = await coordinateCreateUser(ctx, credential(req)!, requestKey);
       return { user_id: userId, api_key: apiKey };
     },
   );

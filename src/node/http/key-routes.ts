@@ -5,7 +5,9 @@ import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { TandemError } from '../../shared/errors.js';
 import { toHex } from '../../shared/hex.js';
 import type { KeyFamily } from '../../storage/store.js';
+import { SIGNATURE_SCHEME } from '../../shared/request-signature.js';
 import { credentialFromHeader } from '../api-keys.js';
+import { encodeEnvelope } from '../signed-requests.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { chainCodeOf, childKey } from '../ceremonies/child-keys.js';
 import { ownedKey } from '../ceremonies/key-shares.js';
@@ -17,7 +19,19 @@ export interface KeyRouteOptions {
   requireUser(req: FastifyRequest): Promise<void>;
 }
 
-export const credentialOf = (req: FastifyRequest): string => credentialFromHeader(req.headers.authorization)!;
+/** The raw body as received (kept by the app's JSON parser): a signed request signs these bytes. */
+export const RAW_BODY = Symbol('raw body');
+
+export function isSignedRequest(req: FastifyRequest): boolean {
+  return req.headers.authorization?.startsWith(`${SIGNATURE_SCHEME} `) ?? false;
+}
+
+/** What a route hands to its ceremony: the bearer API key, or the signed request itself. */
+export function credentialOf(req: FastifyRequest): string {
+  if (!isSignedRequest(req)) return credentialFromHeader(req.headers.authorization)!;
+  const body = (req as unknown as Record<symbol, string | undefined>)[RAW_BODY] ?? '';
+  return encodeEnvelope({ method: req.method, path: req.url, body, authorization: req.headers.authorization! });
+}
 
 /** A path the schema let through can still be refused (depth); that is the caller's error. */
 export function parsePath(path: string | undefined): number[] {

@@ -105,3 +105,18 @@ export const IdentityResponse = Type.Object({
   node_id: Type.String(),
   signing_public_key: Type.String({ description: 'Hex 32-byte Ed25519 public key' }),
 });
+
+export const CreateUserBody = Type.Object(
+  {
+    public_key: Type.Optional(
+      Type.Object(
+        {
+          type: Type.Union([Type.Literal('ed25519'), Type.Literal('p256')]),
+          key: Type.String({ pattern: '^[0-9a-fA-F]+$', maxLength: 130, description: 'Hex: Ed25519 32 bytes; P-256 SEC1 33 or 65 bytes' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);

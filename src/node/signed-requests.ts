@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { parseDerivationPath } from '../protocols/frost/derive.js';
+import { ProtocolError } from '../protocols/errors.js';
+import { TandemError } from '../shared/errors.js';
+import type { PartyId, UserId } from '../shared/ids.js';
+import { MAX_REQUEST_SKEW_MS, parseSignatureHeader, verifyRequestSignature } from '../shared/request-signature.js';
+import type { RequestAuthStore } from '../storage/request-auth-store.js';
+import type { NodeStore, UserRecord } from '../storage/store.js';
+
+/**
+ * A signed request travels between nodes as itself (method, path, exact body, the
+ * Authorization header), in place of a bearer API key: every node verifies the user's
+ * signature on its own, refuses a stale or replayed one, and a signer checks that the
+ * ceremony it is invited to is the one the request asked for, so a compromised
+ * coordinator can't turn a captured request into another operation.
+ */
+export interface SignedEnvelope {
+  method: string;
+  path: string;
+  body: string;
+  authorization: string;
+}
+
+const PREFIX = '{"signed_request":';
+
+export function encodeEnvelope(e: SignedEnvelope): string {
+  return JSON.stringify({ signed_request: e });
+}
+
+export function envelopeOf(credential: string | undefined): SignedEnvelope | undefined {
+  if (!credential?.startsWith(PREFIX)) return undefined;
+  try {
+    const e = (JSON.parse(credential) as { signed_request?: SignedEnvelope }).signed_request;
+    if (e && typeof e.method === 'string' && typeof e.path === 'string' && typeof e.body === 'string' && typeof e.authorization === 'string') return e;
+  } catch {
+    // fall through: not an envelope
+  }
+  return undefined;
+}
+
+export class SignedRequestVerifier {
+  // One request is checked several times in this process (HTTP hook, then the ceremony):
+  // its nonce is recorded once, and a copy of it arriving later is still a replay.
+  readonly #accepted = new Map<string, { userId: UserId; expires: number }>();
+
+  constructor(
+    private readonly store: NodeStore,
+    private readonly keys: RequestAuthStore,
+  ) {}
+
+  async verify(credential: string, e: SignedEnvelope, firstSight: boolean): Promise<UserRecord> {
+    const digest = createHash('sha256').update(credential).digest('hex');
+    const now = Date.now();
+    const seen = this.#accepted.get(digest);
+    if (seen && seen.expires > now && !firstSight) {
+      const user = await this.store.getUser(seen.userId);
+      if (user) return user;
+    }
+    const h = parseSignatureHeader(e.authorization);
+    if (!h) throw new TandemError('access_denied', 'malformed Tandem-Signature authorization');
+    const user = await this.store.getUser(h.user as UserId);
+    const key = user && (await this.keys.getKey(h.user));
+    if (!user || !key || !verifyRequestSignature(key, h, e)) throw new TandemError('access_denied', 'the request signature does not verify');
+    if (Math.abs(now - h.ts) > MAX_REQUEST_SKEW_MS) throw new TandemError('access_denied', 'the signed request is stale (more than 60 s from this node\'s clock)');
+    if (!(await this.keys.useNonce(h.user, h.nonce, new Date(h.ts + 2 * MAX_REQUEST_SKEW_MS)))) {
+      throw new TandemError('access_denied', 'this signed request was already used (replayed nonce)');
+    }
+    for (const [k, v] of this.#accepted) if (v.expires <= now) this.#accepted.delete(k);
+    this.#accepted.set(digest, { userId: user.userId, expires: now + 2 * MAX_REQUEST_SKEW_MS });
+    return user;
+  }
+}
+
+/** What a ceremony invitation claims; checked against the signed request it carries. */
+export type InvitedOperation =
+  | { kind: 'keygen'; family: string; n: number; t: number }
+  | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string };
+
+/** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
+export function checkInvitationMatches(credential: string, op: InvitedOperation, coordinator: PartyId): void {
+  const e = envelopeOf(credential);
+  if (!e) return; // a bearer API key binds nothing: that is what signed requests are for
+  const mismatch = (what: string) => new ProtocolError(`invitation does not match the signed request (${what})`, coordinator);
+  if (e.method !== 'POST' || e.path.split('?')[0] !== `/${op.family}/${op.kind}`) throw mismatch('operation');
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(e.body) as Record<string, unknown>;
+  } catch {
+    throw mismatch('body');
+  }
+  if (op.kind === 'keygen') {
+    if (body.num_parties !== op.n || body.threshold !== op.t) throw mismatch('num_parties/threshold');
+    return;
+  }
+  if (body.key_id !== op.keyId) throw mismatch('key_id');
+  const signed = (Array.isArray(body.msg) ? body.msg : [body.msg]).map((m) => String(m).toLowerCase());
+  const asked = op.msgs.map((m) => m.toLowerCase());
+  // A long ECDSA batch runs as several ceremonies: each must be a contiguous part of it.
+  const at = signed.findIndex((_, i) => asked.every((m, k) => signed[i + k] === m));
+  if (asked.length === 0 || at < 0) throw mismatch('messages');
+  let path: number[];
+  try {
+    path = parseDerivationPath(typeof body.derivation_path === 'string' ? body.derivation_path : 'm');
+  } catch {
+    throw mismatch('derivation_path');
+  }
+  if (path.length !== op.path.length || path.some((v, i) => v !== op.path[i])) throw mismatch('derivation_path');
+  if (String(body.extra_data ?? '').toLowerCase() !== op.extraData.toLowerCase()) throw mismatch('extra_data');
+}
