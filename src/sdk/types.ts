@@ -1,4 +1,5 @@
 import type { Static } from 'typebox';
+import type { Operation, RuleDefinition } from '../policy/types.js';
 import type {
   AuditListResponse,
   PolicyListResponse,
@@ -99,7 +100,7 @@ export type Health = Static<typeof HealthResponse>;
 
 // ---- policies ----
 
-export type Operation = 'keygen' | 'sign' | 'derive' | 'public-key';
+export type { Operation } from '../policy/types.js';
 
 /** A rule as create-rule takes it (README "Rule kinds"); unknown fields are refused by the node. */
 export type CreateRuleRequest =
@@ -122,16 +123,8 @@ export type CreateRuleRequest =
 
 export type RuleType = CreateRuleRequest['type'];
 
-/** A stored rule's definition: normalised, defaults filled in. */
-export type RuleDefinition =
-  | { type: 'webhook'; url: string; timeout_ms: number; public_key: string | null }
-  | { type: 'derivation_paths'; allowed: string[] }
-  | { type: 'message_length'; min_bytes: number; max_bytes: number }
-  | { type: 'message_prefix'; prefixes: string[] }
-  | { type: 'rate_limit'; per: 'user' | 'key'; max: number; window_seconds: number }
-  | { type: 'time_window'; start_utc: string; end_utc: string; days: number[] }
-  | { type: 'operations'; allowed: Operation[] }
-  | { type: 'eth_transaction'; chain_ids: number[] | null; recipients: string[] | null; max_value_wei: string | null; max_value_wei_per_day: string | null };
+/** A stored rule's definition: normalised, defaults filled in (the node's own type). */
+export type { RuleDefinition };
 
 export interface RuleInfo {
   rule_id: string;

@@ -119,9 +119,9 @@ export function canonicalJson(value: JsonValue): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as JsonValue)}`).join(',')}}`;
 }
 
-/** The hash of an entry, from its fields and its predecessor's hash. */
-export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
-  const body = canonicalJson({
+/** An entry's fields as stored, hashed and shown by the admin API (snake_case), without its hash. */
+export function auditFields(e: Omit<AuditEntry, 'hash'>) {
+  return {
     seq: e.seq,
     ts: e.ts,
     request_id: e.requestId,
@@ -132,7 +132,12 @@ export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
     result: e.result,
     detail: e.detail,
     prev_hash: e.prevHash,
-  });
+  };
+}
+
+/** The hash of an entry, from its fields and its predecessor's hash. */
+export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
+  const body = canonicalJson(auditFields(e));
   return createHash('sha256').update(body, 'utf8').digest('hex');
 }
 

@@ -5,7 +5,7 @@ import { parseRuleDefinition, RuleDefinitionError } from '../../policy/rule-defi
 import type { RuleRecord } from '../../policy/types.js';
 import { TandemError } from '../../shared/errors.js';
 import type { UserId } from '../../shared/ids.js';
-import type { AuditEntry, AuditLog } from '../../storage/audit-log.js';
+import { auditFields, type AuditEntry, type AuditLog } from '../../storage/audit-log.js';
 import type { KeySummary, PolicyStore } from '../../storage/policy-store.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import {
@@ -70,19 +70,7 @@ function pageSize(limit: string | undefined): number {
 
 const ruleBody = (r: RuleRecord) => ({ rule_id: r.ruleId, name: r.name, definition: r.definition, created_at: r.createdAt.toISOString() });
 const keyBody = (k: KeySummary) => ({ key_id: k.keyId, family: k.family, owner_user_id: k.ownerUserId, policy_id: k.policyId, created_at: k.createdAt.toISOString() });
-const auditBody = (e: AuditEntry) => ({
-  seq: e.seq,
-  ts: e.ts,
-  request_id: e.requestId,
-  actor: e.actor,
-  operation: e.operation,
-  key_id: e.keyId,
-  rule_id: e.ruleId,
-  result: e.result,
-  detail: e.detail,
-  prev_hash: e.prevHash,
-  hash: e.hash,
-});
+const auditBody = (e: AuditEntry) => ({ ...auditFields(e), hash: e.hash });
 
 /** What an admin mutation's audit entry names; the handler fills in what it learns (a new rule's id). */
 interface AuditRefs {
