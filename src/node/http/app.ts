@@ -6,7 +6,7 @@ import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { FROST_SUITES, type FrostFamily } from '../families.js';
-import Type from 'typebox';
+import { Compile } from 'typebox/compile';
 import { parseRequestPublicKey } from '../../shared/request-signature.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { credentialOf, isSignedRequest, RAW_BODY } from './key-routes.js';
@@ -18,6 +18,8 @@ import { CreateUserBody, CreateUserResponse, ErrorBody, errorResponses, HealthRe
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
  * even parsed, so an anonymous caller learns nothing about what a valid body looks like.
  */
+const checkCreateUserBody = Compile(CreateUserBody);
+
 export async function buildApp(ctx: NodeContext, opts: { version: string; maxBatch: number }): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -97,11 +99,14 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
         summary: 'Create a user (admin only), optionally with a request-signing public key',
         description:
           'With public_key ({ type: "ed25519" | "p256", key: hex }) the user can sign each request (Authorization: Tandem-Signature …) instead of sending its API key; every node stores the key.',
-        body: Type.Optional(CreateUserBody),
         response: { 200: CreateUserResponse, ...errorResponses },
       },
     },
     async (req) => {
+      // The body is optional (seed 000 sends none), so it is checked here rather than by the route schema.
+      if (req.body !== undefined && req.body !== null && !checkCreateUserBody.Check(req.body)) {
+        throw new TandemError('bad_request_params', 'body must be {} or { "public_key": { "type": "ed25519" | "p256", "key": hex } }');
+      }
       const given = (req.body as { public_key?: { type: string; key: string } } | undefined)?.public_key;
       const requestKey = given === undefined ? undefined : parseRequestPublicKey(given.type, given.key.toLowerCase());
       if (given !== undefined && !requestKey) throw new TandemError('bad_request_params', 'public_key must be an Ed25519 (32 bytes) or P-256 (33 or 65 bytes) public key in hex');
