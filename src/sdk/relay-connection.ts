@@ -1,0 +1,381 @@
+/**
+ * A relay client for devices (browsers and Node alike): the same wire protocol as the node's
+ * `RelayClient` (src/relay/client.ts), with no Node built-ins and no runtime dependency on
+ * `ws`. It takes a WebSocket constructor instead: the browser's `globalThis.WebSocket` (the
+ * default when present), or `ws`'s `WebSocket` passed in by a Node caller.
+ *
+ * ```ts
+ * import { WebSocket } from 'ws'; // Node only; a browser passes nothing
+ * const relay = await RelayConnection.connect('ws://127.0.0.1:7700/', { WebSocket });
+ * await relay.join(room, 'device', (from, data) => inbox.push({ from, data }));
+ * relay.send(room, 'device', 'node-1', sealedEnvelope);
+ * await relay.close();
+ * ```
+ */
+// protocol.ts is pure (no imports at all), so it is safe to share with the browser build.
+import { HEARTBEAT_INTERVAL_MS, MAX_FRAME_BYTES, type ClientFrame, type RelayFrame } from '../relay/protocol.js';
+
+/** Called for each message addressed to a joined party; must not throw (it runs in the socket's event handler). */
+export type MessageHandler = (from: string, data: Uint8Array) => void;
+
+/** Parameter bivariance, so both the DOM's and `ws`'s handler property types fit. */
+type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
+
+/**
+ * The few members of a WebSocket this client uses; the browser's WebSocket and `ws`'s both
+ * satisfy it. The `on` and `terminate` members exist only on `ws`'s socket and are used when
+ * present: `on('ping')` feeds the heartbeat watchdog (a browser hides pings from scripts),
+ * `terminate()` cuts a socket whose close handshake never finishes.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType?: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason?: string }> | null;
+  onerror: Handler<unknown> | null;
+  on?(event: 'ping', listener: () => void): unknown;
+  terminate?(): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface RelayConnectOptions {
+  /** Defaults to `globalThis.WebSocket` (browsers, Node >= 22); Node 20 callers pass `ws`'s `WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  timeoutMs?: number;
+}
+
+/** WebSocket readyState values (the same in the DOM and in `ws`). */
+const CONNECTING = 0;
+const OPEN = 1;
+
+// The same timings as src/relay/client.ts.
+const DEFAULT_TIMEOUT_MS = 3000;
+/** How long close() waits for the relay's close handshake before giving up on the socket. */
+const CLOSE_GRACE_MS = 1000;
+/** The relay pings every interval; this much silence means the connection is dead. */
+const SILENCE_LIMIT_MS = 2.5 * HEARTBEAT_INTERVAL_MS;
+
+interface PendingJoin {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** One socket to one relay, multiplexing any number of (room, party) joins. */
+export class RelayConnection {
+  private readonly handlers = new Map<string, MessageHandler>();
+  private readonly pending = new Map<number, PendingJoin>();
+  private readonly closeListeners: Array<(reason: string) => void> = [];
+  private readonly errorListeners: Array<(reason: string) => void> = [];
+  private readonly closeWaiters: Array<() => void> = [];
+  private readonly watchdog: Timer | undefined;
+  private nextReq = 1;
+  private lastHeard = Date.now();
+  private lastError: string | undefined;
+  private closeReason: string | undefined;
+
+  private constructor(
+    private readonly ws: WebSocketLike,
+    readonly url: string,
+  ) {
+    ws.onmessage = (ev) => {
+      this.lastHeard = Date.now();
+      // Binary frames are not part of the protocol (the node client ignores them too).
+      if (typeof ev.data === 'string') this.onFrame(ev.data);
+    };
+    // Error is always followed by close, which reports it.
+    ws.onerror = (ev) => {
+      this.lastError = eventMessage(ev) ?? this.lastError;
+    };
+    ws.onclose = (ev) => this.onClosed(this.lastError ?? `closed with code ${ev.code}`);
+    // Pings are visible only on `ws`'s socket. A browser hides them (and answers them itself),
+    // so there a half-open connection is noticed only when the browser gives up on it.
+    if (typeof ws.on === 'function') {
+      ws.on('ping', () => {
+        this.lastHeard = Date.now();
+      });
+      this.watchdog = setInterval(() => {
+        if (Date.now() - this.lastHeard <= SILENCE_LIMIT_MS) return;
+        this.lastError = 'relay stopped answering heartbeats';
+        this.cut();
+      }, HEARTBEAT_INTERVAL_MS);
+      unref(this.watchdog);
+    }
+  }
+
+  static connect(url: string, opts: RelayConnectOptions = {}): Promise<RelayConnection> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const Ctor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) return Promise.reject(new Error(`relay ${url}: no WebSocket implementation (pass opts.WebSocket)`));
+    return new Promise((resolve, reject) => {
+      let ws: WebSocketLike;
+      try {
+        ws = new Ctor(url);
+      } catch (err) {
+        reject(new Error(`relay ${url}: ${errorText(err)}`));
+        return;
+      }
+      if (ws.binaryType !== undefined) ws.binaryType = 'arraybuffer';
+      let settled = false;
+      const fail = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        // Closing a connecting socket reports one more error (ws throws on an unheard one).
+        detach(ws);
+        try {
+          if (ws.terminate) ws.terminate();
+          else ws.close();
+        } catch {
+          // Already closed.
+        }
+        reject(new Error(`relay ${url}: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`connect timed out after ${timeoutMs} ms`), timeoutMs);
+      ws.onerror = (ev) => fail(eventMessage(ev) ?? 'connection failed');
+      ws.onclose = (ev) => fail(`closed with code ${ev.code} before opening`);
+      ws.onopen = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        detach(ws);
+        resolve(new RelayConnection(ws, url));
+      };
+    });
+  }
+
+  /** True once the socket can no longer carry frames (closing, closed or dropped). */
+  get closed(): boolean {
+    return this.closeReason !== undefined || this.ws.readyState !== OPEN;
+  }
+
+  /** Resolves once the relay confirmed the join; buffered messages follow right after. */
+  join(room: string, party: string, onMessage: MessageHandler, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`relay ${this.url}: socket is closed`));
+    const key = joinKey(room, party);
+    const req = this.nextReq++;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Registered before the frame goes out: buffered messages arrive right behind `joined`.
+    this.handlers.set(key, onMessage);
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        clearTimeout(timer);
+        this.pending.delete(req);
+        if (!err) return resolve();
+        if (this.handlers.get(key) === onMessage) this.handlers.delete(key);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => settle(new Error(`relay ${this.url}: join ${room}/${party} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.pending.set(req, { resolve: () => settle(), reject: settle });
+      this.write({ t: 'join', room, party, req });
+    });
+  }
+
+  leave(room: string, party: string): void {
+    this.handlers.delete(joinKey(room, party));
+    // A dropped socket has already lost its joins on the relay side.
+    if (!this.closed) this.write({ t: 'leave', room, party });
+  }
+
+  /**
+   * Sends `data` to `to`. Like the node client, the size is left to the relay: a frame above
+   * MAX_FRAME_BYTES is answered with an `error` ("frame too large", see onError), and one above
+   * twice that makes the relay drop the socket (code 1009).
+   */
+  send(room: string, from: string, to: string, data: Uint8Array): void {
+    if (this.closed) throw new Error(`relay ${this.url}: socket is closed`);
+    this.write({ t: 'send', room, from, to, data: toBase64(data) });
+  }
+
+  /** Told once, with a reason, when the socket is gone (dropped or closed); the owner may reconnect. */
+  onClose(cb: (reason: string) => void): void {
+    const reason = this.closeReason;
+    if (reason === undefined) this.closeListeners.push(cb);
+    else queueMicrotask(() => cb(reason));
+  }
+
+  /** Relay errors not tied to a join, e.g. a refused send. */
+  onError(cb: (reason: string) => void): void {
+    this.errorListeners.push(cb);
+  }
+
+  /** Closes with code 1000; resolves once closed, or after a grace period if the relay never answers. */
+  close(): Promise<void> {
+    if (this.closeReason !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const force = setTimeout(() => this.cut(), CLOSE_GRACE_MS);
+      this.closeWaiters.push(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      if (this.ws.readyState === OPEN || this.ws.readyState === CONNECTING) this.ws.close(1000);
+    });
+  }
+
+  /** Drops the socket without a handshake: `ws` can terminate it; a browser's is abandoned. */
+  private cut(): void {
+    if (this.closeReason !== undefined) return;
+    if (this.ws.terminate) return this.ws.terminate(); // emits close, which runs onClosed
+    detach(this.ws);
+    try {
+      this.ws.close();
+    } catch {
+      // Nothing more can be done with it.
+    }
+    this.onClosed(this.lastError ?? 'close handshake timed out');
+  }
+
+  private write(frame: ClientFrame): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  private onFrame(text: string): void {
+    // A msg frame is never larger than the send frame that produced it (the node client sets
+    // ws's maxPayload to this); a browser cannot cap what it receives, so it is checked here.
+    if (text.length > MAX_FRAME_BYTES) return;
+    // The relay is not trusted with content, and a malformed frame from it is not worth a crash.
+    const frame = parseRelayFrame(text);
+    if (!frame) return;
+    switch (frame.t) {
+      case 'joined':
+        return this.pending.get(frame.req)?.resolve();
+      case 'msg': {
+        const handler = this.handlers.get(joinKey(frame.room, frame.to));
+        if (!handler) return;
+        const data = fromBase64(frame.data);
+        // Invalid base64 can only come from a broken sender or relay; the payload is sealed anyway.
+        if (data) handler(frame.from, data);
+        return;
+      }
+      case 'error': {
+        const join = frame.req === undefined ? undefined : this.pending.get(frame.req);
+        if (join) return join.reject(new Error(`relay ${this.url}: ${frame.reason}`));
+        for (const cb of this.errorListeners) cb(frame.reason);
+      }
+    }
+  }
+
+  private onClosed(reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    for (const join of [...this.pending.values()]) join.reject(new Error(`relay ${this.url}: ${reason}`));
+    this.handlers.clear();
+    for (const cb of this.closeListeners.splice(0)) cb(reason);
+    for (const done of this.closeWaiters.splice(0)) done();
+  }
+}
+
+function detach(ws: WebSocketLike): void {
+  ws.onopen = null;
+  ws.onmessage = null;
+  ws.onclose = null;
+  // Not null: `ws` throws on an error event nobody listens to.
+  ws.onerror = () => {};
+}
+
+function unref(timer: Timer): void {
+  // Node's timers keep the process alive; a browser's are plain numbers.
+  (timer as { unref?: () => void }).unref?.();
+}
+
+function joinKey(room: string, party: string): string {
+  return `${room}/${party}`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** `ws`'s error event carries a message; a browser's carries nothing useful. */
+function eventMessage(ev: unknown): string | undefined {
+  const message = typeof ev === 'object' && ev !== null ? (ev as { message?: unknown }).message : undefined;
+  return typeof message === 'string' && message !== '' ? message : undefined;
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_INDEX = new Int16Array(128).fill(-1);
+for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
+
+/** Standard base64 with padding, as Buffer's `toString('base64')` writes it. */
+export function toBase64(data: Uint8Array): string {
+  const parts: string[] = [];
+  const chunk: string[] = [];
+  const full = data.length - (data.length % 3);
+  for (let i = 0; i < full; i += 3) {
+    const n = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
+    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!);
+    if (chunk.length === 4096) parts.push(chunk.splice(0).join(''));
+  }
+  const rest = data.length - full;
+  if (rest === 1) {
+    const n = data[full]! << 16;
+    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + '==');
+  } else if (rest === 2) {
+    const n = (data[full]! << 16) | (data[full + 1]! << 8);
+    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=');
+  }
+  parts.push(chunk.join(''));
+  return parts.join('');
+}
+
+/** Standard base64, padding optional; undefined on anything else (Buffer would skip bad characters). */
+export function fromBase64(text: string): Uint8Array | undefined {
+  let end = text.length;
+  if (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (end > 0 && text.charCodeAt(end - 1) === 61) end--;
+  if (text.length % 4 !== 0 && end !== text.length) return undefined; // padded, but to the wrong length
+  if (end % 4 === 1) return undefined;
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? B64_INDEX[c]! : -1;
+    if (v < 0) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** The same checks as the node client's parser (src/relay/client.ts). */
+function parseRelayFrame(text: string): RelayFrame | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const f = v as Record<string, unknown>;
+  const str = (x: unknown): x is string => typeof x === 'string';
+  switch (f.t) {
+    case 'joined':
+      return typeof f.req === 'number' && str(f.room) && str(f.party)
+        ? { t: 'joined', room: f.room, party: f.party, req: f.req }
+        : undefined;
+    case 'msg':
+      return str(f.room) && str(f.from) && str(f.to) && str(f.data)
+        ? { t: 'msg', room: f.room, from: f.from, to: f.to, data: f.data }
+        : undefined;
+    case 'error':
+      if (!str(f.reason)) return undefined;
+      return typeof f.req === 'number' ? { t: 'error', reason: f.reason, req: f.req } : { t: 'error', reason: f.reason };
+    default:
+      return undefined;
+  }
+}
