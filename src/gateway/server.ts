@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { keepConnectionAfterTooLarge } from '../http/too-large-body.js';
 import { RpcCall } from './call.js';
 import type { Gateway } from './gateway.js';
 import { completeAuthentication, initiateAuthentication, revokeSession } from './methods/authentication.js';
@@ -45,11 +46,12 @@ const CORS_HEADERS = {
 const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
 const WEB_FILES: Record<string, string> = { '': 'text/html; charset=utf-8', 'index.html': 'text/html; charset=utf-8', 'wallet.js': 'text/javascript; charset=utf-8' };
 
+const BODY_LIMIT = 1024 * 1024;
 const RAW = Symbol('raw body');
 const UNPARSABLE = Symbol('unparsable');
 
 export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string } = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT });
 
   // Any content type, parsed here: the raw text is kept (the direct passkey flow signs
   // it), and bad JSON becomes a JSON-RPC parse error rather than an HTTP 400.
@@ -108,6 +110,7 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (req.method === 'POST' && req.url === '/') {
       const kind = status < 500 ? 'invalid_request' : 'internal_error';
+      if (status === 413) await keepConnectionAfterTooLarge(req.raw, reply);
       return reply.code(200).send(rpcError(null, new RpcError(kind, status === 413 ? 'the request body is too large' : 'the request could not be read')));
     }
     return reply.code(status).send({ error: status < 500 ? 'bad request' : 'internal error' });
@@ -115,3 +118,4 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string }
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
   return app;
 }
+

@@ -154,6 +154,9 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: big } }), 400, 'batch_too_large');
     assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: [] } }), 400, 'bad_request_params');
     assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: ['00', 'zz'] } }), 400, 'bad_request_params');
+    // Over the 256 KiB body limit: the seed's error, read to the end (not a reset connection).
+    const huge = Array.from({ length: 3000 }, () => '00'.repeat(64));
+    for (let i = 0; i < 3; i++) assertError(await api(url(1), 'POST', '/bip340/sign', { key, body: { key_id: keyId, msg: huge } }), 400, 'bad_request_params');
     const ed = await keygen(key, 2, 2, 3, 'ed25519');
     const edMsgs = [randomBytes(5), randomBytes(64)];
     const er = await api(url(3), 'POST', '/ed25519/sign', { key, body: { key_id: ed.keyId, msg: edMsgs.map((m) => m.toString('hex')) } });

@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
 import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
@@ -38,7 +39,8 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
     },
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
+    if (err.statusCode === 413) await keepConnectionAfterTooLarge(req.raw, reply);
     if (err instanceof TandemError) return reply.status(err.status).send(err.toBody());
     if (err.validation) {
       return reply.status(400).send({ err_type: 'bad_request_params', err_msg: `${err.validationContext ?? 'request'}${err.message.replace(/^(body|params|querystring)/, '')}` });
