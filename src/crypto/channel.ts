@@ -40,7 +40,7 @@ export class ChannelError extends Error {
 export class CeremonyChannel {
   readonly #identity: Identity;
   readonly #ceremony: CeremonyId;
-  readonly #peers: ReadonlyMap<PartyId, Uint8Array>;
+  readonly #peers: Map<PartyId, Uint8Array>;
   readonly #ephemeral = generateEphemeral();
   readonly #ownEph: Buffer;
   /** A peer's ephemeral key, pinned by its first authentic message. */
@@ -53,13 +53,24 @@ export class CeremonyChannel {
   constructor(identity: Identity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>) {
     this.#identity = identity;
     this.#ceremony = ceremony;
-    this.#peers = peers;
+    this.#peers = new Map(peers);
     this.#ownEph = Buffer.from(this.#ephemeral.publicKey);
     this.#salt = createHash('sha256').update(`tandem/ceremony/v1\0${ceremony}`).digest();
   }
 
   get ceremony(): CeremonyId {
     return this.#ceremony;
+  }
+
+  /**
+   * Adds a party that is not a configured peer (a room's client, whose key the node has
+   * from the room). A known party keeps its key: a room can't take over a node's id.
+   */
+  admit(party: PartyId, publicKey: Uint8Array): void {
+    const known = this.#peers.get(party);
+    if (known && !Buffer.from(known).equals(Buffer.from(publicKey))) throw new ChannelError(party, `party ${party} has another key`);
+    if (party === this.#identity.partyId) throw new ChannelError(party, 'a room client cannot take our own id');
+    this.#peers.set(party, publicKey);
   }
 
   /** True once `party` has sent us an authentic message, so ours to it are forward secret. */

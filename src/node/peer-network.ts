@@ -6,7 +6,7 @@ import type { Identity } from '../crypto/identity.js';
 import type { RelayClient } from '../relay/client.js';
 import type { RelayPool } from '../relay/pool.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
-import { CeremonySession } from './ceremony-session.js';
+import { CeremonySession } from '../ceremony/session.js';
 
 /** Every node listens for invitations here, on its default relay. */
 export const INBOX_ROOM = 'tandem-inbox';
@@ -34,7 +34,10 @@ const InviteSchema = Type.Object(
 export type Invite = Static<typeof InviteSchema>;
 const checkInvite = Compile(InviteSchema);
 
-export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<CeremonySession>) => void;
+export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<NodeSession>) => void;
+
+/** A node's side of a ceremony: its channel can admit a room's clients. */
+export type NodeSession = CeremonySession<CeremonyChannel>;
 
 /**
  * A node's link to its peers: its inbox on the default relay (rejoined whenever the
@@ -81,9 +84,14 @@ export class PeerNetwork {
     clearTimeout(this.#reconnect);
   }
 
-  /** Opens a new ceremony as its coordinator: joins its room on `relay` first, so no reply is lost. */
-  async open(relay: string): Promise<CeremonySession> {
-    return this.#session(randomUUID() as CeremonyId, relay);
+  /**
+   * Opens a new ceremony as its coordinator: joins its room on `relay` first, so no reply is
+   * lost. A ceremony in a client room takes the room's id and also admits its clients.
+   */
+  async open(relay: string, room?: { id: CeremonyId; clients: ReadonlyMap<PartyId, Uint8Array> }): Promise<NodeSession> {
+    const session = await this.#session(room?.id ?? (randomUUID() as CeremonyId), relay);
+    for (const [party, key] of room?.clients ?? []) session.channel.admit(party, key);
+    return session;
   }
 
   /** Sends `invite` for `session`'s ceremony to `to`'s inbox. */
@@ -94,7 +102,7 @@ export class PeerNetwork {
     inbox.send(INBOX_ROOM, this.self, to, frameInvite(session.id, sealed));
   }
 
-  async #session(ceremony: CeremonyId, relay: string): Promise<CeremonySession> {
+  async #session(ceremony: CeremonyId, relay: string): Promise<NodeSession> {
     const client = await this.pool.get(relay);
     const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
     const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));

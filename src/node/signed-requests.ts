@@ -73,21 +73,32 @@ export class SignedRequestVerifier {
 
 /** What a ceremony invitation claims; checked against the signed request it carries. */
 export type InvitedOperation =
-  | { kind: 'keygen'; family: string; n: number; t: number }
-  | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string };
+  | { kind: 'keygen'; family: string; n: number; t: number; room?: string }
+  | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string; room?: string }
+  | { kind: 'create-room'; numParties: number; parties: Array<{ party_id: string; public_key: string }> };
 
 /** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
 export function checkInvitationMatches(credential: string, op: InvitedOperation, coordinator: PartyId): void {
   const e = envelopeOf(credential);
   if (!e) return; // a bearer API key binds nothing: that is what signed requests are for
   const mismatch = (what: string) => new ProtocolError(`invitation does not match the signed request (${what})`, coordinator);
-  if (e.method !== 'POST' || e.path.split('?')[0] !== `/${op.family}/${op.kind}`) throw mismatch('operation');
+  const path = op.kind === 'create-room' ? '/create-room' : `/${op.family}/${op.kind}`;
+  if (e.method !== 'POST' || e.path.split('?')[0] !== path) throw mismatch('operation');
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(e.body) as Record<string, unknown>;
   } catch {
     throw mismatch('body');
   }
+  if (op.kind === 'create-room') {
+    const parties = Array.isArray(body.parties) ? (body.parties as Array<Record<string, unknown>>) : [];
+    const same =
+      parties.length === op.parties.length &&
+      parties.every((p, i) => p?.party_id === op.parties[i]!.party_id && String(p?.public_key).toLowerCase() === op.parties[i]!.public_key.toLowerCase());
+    if (body.num_parties !== op.numParties || !same) throw mismatch('num_parties/parties');
+    return;
+  }
+  if ((body.room_uuid ?? undefined) !== op.room) throw mismatch('room_uuid');
   if (op.kind === 'keygen') {
     if (body.num_parties !== op.n || body.threshold !== op.t) throw mismatch('num_parties/threshold');
     return;
@@ -98,12 +109,12 @@ export function checkInvitationMatches(credential: string, op: InvitedOperation,
   // A long ECDSA batch runs as several ceremonies: each must be a contiguous part of it.
   const at = signed.findIndex((_, i) => asked.every((m, k) => signed[i + k] === m));
   if (asked.length === 0 || at < 0) throw mismatch('messages');
-  let path: number[];
+  let signedPath: number[];
   try {
-    path = parseDerivationPath(typeof body.derivation_path === 'string' ? body.derivation_path : 'm');
+    signedPath = parseDerivationPath(typeof body.derivation_path === 'string' ? body.derivation_path : 'm');
   } catch {
     throw mismatch('derivation_path');
   }
-  if (path.length !== op.path.length || path.some((v, i) => v !== op.path[i])) throw mismatch('derivation_path');
+  if (signedPath.length !== op.path.length || signedPath.some((v, i) => v !== op.path[i])) throw mismatch('derivation_path');
   if (String(body.extra_data ?? '').toLowerCase() !== op.extraData.toLowerCase()) throw mismatch('extra_data');
 }

@@ -25,6 +25,8 @@ import { PeerNetwork, type InviteHandler } from './peer-network.js';
 import { PolicyGate } from './policy-gate.js';
 import { envelopeOf, SignedRequestVerifier } from './signed-requests.js';
 import { RequestAuthStore } from '../storage/request-auth-store.js';
+import { RoomStore } from '../storage/room-store.js';
+import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
 export const VERSION = '0.1.0';
@@ -90,6 +92,8 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
     policies,
     audit,
     signingPublicKey: signingKey.publicKeyHex,
+    channelPublicKey: toHex(identity.publicKey),
+    rooms: new RoomStore(sqlStore.client),
     log,
   };
   let app: FastifyInstance | undefined;
@@ -122,6 +126,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
 
 const participants: Record<string, Participant> = {
   'create-user': participateCreateUser,
+  [CREATE_ROOM]: participateCreateRoom,
   [FROST_KEYGEN]: participateKeygen,
   [FROST_SIGN]: participateSign,
   [DKLS_KEYGEN]: participateDklsKeygen,

@@ -54,5 +54,5 @@ export {
 } from './auth.js';
 export type { RetryMode } from './transport.js';
 export * from './types.js';
-/** The relay, without Node built-ins: for a device that takes part in ceremonies (rooms, a later release). */
+/** The relay, without Node built-ins: what a device party talks to the other parties through. */
 export { RelayConnection, type RelayConnectOptions, type WebSocketConstructor, type WebSocketLike } from './relay-connection.js';

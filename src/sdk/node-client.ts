@@ -5,6 +5,8 @@ import {
   type AuditOptions,
   type AuditPage,
   type AuditVerification,
+  type CreateRoomRequest,
+  type CreateRoomResult,
   type CreateRuleRequest,
   type CreateUserOptions,
   type CreateUserResult,
@@ -109,7 +111,12 @@ export class TandemNodeClient {
 
   /** Distributed key generation. Retried on another node only if the request never reached the first (a retry could make a second key). */
   async keygen(family: KeyFamily, req: KeygenRequest): Promise<KeygenResult> {
-    return this.post(`/${family_(family)}/keygen`, pick(req, ['num_parties', 'threshold', 'relay_address']), 'unsent-only');
+    return this.post(`/${family_(family)}/keygen`, pick(req, ['num_parties', 'threshold', 'relay_address', 'room_uuid']), 'unsent-only');
+  }
+
+  /** A room for one keygen or sign in which client parties take part (see DeviceParty, which uses it). */
+  async createRoom(req: CreateRoomRequest): Promise<CreateRoomResult> {
+    return this.post('/create-room', pick(req, ['num_parties', 'parties', 'ttl_s', 'relay_address']), 'unsent-only');
   }
 
   /** One signature: `{ signature }`, or for ecdsa `{ signature, recovery_id, der }`. */
@@ -242,5 +249,5 @@ function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pi
 }
 
 function signBody(req: SignRequest | SignBatchRequest) {
-  return pick(req as SignRequest & SignBatchRequest, ['key_id', 'msg', 'extra_data', 'derivation_path', 'relay_address']);
+  return pick(req as SignRequest & SignBatchRequest, ['key_id', 'msg', 'extra_data', 'derivation_path', 'relay_address', 'room_uuid']);
 }

@@ -11,6 +11,8 @@ import type {
   KeyResponse,
 } from '../node/http/policy-schemas.js';
 import type {
+  CreateRoomBody,
+  CreateRoomResponse,
   CreateUserResponse,
   DeriveBody,
   DeriveResponse,
@@ -59,7 +61,14 @@ export interface SignRequest {
   derivation_path?: string;
   /** host:port of another relay for this operation only. */
   relay_address?: string | null;
+  /** A room (createRoom) whose client parties sign too. */
+  room_uuid?: string;
 }
+
+/** `{ num_parties, parties: [{ party_id, public_key }], ttl_s?, relay_address? }`. */
+export type CreateRoomRequest = Static<typeof CreateRoomBody>;
+/** `{ room_uuid, expires_at, relay_address, nodes }`. */
+export type CreateRoomResult = Static<typeof CreateRoomResponse>;
 
 export interface SignBatchRequest extends Omit<SignRequest, 'msg'> {
   /** One or more messages, signed in one request; the answer keeps their order. */

@@ -132,6 +132,33 @@ const NODE_MIGRATIONS: readonly Migration[] = [
       create index request_nonces_expiry_idx on request_nonces (expires_at);
     `,
   },
+  {
+    name: '0004_rooms',
+    sql: `
+      -- A room: one future ceremony in which client parties (a device, an app backend) take
+      -- part beside nodes. Every node keeps its own copy; each copy is used once.
+      create table rooms (
+        room_uuid text primary key,
+        owner_user_id text not null references users (user_id) on delete cascade,
+        num_parties integer not null check (num_parties >= 2),
+        -- [{ "party_id", "public_key" }]: the clients' X25519 channel keys (hex).
+        clients jsonb not null,
+        relay_address text not null,
+        expires_at timestamptz not null,
+        used_at timestamptz
+      );
+      create index rooms_expiry_idx on rooms (expires_at);
+
+      -- The channel keys of a key's client parties, pinned at keygen: a later room that
+      -- signs with the key must name the same client with the same key.
+      create table key_clients (
+        key_id text not null references keys (key_id) on delete cascade,
+        party_id text not null,
+        public_key bytea not null,
+        primary key (key_id, party_id)
+      );
+    `,
+  },
 ];
 
 /**

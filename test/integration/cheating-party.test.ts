@@ -22,6 +22,7 @@ import { openEmbeddedStore } from '../../src/storage/embedded.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
+import { RoomStore } from '../../src/storage/room-store.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 
 /**
@@ -181,6 +182,8 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       policies: new SqlPolicyStore(store.client),
       audit: new AuditLog(store.client),
       signingPublicKey: '',
+      channelPublicKey: '',
+      rooms: new RoomStore(store.client),
       requestKeys: new RequestAuthStore(store.client),
       authenticateUser: async (credential) => {
         const user = await store.getUser(userIdOfApiKey(credential ?? '')!);

@@ -6,8 +6,9 @@ import type { AuditLog } from '../../storage/audit-log.js';
 import type { PolicyStore } from '../../storage/policy-store.js';
 import type { RequestAuthStore } from '../../storage/request-auth-store.js';
 import type { NodeStore, UserRecord } from '../../storage/store.js';
-import { PeerFailure, type CeremonySession } from '../ceremony-session.js';
-import type { Invite, PeerNetwork } from '../peer-network.js';
+import { PeerFailure, type CeremonySession } from '../../ceremony/session.js';
+import type { RoomStore } from '../../storage/room-store.js';
+import type { Invite, NodeSession, PeerNetwork } from '../peer-network.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
@@ -33,6 +34,9 @@ export interface NodeContext {
   audit: AuditLog;
   /** Hex Ed25519 key the node signs its Rule Server requests with. */
   signingPublicKey: string;
+  /** Hex X25519 key of this node's ceremony channel (what a room's clients seal to). */
+  channelPublicKey: string;
+  rooms: RoomStore;
   log(msg: string): void;
 }
 
@@ -41,8 +45,43 @@ export type Participant = (
   ctx: NodeContext,
   invite: Invite,
   coordinator: PartyId,
-  join: () => Promise<CeremonySession>,
+  join: () => Promise<NodeSession>,
 ) => Promise<void>;
+
+/** The other nodes among a key's parties (a key made in a room also has client parties). */
+export function nodeHolders(ctx: NodeContext, parties: PartyId[]): PartyId[] {
+  return parties.filter((p) => p !== ctx.self && ctx.network.peerIds.includes(p));
+}
+
+/**
+ * Brings the other parties of a ceremony together: every client of its room (told in the
+ * room itself, and all required) and `need` minus that many nodes, the first to answer of
+ * those invited through their inboxes. `answer` reads a party's first message.
+ */
+export async function gatherParties<T>(
+  ctx: NodeContext,
+  s: CeremonySession,
+  opts: { nodes: PartyId[]; clients: PartyId[]; need: number; op: Invite['op']; credential: string; relay: string },
+  answer: (p: PartyId) => Promise<T>,
+): Promise<{ winners: Array<[PartyId, T]>; losers: PartyId[]; failures: PeerFailure[] }> {
+  const needNodes = opts.need - opts.clients.length;
+  const nodes = needNodes > 0 ? opts.nodes : [];
+  await Promise.all(nodes.map((p) => ctx.network.invite(s, p, opts.op, opts.credential, opts.relay)));
+  // A client gets the operation itself (never the user's credential) and checks it is what it asked for.
+  for (const c of opts.clients) s.step(c, 'invite', { op: opts.op });
+  const [fromClients, fromNodes] = await Promise.all([
+    Promise.allSettled(opts.clients.map(answer)),
+    firstResponders(nodes, needNodes, answer),
+  ]);
+  const winners: Array<[PartyId, T]> = [];
+  const failures = [...fromNodes.failures];
+  fromClients.forEach((r, i) => {
+    if (r.status === 'fulfilled') winners.push([opts.clients[i]!, r.value]);
+    else failures.push(asPeerFailure(opts.clients[i]!, r.reason));
+  });
+  if (winners.length < opts.clients.length) return { winners, losers: [...fromNodes.winners.map(([p]) => p), ...fromNodes.losers], failures };
+  return { winners: [...winners, ...fromNodes.winners], losers: fromNodes.losers, failures };
+}
 
 /**
  * Waits for `ask` to succeed for `need` of the candidates and returns as soon as it has,
@@ -55,7 +94,7 @@ export async function firstResponders<T>(
 ): Promise<{ winners: Array<[PartyId, T]>; losers: PartyId[]; failures: PeerFailure[] }> {
   const winners: Array<[PartyId, T]> = [];
   const failures: PeerFailure[] = [];
-  if (need <= 0) return { winners, losers: candidates, failures };
+  if (need <= 0 || candidates.length === 0) return { winners, losers: candidates, failures };
   await new Promise<void>((resolve) => {
     let settled = 0;
     const done = () => {
@@ -117,9 +156,9 @@ export function ceremonyError(what: string, e: unknown): TandemError {
 }
 
 /** Opens a ceremony room as its coordinator; an unreachable relay is a ceremony failure. */
-export async function openCeremony(ctx: NodeContext, relay: string): Promise<CeremonySession> {
+export async function openCeremony(ctx: NodeContext, relay: string, room?: Parameters<PeerNetwork['open']>[1]): Promise<NodeSession> {
   try {
-    return await ctx.network.open(relay);
+    return await ctx.network.open(relay, room);
   } catch (e) {
     throw new ProtocolError(`relay ${relay} unreachable: ${(e as Error).message}`);
   }

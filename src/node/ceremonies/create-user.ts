@@ -2,7 +2,7 @@ import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { UserId } from '../../shared/ids.js';
 import { parseRequestPublicKey, type RequestKeyType } from '../../shared/request-signature.js';
-import type { CeremonySession } from '../ceremony-session.js';
+import type { CeremonySession } from '../../ceremony/session.js';
 import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
 import { abortAll, type Participant, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
 

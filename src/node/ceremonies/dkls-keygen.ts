@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Dkls23Dkg } from '../../protocols/dkls23/dkg/dkg.js';
 import type { Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { wipe } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
-import { toHex } from '../../shared/hex.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import type { CeremonySession } from '../../ceremony/session.js';
+import { abortAll, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
 import { sealDklsShare } from './dkls-shares.js';
-import { column, exchange } from './exchange.js';
+import { dkgRoundTimeout, dklsConfirmOf, runDklsDkg, type DklsDkgConfirm } from '../../ceremony/dkls-dkg-rounds.js';
 
 /**
  * DKLs23 key generation across nodes (threshold ECDSA). The coordinator invites every
@@ -27,36 +26,16 @@ export interface DklsKeygenRequest {
   n: number;
   t: number;
   relay: string;
+  /** A room whose client parties take part (POST /create-room). */
+  roomUuid?: string;
 }
 
-/** DKG rounds run base OTs for every pair: allow them more than a plain step. */
-const roundTimeout = (ctx: NodeContext) => Math.max(ctx.stepTimeoutMs, 60_000);
+const roundTimeout = (ctx: NodeContext) => dkgRoundTimeout(ctx.stepTimeoutMs);
 
-async function runDkg(ctx: NodeContext, s: CeremonySession, parties: PartyId[], t: number): Promise<Dkls23KeyShare> {
-  const dkg = new Dkls23Dkg(ctx.self, parties, t);
-  const others = dkg.others;
-  const timeout = roundTimeout(ctx);
-  const perPeer = (m: Map<PartyId, Uint8Array>) => new Map([...m].map(([p, b]) => [p, [b]]));
-  try {
-    const r1 = await exchange(s, others, 'r1', [dkg.round1()], timeout, 1);
-    const r2 = await exchange(s, others, 'r2', perPeer(dkg.round2(column(r1, 0))), timeout, 1);
-    const r3 = await exchange(s, others, 'r3', perPeer(dkg.round3(column(r2, 0))), timeout, 1);
-    const r4 = await exchange(s, others, 'r4', [dkg.round4(column(r3, 0))], timeout, 1);
-    return dkg.finish(column(r4, 0));
-  } finally {
-    dkg.destroy();
-  }
-}
-
-interface Confirm {
-  public_key: string;
-  dkg_sid: string;
-}
-const confirmOf = (share: Dkls23KeyShare): Confirm => ({ public_key: toHex(encodePoint(share.pub.publicKey)), dkg_sid: toHex(share.pub.dkgSid) });
-
-async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dkls23KeyShare): Promise<void> {
+async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dkls23KeyShare, room: ClaimedRoom | undefined): Promise<void> {
   try {
     if (!(await ctx.store.insertKey(sealDklsShare(ctx, keyId, user, share)))) throw new TandemError('unique_violation', `key ${keyId} exists already`);
+    if (room) await ctx.rooms.pinClients(keyId, room.room.clients);
   } finally {
     wipe(share);
   }
@@ -65,29 +44,31 @@ async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dk
 export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const user = await ctx.authenticateUser(req.credential);
   await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null });
+  const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
+  const relay = room?.room.relayAddress ?? req.relay;
   const keyId = randomUUID() as KeyId;
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   let chosen: PartyId[] = [];
   let stored = false;
   try {
-    session = await openCeremony(ctx, req.relay);
+    session = await openCeremony(ctx, relay, room?.channel);
     const s = session;
-    const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t };
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
-    const { winners, losers, failures } = await firstResponders(peers, req.n - 1, (p) => s.expect(p, 'ready', ctx.stepTimeoutMs));
+    const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
+    const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, credential: req.credential, relay };
+    const { winners, losers, failures } = await gatherParties(ctx, s, gather, (p) => s.expect(p, 'ready', ctx.stepTimeoutMs));
     abortAll(s, losers, 'not selected for this key');
     if (winners.length < req.n - 1) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
     chosen = winners.map(([p]) => p);
     const parties = [ctx.self, ...chosen].sort();
     for (const p of chosen) s.step(p, 'start', { parties });
-    const share = await runDkg(ctx, s, parties, req.t);
-    const mine = confirmOf(share);
+    const share = await runDklsDkg(s, ctx.self, parties, req.t, ctx.stepTimeoutMs);
+    const mine = dklsConfirmOf(share);
     const publicKey = encodePoint(share.pub.publicKey);
-    await store(ctx, keyId, user, share);
+    await store(ctx, keyId, user, share, room);
     stored = true;
     for (const p of chosen) {
-      const c = (await s.expect(p, 'confirm', roundTimeout(ctx))) as Confirm;
+      const c = (await s.expect(p, 'confirm', roundTimeout(ctx))) as DklsDkgConfirm;
       if (c?.public_key !== mine.public_key || c?.dkg_sid !== mine.dkg_sid) throw new ProtocolError(`${p} confirmed another key`);
     }
     for (const p of chosen) s.step(p, 'commit', {});
@@ -106,6 +87,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
   const op = invite.op as Record<string, unknown>;
   const keyId = String(op.key_id) as KeyId;
   let stored = false;
+  let room: ClaimedRoom | undefined;
   try {
     let user: UserRecord;
     const n = Number(op.n);
@@ -115,8 +97,9 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
-      checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t }, from);
+      checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
       await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, requestId: invite.ceremony });
+      room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);
     } catch (e) {
       refuse(session, from, e);
       return;
@@ -124,13 +107,14 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     session.step(from, 'ready', {});
     const start = (await session.expect(from, 'start', ctx.stepTimeoutMs)) as { parties?: unknown };
     const parties = Array.isArray(start?.parties) ? (start.parties.map(String) as PartyId[]) : [];
-    const known = new Set([...ctx.network.peerIds, ctx.self]);
-    if (parties.length !== n || !parties.includes(ctx.self) || !parties.includes(from) || !parties.every((p) => known.has(p))) {
+    const clients = room?.clients ?? [];
+    const known = new Set([...ctx.network.peerIds, ctx.self, ...clients]);
+    if (parties.length !== n || !parties.includes(ctx.self) || !parties.includes(from) || !parties.every((p) => known.has(p)) || !clients.every((c) => parties.includes(c))) {
       throw new ProtocolError('start message with a bad party list', from);
     }
-    const share = await runDkg(ctx, session, parties, t);
-    const confirm = confirmOf(share);
-    await store(ctx, keyId, user, share);
+    const share = await runDklsDkg(session, ctx.self, parties, t, ctx.stepTimeoutMs);
+    const confirm = dklsConfirmOf(share);
+    await store(ctx, keyId, user, share, room);
     stored = true;
     session.step(from, 'confirm', confirm);
     await session.expect(from, 'commit', ctx.stepTimeoutMs);

@@ -1,19 +1,21 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Dkls23Error } from '../../protocols/dkls23/errors.js';
-import { indexOf, wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
-import { signSid } from '../../protocols/dkls23/session/ids.js';
-import { combine, decodeRound3, Dkls23Signer, encodeRound3, type EcdsaSignature, type SignRound3 } from '../../protocols/dkls23/sign/sign.js';
+import { wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { combine, decodeRound3, encodeRound3, type EcdsaSignature, type SignRound3 } from '../../protocols/dkls23/sign/sign.js';
+import { runDklsSign, type DklsSignStart } from '../../ceremony/dkls-sign-rounds.js';
 import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { ProtocolError } from '../../protocols/errors.js';
+import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
-import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, openCeremony, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import type { CeremonySession } from '../../ceremony/session.js';
+import { abortAll, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { signDecision } from './child-keys.js';
 import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
-import { column, decodeItems, exchange } from './exchange.js';
+import { decodeItems } from '../../ceremony/exchange.js';
 import { ownedKey } from './key-shares.js';
 
 /**
@@ -34,14 +36,13 @@ export interface DklsSignRequest {
   path: number[];
   extraData: Uint8Array;
   relay: string;
+  /** A room whose client parties sign too (POST /create-room). */
+  roomUuid?: string;
 }
 
-interface Start {
-  signers: PartyId[];
-  contributions: Record<string, string>;
-}
+type Start = DklsSignStart;
 
-/** Rounds 1-3 from one signer's view; returns its round-3 partial for every message. */
+/** The shared rounds, plus this node's ban of a peer caught cheating in a way that could leak OT secrets. */
 async function runSign(
   ctx: NodeContext,
   s: CeremonySession,
@@ -52,53 +53,42 @@ async function runSign(
   path: number[],
   tweak: bigint,
 ): Promise<SignRound3[]> {
-  const nonce = createHash('sha256');
-  for (const p of start.signers) nonce.update(fromHex(start.contributions[p] ?? '', 32));
-  const sid = signSid({
-    dkgSid: share.pub.dkgSid,
-    epoch: share.pub.epoch,
-    signers: start.signers.map((p) => indexOf(share.pub, p)),
-    path,
-    nonce: new Uint8Array(nonce.digest()),
-  });
-  // One independent DKLs23 session per message, each under its own sub-session id.
-  const signers = hashes.map((h, k) => new Dkls23Signer(share, start.signers, subSid(sid, k), h, tweak));
-  const others = signers[0]!.others;
-  const n = hashes.length;
-  const byPeer = (rounds: Array<Map<PartyId, Uint8Array>>) => new Map(others.map((p) => [p, rounds.map((r) => r.get(p)!)]));
   try {
-    const r1 = await exchange(s, others, 'r1', byPeer(signers.map((x) => x.round1())), ctx.stepTimeoutMs, n);
-    const r2 = await exchange(s, others, 'r2', byPeer(signers.map((x, k) => x.round2(column(r1, k)))), ctx.stepTimeoutMs, n);
-    return await Promise.all(signers.map(async (x, k) => x.round3(column(r2, k))));
+    return await runDklsSign(s, share, start, hashes, path, tweak, ctx.stepTimeoutMs);
   } catch (e) {
     if (e instanceof Dkls23Error && e.kind === 'ban' && e.culprit) await recordBan(ctx, key.keyId, e.culprit, e.reason);
     throw e;
-  } finally {
-    for (const x of signers) x.destroy();
   }
-}
-
-function subSid(sid: Uint8Array, k: number): Uint8Array {
-  return new Uint8Array(createHash('sha256').update('tandem/dkls23/v1/batch-item').update(sid).update(String(k)).digest());
 }
 
 export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest): Promise<{ signatures: EcdsaSignature[] }> {
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
   await ctx.authorize(signDecision('ecdsa', user.userId, key, req.hashes, req.path, req.extraData));
+  const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, key.threshold, key.keyId);
+  const relay = room?.room.relayAddress ?? req.relay;
+  checkEnoughSigners(ctx, key, room);
+  for (const c of room?.clients ?? []) if (await isBanned(ctx, key.keyId, c)) throw new TandemError('executor_result', `client ${c} is banned for this key`);
   const share = openDklsShare(ctx, key);
   const child = deriveDkls(share.pub, req.path);
   let session: CeremonySession | undefined;
-  const holders = key.parties.filter((p) => p !== ctx.self);
+  const holders = [...nodeHolders(ctx, key.parties), ...(room?.clients ?? [])];
   try {
     const candidates: PartyId[] = [];
-    for (const p of holders) if (!(await isBanned(ctx, key.keyId, p))) candidates.push(p);
-    session = await openCeremony(ctx, req.relay);
+    for (const p of nodeHolders(ctx, key.parties)) if (!(await isBanned(ctx, key.keyId, p))) candidates.push(p);
+    session = await openCeremony(ctx, relay, room?.channel);
     const s = session;
-    const op = { type: DKLS_SIGN, key_id: req.keyId, msgs: req.hashes.map(toHex), path: req.path, extra_data: toHex(req.extraData) };
-    await Promise.all(candidates.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
+    const op = {
+      type: DKLS_SIGN,
+      key_id: req.keyId,
+      msgs: req.hashes.map(toHex),
+      path: req.path,
+      extra_data: toHex(req.extraData),
+      ...(room ? { room_uuid: room.room.roomUuid } : {}),
+    };
     const need = key.threshold - 1;
-    const { winners, losers, failures } = await firstResponders(candidates, need, async (p) => {
+    const gather = { nodes: candidates, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const body = (await s.expect(p, 'ready', ctx.stepTimeoutMs)) as { contribution?: unknown };
       if (typeof body?.contribution !== 'string' || !/^[0-9a-f]{64}$/.test(body.contribution)) throw new ProtocolError('malformed ready message', p);
       return body.contribution;
@@ -143,9 +133,10 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
       const user = await ctx.authenticateUser(invite.credential);
-      checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? '') }, from);
+      checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
+      await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
       if (await isBanned(ctx, key.keyId, from)) throw new ProtocolError('coordinator is banned for this key', from);
       await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
     } catch (e) {

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { FrostDkg } from '../../protocols/frost/dkg.js';
 import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
-import { parseDkgConfirm, parseDkgRound1, parseDkgRound1Set, parseDkgRound2, type DkgConfirm, type DkgRound1Set, type DkgRound2 } from '../../protocols/frost/messages.js';
+import { parseDkgConfirm, parseDkgRound1, parseDkgRound1Set, type DkgRound1Set } from '../../protocols/frost/messages.js';
+import { exchangeDkgShares } from '../../ceremony/frost-dkg-rounds.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import { frostSuite, type FrostFamily } from '../families.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import type { CeremonySession } from '../ceremony-session.js';
-import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import type { CeremonySession } from '../../ceremony/session.js';
+import { abortAll, gatherParties, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
 import { sealFrostShare } from './key-shares.js';
 
 /**
@@ -26,6 +28,8 @@ export interface KeygenRequest {
   n: number;
   t: number;
   relay: string;
+  /** A room whose client parties take part (POST /create-room). */
+  roomUuid?: string;
 }
 
 export const FROST_KEYGEN = 'frost-keygen';
@@ -34,6 +38,8 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
   const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
   await ctx.authorize({ operation: 'keygen', family: req.family, userId: user.userId, key: null });
+  const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
+  const relay = room?.room.relayAddress ?? req.relay;
   const keyId = randomUUID() as KeyId;
   const dkg = new FrostDkg(suite, ctx.self, req.t, req.n);
   const peers = ctx.network.peerIds;
@@ -41,13 +47,13 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
   let stored = false;
   let chosen: PartyId[] = [];
   try {
-    session = await openCeremony(ctx, req.relay);
+    session = await openCeremony(ctx, relay, room?.channel);
     const s = session;
-    const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t };
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
+    const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
     const mine = dkg.round1();
     const need = req.n - 1;
-    const { winners, losers, failures } = await firstResponders(peers, need, async (p) => {
+    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const r1 = parseDkgRound1(await s.expect(p, 'r1', ctx.stepTimeoutMs), p);
       if (r1.from !== p) throw new ProtocolError('round-1 package carries another party id', p);
       return r1;
@@ -57,8 +63,8 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
     chosen = winners.map(([p]) => p);
     const set: DkgRound1Set = { v: 1, packages: [mine, ...winners.map(([, r1]) => r1)] };
     for (const p of chosen) s.step(p, 'r1set', set);
-    const result = await exchangeShares(ctx, s, dkg, set, chosen);
-    await store(ctx, req.family, keyId, user, result.share);
+    const result = await exchangeDkgShares(s, dkg, set, chosen, ctx.stepTimeoutMs);
+    await store(ctx, req.family, keyId, user, result.share, room);
     stored = true;
     const confirms = await Promise.all(chosen.map(async (p) => parseDkgConfirm(await s.expect(p, 'confirm', ctx.stepTimeoutMs), p)));
     for (const c of confirms) {
@@ -78,36 +84,11 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
   }
 }
 
-/** Rounds 2 and 3 from one party's view; the same for the coordinator and participants. */
-async function exchangeShares(
-  ctx: NodeContext,
-  s: CeremonySession,
-  dkg: FrostDkg,
-  set: DkgRound1Set,
-  others: PartyId[],
-): Promise<{ share: FrostKeyShare; confirm: DkgConfirm }> {
-  // Check the round-1 set (naming a cheater) before anything else.
-  const shares = dkg.round2(set);
-  // Hear from every party before sending shares: they then travel under the
-  // ephemeral-ephemeral channel key (forward secret), never under a first-contact key.
-  for (const p of others) s.step(p, 'hello', {});
-  await Promise.all(others.map((p) => s.expect(p, 'hello', ctx.stepTimeoutMs)));
-  for (const p of others) if (!s.channel.heardFrom(p)) throw new ProtocolError('no authenticated message yet', p);
-  for (const m of shares) s.step(m.to as PartyId, 'r2', m);
-  const received: DkgRound2[] = await Promise.all(
-    others.map(async (p) => {
-      const r2 = parseDkgRound2(await s.expect(p, 'r2', ctx.stepTimeoutMs), p);
-      if (r2.from !== p) throw new ProtocolError('round-2 share carries another party id', p);
-      return r2;
-    }),
-  );
-  return dkg.round3(received);
-}
-
-async function store(ctx: NodeContext, family: FrostFamily, keyId: KeyId, user: UserRecord, share: FrostKeyShare): Promise<void> {
+async function store(ctx: NodeContext, family: FrostFamily, keyId: KeyId, user: UserRecord, share: FrostKeyShare, room: Pick<ClaimedRoom, 'room'> | undefined): Promise<void> {
   try {
     const record = sealFrostShare(ctx, keyId, family, user, share, groupPublicKey(frostSuite(family), share.publicPackage));
     if (!(await ctx.store.insertKey(record))) throw new TandemError('unique_violation', `key ${keyId} exists already`);
+    if (room) await ctx.rooms.pinClients(keyId, room.room.clients);
   } finally {
     share.secretShare.fill(0);
   }
@@ -121,12 +102,14 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
   let dkg: FrostDkg | undefined;
   let user: UserRecord;
   let stored = false;
+  let room: ClaimedRoom | undefined;
   try {
     try {
       user = await ctx.authenticateUser(invite.credential);
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
-      checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t) }, from);
+      checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
       await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, requestId: invite.ceremony });
+      room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, Number(op.n));
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {
       refuse(session, from, e);
@@ -136,10 +119,12 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     const set = parseDkgRound1Set(await session.expect(from, 'r1set', ctx.stepTimeoutMs), from);
     const parties = set.packages.map((p) => p.from as PartyId);
     if (!parties.includes(from)) throw new ProtocolError('coordinator is not in its own key', from);
+    const clients = room?.clients ?? [];
     const others = parties.filter((p) => p !== ctx.self);
-    for (const p of others) if (p !== from && !ctx.network.peerIds.includes(p)) throw new ProtocolError(`unknown party ${p} in key`, from);
-    const result = await exchangeShares(ctx, session, dkg, set, others);
-    await store(ctx, family, keyId, user, result.share);
+    for (const p of others) if (p !== from && !ctx.network.peerIds.includes(p) && !clients.includes(p)) throw new ProtocolError(`unknown party ${p} in key`, from);
+    if (!clients.every((c) => parties.includes(c))) throw new ProtocolError('the room\'s clients are not all in the key', from);
+    const result = await exchangeDkgShares(session, dkg, set, others, ctx.stepTimeoutMs);
+    await store(ctx, family, keyId, user, result.share, room);
     stored = true;
     session.step(from, 'confirm', result.confirm);
     await session.expect(from, 'commit', ctx.stepTimeoutMs);

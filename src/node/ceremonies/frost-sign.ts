@@ -14,11 +14,12 @@ import type { KeyRecord } from '../../storage/store.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
-import type { CeremonySession } from '../ceremony-session.js';
+import type { CeremonySession } from '../../ceremony/session.js';
 import { frostSuite, type FrostFamily } from '../families.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { signDecision } from './child-keys.js';
-import { abortAll, openCeremony, type Participant, ceremonyError, firstResponders, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 
 /**
@@ -37,6 +38,8 @@ export interface SignRequest {
   path: number[];
   extraData: Uint8Array;
   relay: string;
+  /** A room whose client parties sign too (POST /create-room). */
+  roomUuid?: string;
 }
 
 export const FROST_SIGN = 'frost-sign';
@@ -46,19 +49,30 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, req.family);
   await ctx.authorize(signDecision(req.family, user.userId, key, req.msgs, req.path, req.extraData));
+  const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, key.threshold, key.keyId);
+  const relay = room?.room.relayAddress ?? req.relay;
+  checkEnoughSigners(ctx, key, room);
   const share = childShare(ctx, key, suite, req.path);
   const mine = req.msgs.map((m) => new FrostSigner(suite, share, m));
   let session: CeremonySession | undefined;
-  const peers = key.parties.filter((p) => p !== ctx.self);
+  const peers = nodeHolders(ctx, key.parties);
   try {
-    session = await openCeremony(ctx, req.relay);
+    session = await openCeremony(ctx, relay, room?.channel);
     const s = session;
-    const op = { type: FROST_SIGN, family: req.family, key_id: req.keyId, path: req.path, msgs: req.msgs.map(toHex), extra_data: toHex(req.extraData) };
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, req.relay)));
+    const op = {
+      type: FROST_SIGN,
+      family: req.family,
+      key_id: req.keyId,
+      path: req.path,
+      msgs: req.msgs.map(toHex),
+      extra_data: toHex(req.extraData),
+      ...(room ? { room_uuid: room.room.roomUuid } : {}),
+    };
     const aggs = req.msgs.map((m) => new FrostAggregator(suite, share.publicPackage, m));
     aggs.forEach((agg, i) => agg.addCommitment(mine[i]!.commit()));
     const need = key.threshold - 1;
-    const { winners, losers, failures } = await firstResponders(peers, need, async (p) => {
+    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const batch = parseSignCommitmentBatch(await s.expect(p, 'commit', ctx.stepTimeoutMs), p);
       return entries<SignCommitment>(batch.commitments, req.msgs.length, p, 'commitments');
     });
@@ -77,7 +91,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
     );
     return aggs.map((agg, i) => agg.aggregate([myShares[i]!, ...theirs.map((t) => t[i]!)]));
   } catch (e) {
-    if (session) abortAll(session, peers, 'signing failed');
+    if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], 'signing failed');
     throw ceremonyError('signing', e);
   } finally {
     for (const m of mine) m.destroy();
@@ -125,9 +139,10 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
       const user = await ctx.authenticateUser(invite.credential);
-      checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? '') }, from);
+      checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
+      await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
       await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
       const share = childShare(ctx, key, suite, path);
       secret = share.secretShare;

@@ -6,6 +6,10 @@ import { TandemError } from '../../shared/errors.js';
 import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
+import { coordinateCreateRoom, DEFAULT_ROOM_TTL_S } from '../ceremonies/rooms.js';
+import { fromHex } from '../../shared/hex.js';
+import type { PartyId } from '../../shared/ids.js';
+import type { Static } from 'typebox';
 import { FROST_SUITES, type FrostFamily } from '../families.js';
 import { Compile } from 'typebox/compile';
 import { parseRequestPublicKey } from '../../shared/request-signature.js';
@@ -13,7 +17,7 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { credentialOf, isSignedRequest, RAW_BODY } from './key-routes.js';
 import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
-import { CreateUserBody, CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
+import { CreateRoomBody, CreateRoomResponse, CreateUserBody, CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
 
 /**
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
@@ -90,7 +94,32 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
   app.get(
     '/identity',
     { schema: { summary: "This node's id and the Ed25519 key that signs its Rule Server requests", response: { 200: IdentityResponse } } },
-    async () => ({ node_id: ctx.self, signing_public_key: ctx.signingPublicKey }),
+    async () => ({ node_id: ctx.self, signing_public_key: ctx.signingPublicKey, channel_public_key: ctx.channelPublicKey }),
+  );
+
+  app.post(
+    '/create-room',
+    {
+      onRequest: requireUser,
+      schema: {
+        summary: 'Create a room: a keygen or sign in which client parties (a device, an app backend) take part beside nodes',
+        description:
+          'Every node that answers stores the room after checking the caller itself. A keygen or sign with room_uuid (to one of the returned nodes) then runs in the relay room of that id; the clients join it with their party ids and seal to the nodes\' channel keys (GET /identity). Each node uses its copy once; rooms expire (ttl_s, default 300 s). Problems are room_creation_problem.',
+        body: CreateRoomBody,
+        response: { 200: CreateRoomResponse, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const body = req.body as Static<typeof CreateRoomBody>;
+      const room = await coordinateCreateRoom(ctx, {
+        credential: credentialOf(req),
+        numParties: body.num_parties,
+        clients: body.parties.map((p) => ({ partyId: p.party_id as PartyId, publicKey: fromHex(p.public_key, 32) })),
+        ttlS: body.ttl_s ?? DEFAULT_ROOM_TTL_S,
+        relay: body.relay_address ?? ctx.defaultRelay,
+      });
+      return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes };
+    },
   );
 
   app.post(

@@ -9,7 +9,7 @@ import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
-import { DerivationPath, errorResponses, ExtraData, HexHash, KeygenBody, KeygenResponse, RelayAddress } from './schemas.js';
+import { DerivationPath, errorResponses, ExtraData, HexHash, KeygenBody, KeygenResponse, RelayAddress, RoomUuid } from './schemas.js';
 
 const ECDSA_CEREMONY_BATCH = 8;
 
@@ -28,6 +28,7 @@ const EcdsaSignBody = Type.Object({
   extra_data: Type.Optional(ExtraData),
   derivation_path: Type.Optional(DerivationPath),
   relay_address: Type.Optional(RelayAddress),
+  room_uuid: Type.Optional(RoomUuid),
 });
 
 function toBody(sig: EcdsaSignature) {
@@ -55,7 +56,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
-      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address) });
+      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid });
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
   );
@@ -75,6 +76,9 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       const batch = Array.isArray(req.body.msg);
       const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
+      if (req.body.room_uuid !== undefined && hashes.length > ECDSA_CEREMONY_BATCH) {
+        throw new TandemError('batch_too_large', `a room runs one ceremony: at most ${ECDSA_CEREMONY_BATCH} hashes with room_uuid`);
+      }
       // A DKLs23 round carries ~50 KB per message and peer; batches go in ceremonies of at
       // most ECDSA_CEREMONY_BATCH messages so that no relay frame grows past its limit.
       const signatures: EcdsaSignature[] = [];
@@ -86,6 +90,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
           path: parsePath(req.body.derivation_path),
           extraData: fromHex(req.body.extra_data ?? ''),
           relay: relayOf(req.body.relay_address),
+          roomUuid: req.body.room_uuid,
         });
         signatures.push(...part.signatures);
       }

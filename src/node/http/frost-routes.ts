@@ -42,7 +42,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
-      const { keyId, publicKey } = await coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address) });
+      const { keyId, publicKey } = await coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid });
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
   );
@@ -67,6 +67,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         path: parsePath(req.body.derivation_path),
         extraData: fromHex(req.body.extra_data ?? ''),
         relay: relayOf(req.body.relay_address),
+        roomUuid: req.body.room_uuid,
       });
       const out = sigs.map((s) => ({ signature: toHex(s) }));
       return batch ? { signatures: out } : out[0]!;

@@ -40,10 +40,41 @@ export const CreateUserResponse = Type.Object({
   api_key: Type.String({ description: 'Shown once; the node stores only its hash.' }),
 });
 
+export const RoomUuid = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'A room from POST /create-room: its client parties take part, over the room\'s relay (relay_address is then ignored).',
+});
+
 export const KeygenBody = Type.Object({
   num_parties: Type.Integer({ description: 'n: how many parties hold a share' }),
   threshold: Type.Integer({ description: 't: how many parties are needed to sign (2 <= t <= n)' }),
   relay_address: Type.Optional(RelayAddress),
+  room_uuid: Type.Optional(RoomUuid),
+});
+
+export const RoomClientBody = Type.Object(
+  {
+    party_id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'The client\'s party id in the ceremony (not a node\'s id).' }),
+    public_key: Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Hex 32-byte X25519 key of the client\'s ceremony channel.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateRoomBody = Type.Object(
+  {
+    num_parties: Type.Integer({ minimum: 2, maximum: 16, description: 'Parties of the ceremony: the clients and the nodes together (for a sign, the key\'s threshold).' }),
+    parties: Type.Array(RoomClientBody, { minItems: 1, maxItems: 15, description: 'The client parties (a device, an app backend).' }),
+    ttl_s: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600, description: 'How long the room can be used; default 300 s.' })),
+    relay_address: Type.Optional(RelayAddress),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateRoomResponse = Type.Object({
+  room_uuid: Type.String(),
+  expires_at: Type.String({ description: 'ISO 8601' }),
+  relay_address: Type.String({ description: 'host:port of the relay the clients join the room on.' }),
+  nodes: Type.Array(Type.String(), { description: 'The nodes that hold the room; a keygen or sign naming it goes to one of them.' }),
 });
 
 export const HexHash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A 32-byte hash, hex.' });
@@ -78,6 +109,7 @@ export const SignBody = (msg: string) =>
     extra_data: Type.Optional(ExtraData),
     derivation_path: Type.Optional(DerivationPath),
     relay_address: Type.Optional(RelayAddress),
+    room_uuid: Type.Optional(RoomUuid),
   });
 
 export const SignatureResponse = (signature: string) => Type.Object({ signature: Type.String({ description: signature }) });
@@ -104,6 +136,7 @@ export const HealthResponse = Type.Object({
 export const IdentityResponse = Type.Object({
   node_id: Type.String(),
   signing_public_key: Type.String({ description: 'Hex 32-byte Ed25519 public key' }),
+  channel_public_key: Type.String({ description: 'Hex 32-byte X25519 key of the node\'s ceremony channel: what a room client seals its messages to.' }),
 });
 
 export const CreateUserBody = Type.Object(

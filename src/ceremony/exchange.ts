@@ -1,6 +1,6 @@
-import type { PartyId } from '../../shared/ids.js';
-import { ProtocolError } from '../../protocols/errors.js';
-import type { CeremonySession } from '../ceremony-session.js';
+import type { PartyId } from '../shared/ids.js';
+import { ProtocolError } from '../protocols/errors.js';
+import type { CeremonySession } from './session.js';
 
 /**
  * One all-to-all round: sends each peer its message (or the same one to all) and waits

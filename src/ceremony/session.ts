@@ -1,7 +1,25 @@
-import { CeremonyChannel, ChannelError } from '../crypto/channel.js';
-import type { RelayClient } from '../relay/client.js';
 import { isErrType, type ErrType } from '../shared/errors.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
+
+/**
+ * The end-to-end channel of a ceremony: the node's CeremonyChannel (Node crypto) or the
+ * device's byte-compatible PortableCeremonyChannel. `open` throws for anything that is not
+ * authentic, fresh and in order.
+ */
+export interface SessionChannel {
+  readonly ceremony: CeremonyId;
+  seal(to: PartyId, plaintext: Uint8Array): Uint8Array;
+  open(from: PartyId, envelope: Uint8Array): Uint8Array;
+  heardFrom(party: PartyId): boolean;
+  close(): void;
+}
+
+/** The relay as a session uses it: the node's RelayClient or the SDK's RelayConnection. */
+export interface SessionLink {
+  readonly closed: boolean;
+  send(room: string, from: string, to: string, data: Uint8Array): void;
+  leave(room: string, party: string): void;
+}
 
 /** What parties of a ceremony say to each other, sealed end to end. */
 export type CeremonyMessage =
@@ -34,15 +52,15 @@ interface Waiter {
  * CeremonyChannel, with per-sender FIFO queues so protocol code can `expect` the next
  * message of a given party and step, with a deadline.
  */
-export class CeremonySession {
+export class CeremonySession<C extends SessionChannel = SessionChannel> {
   readonly #queues = new Map<PartyId, CeremonyMessage[]>();
   readonly #waiters = new Map<PartyId, Waiter>();
   #closed = false;
 
   constructor(
     readonly self: PartyId,
-    readonly channel: CeremonyChannel,
-    private readonly relay: RelayClient,
+    readonly channel: C,
+    private readonly relay: SessionLink,
     private readonly onDrop: (why: string) => void = () => {},
   ) {}
 
@@ -57,7 +75,7 @@ export class CeremonySession {
       msg = parseMessage(this.channel.open(from, data));
     } catch (e) {
       // Not from `from`, or garbage: drop it, so an outsider can't disrupt the ceremony.
-      this.onDrop(e instanceof ChannelError ? e.message : `undecodable message from ${from}`);
+      this.onDrop(e instanceof Error && e.name === 'ChannelError' ? e.message : `undecodable message from ${from}`);
       return;
     }
     this.accept(from, msg);

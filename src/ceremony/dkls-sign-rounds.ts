@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { indexOf, type Dkls23KeyShare } from '../protocols/dkls23/keyshare/keyshare.js';
+import { signSid } from '../protocols/dkls23/session/ids.js';
+import { Dkls23Signer, type SignRound3 } from '../protocols/dkls23/sign/sign.js';
+import { fromHex } from '../shared/hex.js';
+import type { PartyId } from '../shared/ids.js';
+import { column, exchange } from './exchange.js';
+import type { CeremonySession } from './session.js';
+
+/** The coordinator's "start": the signing set and every signer's session-id contribution. */
+export interface DklsSignStart {
+  signers: PartyId[];
+  contributions: Record<string, string>;
+}
+
+/**
+ * DKLs23 signing rounds 1-3 from one signer's view (node or room client alike); returns its
+ * round-3 partial for every hash. The session id is derived from every signer's
+ * contribution, so no party can make another reuse one.
+ */
+export async function runDklsSign(
+  s: CeremonySession,
+  share: Dkls23KeyShare,
+  start: DklsSignStart,
+  hashes: Uint8Array[],
+  path: number[],
+  tweak: bigint,
+  stepTimeoutMs: number,
+): Promise<SignRound3[]> {
+  const nonce = createHash('sha256');
+  for (const p of start.signers) nonce.update(fromHex(start.contributions[p] ?? '', 32));
+  const sid = signSid({
+    dkgSid: share.pub.dkgSid,
+    epoch: share.pub.epoch,
+    signers: start.signers.map((p) => indexOf(share.pub, p)),
+    path,
+    nonce: new Uint8Array(nonce.digest()),
+  });
+  // One independent DKLs23 session per message, each under its own sub-session id.
+  const signers = hashes.map((h, k) => new Dkls23Signer(share, start.signers, subSid(sid, k), h, tweak));
+  const others = signers[0]!.others;
+  const n = hashes.length;
+  const byPeer = (rounds: Array<Map<PartyId, Uint8Array>>) => new Map(others.map((p) => [p, rounds.map((r) => r.get(p)!)]));
+  try {
+    const r1 = await exchange(s, others, 'r1', byPeer(signers.map((x) => x.round1())), stepTimeoutMs, n);
+    const r2 = await exchange(s, others, 'r2', byPeer(signers.map((x, k) => x.round2(column(r1, k)))), stepTimeoutMs, n);
+    return await Promise.all(signers.map(async (x, k) => x.round3(column(r2, k))));
+  } finally {
+    for (const x of signers) x.destroy();
+  }
+}
+
+function subSid(sid: Uint8Array, k: number): Uint8Array {
+  return new Uint8Array(createHash('sha256').update('tandem/dkls23/v1/batch-item').update(sid).update(String(k)).digest());
+}

@@ -1,0 +1,240 @@
+import { x25519 } from '@noble/curves/ed25519.js';
+import { CeremonySession } from '../../ceremony/session.js';
+import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../crypto/portable-channel.js';
+import { decodeSecret, encodeSecret, publicFromJson, publicToJson, wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { encodePoint } from '../../protocols/dkls23/math/group.js';
+import { parseDerivationPath } from '../../protocols/frost/derive.js';
+import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
+import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
+import { fromHex, toHex } from '../../shared/hex.js';
+import type { CeremonyId, PartyId } from '../../shared/ids.js';
+import { TandemNodeClient } from '../node-client.js';
+import { RelayConnection, type WebSocketConstructor } from '../relay-connection.js';
+import type { CreateRoomResult, KeyFamily, KeygenResult, SignatureOf } from '../types.js';
+import { dklsKeygenAsClient, dklsSignAsClient, frostKeygenAsClient, frostSignAsClient, FROST_SUITES, type ClientCeremony, type FrostFamily } from './client-flows.js';
+import type { DeviceShare, DeviceShareStore } from './share-store.js';
+
+/** A device's X25519 identity for ceremonies: keep `privateKey` as secret as its shares. */
+export function generateDeviceIdentity(partyId: string): PortableIdentity {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(partyId)) throw new TypeError('partyId must be 1-64 of A-Z a-z 0-9 _ . -');
+  const secret = x25519.utils.randomSecretKey();
+  try {
+    return portableIdentity(partyId as PartyId, secret);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+export interface DevicePartyOptions {
+  /** The user's client (API key or request-signing key) for the cluster's nodes. */
+  client: TandemNodeClient;
+  /** The device's ceremony identity (generateDeviceIdentity); its party id is the device's id in every key it makes. */
+  identity: PortableIdentity;
+  store: DeviceShareStore;
+  /** Defaults to `globalThis.WebSocket`; Node 20 passes `ws`'s WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * The nodes' channel keys (`{ "node-1": hex }`), pinned by the app. Without them they are
+   * read once from each node's GET /identity, which trusts the connection to the node.
+   */
+  nodeKeys?: Record<string, string>;
+  /** How long to wait for any one message of a ceremony. Default 30000 ms. */
+  timeoutMs?: number;
+  /** How long a room stays usable. Default 120 s. */
+  roomTtlS?: number;
+}
+
+interface NodeEntry {
+  url: string;
+  id: PartyId;
+  key: Uint8Array;
+}
+
+/**
+ * A device (or app backend) as a party of its own keys: it holds one share, the nodes hold
+ * the others, so a 2-of-2 key (device + node) can't sign without the device, and a 2-of-3
+ * key (device + two nodes) still signs if either side is lost. Each operation creates a room
+ * for it, joins it on the relay and runs the same protocol engines as the nodes, while the
+ * node it calls coordinates.
+ *
+ * ```ts
+ * const device = new DeviceParty({ client, identity: generateDeviceIdentity('phone-1'), store, WebSocket });
+ * const { key_id, public_key } = await device.keygen('ecdsa', { num_parties: 2, threshold: 2 });
+ * const { signature, recovery_id } = await device.sign('ecdsa', { key_id, msg: hashHex });
+ * ```
+ */
+export class DeviceParty {
+  readonly #o: DevicePartyOptions;
+  #nodes: Promise<NodeEntry[]> | undefined;
+
+  constructor(options: DevicePartyOptions) {
+    this.#o = options;
+  }
+
+  get partyId(): string {
+    return this.#o.identity.partyId;
+  }
+
+  /** A key of which this device holds one share: `num_parties` counts the device. */
+  async keygen(family: KeyFamily, req: { num_parties: number; threshold: number }): Promise<KeygenResult> {
+    const nodes = await this.#directory();
+    const room = await this.#createRoom(req.num_parties);
+    const coordinator = this.#coordinator(nodes, room, nodes.map((n) => n.id));
+    const forget = (keyId: string) => this.#o.store.delete(keyId);
+    return this.#inRoom(room, nodes, coordinator, async (c) => {
+      const ask = this.#o.client.forNode(coordinator.url).keygen(family, { num_parties: req.num_parties, threshold: req.threshold, room_uuid: room.room_uuid });
+      if (family === 'ecdsa') {
+        const keep = (keyId: string, share: Dkls23KeyShare) => this.#save(keyId, 'ecdsa', toHex(encodePoint(share.pub.publicKey)), publicToJson(share.pub), encodeSecret(share));
+        const [flow, answer] = await both(c, dklsKeygenAsClient(c, { n: req.num_parties, t: req.threshold }, keep, forget), ask);
+        return this.#checkKey(flow.keyId, answer);
+      }
+      const f = family as FrostFamily;
+      const keep = (keyId: string, share: FrostKeyShare) =>
+        this.#save(keyId, f, toHex(groupPublicKey(FROST_SUITES[f], share.publicPackage)), share.publicPackage, share.secretShare);
+      const [flow, answer] = await both(c, frostKeygenAsClient(c, { family: f, n: req.num_parties, t: req.threshold }, keep, forget), ask);
+      return this.#checkKey(flow.keyId, answer);
+    });
+  }
+
+  /** One signature with a key this device holds a share of; the device is always one of the signers. */
+  async sign<F extends KeyFamily>(family: F, req: { key_id: string; msg: string; derivation_path?: string; extra_data?: string }): Promise<SignatureOf[F]> {
+    const stored = await this.#o.store.load(req.key_id);
+    if (!stored || stored.family !== family || stored.partyId !== this.partyId) throw new Error(`this device holds no ${family} share of key ${req.key_id}`);
+    const path = parseDerivationPath(req.derivation_path ?? 'm');
+    const msg = fromHex(req.msg);
+    const extraData = fromHex(req.extra_data ?? '');
+    const nodes = await this.#directory();
+    const body = { key_id: req.key_id, msg: req.msg, ...(req.derivation_path ? { derivation_path: req.derivation_path } : {}), ...(req.extra_data ? { extra_data: req.extra_data } : {}) };
+    if (family === 'ecdsa') {
+      const share = decodeSecret(this.partyId as PartyId, publicFromJson(stored.publicPackage), stored.secret);
+      stored.secret.fill(0);
+      try {
+        const room = await this.#createRoom(share.pub.threshold);
+        const coordinator = this.#coordinator(nodes, room, share.pub.parties);
+        return await this.#inRoom(room, nodes, coordinator, async (c) => {
+          const ask = this.#o.client.forNode(coordinator.url).sign(family, { ...body, room_uuid: room.room_uuid });
+          const [, answer] = await both(c, dklsSignAsClient(c, { keyId: req.key_id, hashes: [msg], path, extraData }, share), ask);
+          return answer;
+        });
+      } finally {
+        wipe(share);
+      }
+    }
+    const f = family as FrostFamily;
+    const share: FrostKeyShare = { party: this.partyId as PartyId, publicPackage: parseFrostPublicPackage(stored.publicPackage), secretShare: stored.secret };
+    try {
+      const room = await this.#createRoom(share.publicPackage.threshold);
+      const coordinator = this.#coordinator(nodes, room, share.publicPackage.parties as PartyId[]);
+      return await this.#inRoom(room, nodes, coordinator, async (c) => {
+        const ask = this.#o.client.forNode(coordinator.url).sign(family, { ...body, room_uuid: room.room_uuid });
+        const [, answer] = await both(c, frostSignAsClient(c, { family: f, keyId: req.key_id, msgs: [msg], path, extraData }, share), ask);
+        return answer;
+      });
+    } finally {
+      share.secretShare.fill(0);
+    }
+  }
+
+  /** The node's answer must name the key the device took part in, with the public key the device computed. */
+  async #checkKey(keyId: string, answer: KeygenResult): Promise<KeygenResult> {
+    const saved = await this.#o.store.load(keyId);
+    saved?.secret.fill(0);
+    if (answer.key_id !== keyId || saved?.publicKey !== answer.public_key.toLowerCase()) {
+      throw new Error(`the node answered key ${answer.key_id} (${answer.public_key}); the device took part in ${keyId} (${saved?.publicKey ?? 'no share kept'})`);
+    }
+    return answer;
+  }
+
+  async #save(keyId: string, family: KeyFamily, publicKey: string, publicPackage: unknown, secret: Uint8Array): Promise<void> {
+    const share: DeviceShare = { keyId, family, partyId: this.partyId, publicKey, publicPackage, secret };
+    try {
+      await this.#o.store.save(share);
+    } finally {
+      if (family === 'ecdsa') secret.fill(0); // encodeSecret made a copy; a FROST share is wiped by its flow
+    }
+  }
+
+  #createRoom(numParties: number): Promise<CreateRoomResult> {
+    const { identity } = this.#o;
+    return this.#o.client.createRoom({
+      num_parties: numParties,
+      parties: [{ party_id: identity.partyId, public_key: toHex(identity.publicKey) }],
+      ttl_s: this.#o.roomTtlS ?? 120,
+    });
+  }
+
+  /** The node that made the room coordinates, if it may; otherwise another node holding the room. */
+  #coordinator(nodes: NodeEntry[], room: CreateRoomResult, eligible: readonly string[]): NodeEntry {
+    for (const id of room.nodes) {
+      const node = nodes.find((n) => n.id === id);
+      if (node && eligible.includes(id)) return node;
+    }
+    throw new Error(`no node that holds room ${room.room_uuid} can take part (room on ${room.nodes.join(', ')})`);
+  }
+
+  async #inRoom<T>(room: CreateRoomResult, nodes: NodeEntry[], coordinator: NodeEntry, run: (c: ClientCeremony) => Promise<T>): Promise<T> {
+    const self = this.partyId as PartyId;
+    const relay = await RelayConnection.connect(relayUrl(room.relay_address), this.#o.WebSocket ? { WebSocket: this.#o.WebSocket } : {});
+    const channel = new PortableCeremonyChannel(this.#o.identity, room.room_uuid as CeremonyId, new Map(nodes.map((n) => [n.id, n.key])));
+    const session = new CeremonySession(self, channel, relay);
+    try {
+      await relay.join(room.room_uuid, self, (from, data) => session.deliver(from as PartyId, data));
+      return await run({
+        session,
+        self,
+        coordinator: coordinator.id,
+        nodes: new Set(nodes.map((n) => n.id)),
+        roomUuid: room.room_uuid,
+        timeoutMs: this.#o.timeoutMs ?? 30_000,
+      });
+    } finally {
+      session.close();
+      await relay.close();
+    }
+  }
+
+  /** Node ids and channel keys, read once; a pinned key that differs from the node's answer is refused. */
+  #directory(): Promise<NodeEntry[]> {
+    this.#nodes ??= Promise.all(
+      this.#o.client.nodes.map(async (url) => {
+        const id = await this.#o.client.forNode(url).identity();
+        const pinned = this.#o.nodeKeys?.[id.node_id];
+        if (pinned !== undefined && pinned.toLowerCase() !== id.channel_public_key.toLowerCase()) {
+          throw new Error(`node ${id.node_id} at ${url} presents another channel key than the pinned one`);
+        }
+        return { url, id: id.node_id as PartyId, key: fromHex(pinned ?? id.channel_public_key, 32) };
+      }),
+    ).catch((e: unknown) => {
+      this.#nodes = undefined;
+      throw e;
+    });
+    return this.#nodes;
+  }
+}
+
+/**
+ * Runs the device's side and the node call together. Whichever fails ends the other at once:
+ * a device that refuses tells the coordinator (abort), and a node's refusal closes the
+ * device's session. The node's answer decides what the caller sees (a policy refusal, say);
+ * the device's own failure comes second.
+ */
+async function both<A, B>(c: ClientCeremony, flow: Promise<A>, answer: Promise<B>): Promise<[A, B]> {
+  const guarded = flow.catch((e: unknown) => {
+    c.session.send(c.coordinator, { kind: 'abort', reason: `client ${c.self}: ${(e as Error).message}`.slice(0, 300) });
+    throw e;
+  });
+  const watched = answer.catch((e: unknown) => {
+    c.session.close();
+    throw e;
+  });
+  const [f, a] = await Promise.allSettled([guarded, watched]);
+  if (a.status === 'rejected') throw a.reason;
+  if (f.status === 'rejected') throw f.reason;
+  return [f.value, a.value];
+}
+
+
+function relayUrl(address: string): string {
+  if (!/^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/.test(address)) throw new Error(`invalid relay address ${address}`);
+  return `ws://${address}/`;
+}
