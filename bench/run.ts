@@ -19,6 +19,7 @@ import {
 import { describeCpu, sampleCpu, type Proc } from './cpu.js';
 import { benchEthersSignMessage, benchGatewayPersonalSign } from './gateway-bench.js';
 import { withWebhookRule } from './policy-bench.js';
+import { benchDeviceParty } from './device-bench.js';
 import { call, closeHttp } from './http.js';
 import { benchDkls23Dkg, benchDkls23Sign, benchEcdsaSingleKeySign, bytesRows, type ByteCounter } from './inprocess-dkls23.js';
 import { benchEd25519SingleKeySign, benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
@@ -185,6 +186,8 @@ interface ClusterResults {
   gatewaySignMedian: number;
   ethersSignMedian: number;
   webhookSignMedian: number;
+  deviceEd25519SignMedian: number;
+  deviceEcdsaSignMedian: number;
   /** One line per sign phase: CPU ms per signature in each process. */
   cpuLines: string[];
 }
@@ -333,6 +336,17 @@ async function clusterRows(cluster: Cluster, dataDir: string, adminKey: string, 
     cpuLines.push(...r.cpuLines);
     medians.set(plan.family, r.signMedian);
   }
+  const deviceMedians = new Map<Family, number>();
+  rows.push(null);
+  for (const family of ['ed25519', 'ecdsa'] as const) {
+    await checkpoint();
+    const runs = family === 'ecdsa' ? DKLS_SIGN_RUNS : 50;
+    progress(`device party (SDK): ${family} 2-of-2 keygen, then sign x${runs}`);
+    const before = tally.errors;
+    const d = await benchDeviceParty(urls, adminKey, family, runs, tally);
+    rows.push(row(`device party ${family} sign 2-of-2 (device + node-1, room per call)`, d.samples, `keygen ${d.keygenMs.toFixed(0)} ms; errors ${tally.errors - before}`));
+    deviceMedians.set(family, summarize(d.samples).median);
+  }
   await checkpoint();
   progress(`gateway: register + login with the Passport SDK, then personal_sign x${GATEWAY_SIGN_RUNS}`);
   const ethersSamples = await benchEthersSignMessage(20, 200, tally);
@@ -350,6 +364,8 @@ async function clusterRows(cluster: Cluster, dataDir: string, adminKey: string, 
     signMedian: summarize(signSamples).median,
     ed25519SignMedian: medians.get('ed25519') ?? Number.NaN,
     ecdsaSignMedian: medians.get('ecdsa') ?? Number.NaN,
+    deviceEd25519SignMedian: deviceMedians.get('ed25519') ?? Number.NaN,
+    deviceEcdsaSignMedian: deviceMedians.get('ecdsa') ?? Number.NaN,
     cpuLines,
   };
 }
@@ -423,6 +439,9 @@ async function main(res: Resources): Promise<number> {
       ['ratio cluster ECDSA sign median / single-key ECDSA median', clustered.ecdsaSignMedian, inproc.ecdsaSingleMedian],
       ['ratio in-process DKLs23 sign median / single-key ECDSA median', inproc.dklsSignMedian, inproc.ecdsaSingleMedian],
       ['ratio gateway personal_sign median / single-key ethers signMessage median', clustered.gatewaySignMedian, clustered.ethersSignMedian],
+      ['ratio device-party Ed25519 sign median / cluster Ed25519 sign median', clustered.deviceEd25519SignMedian, clustered.ed25519SignMedian],
+      ['ratio device-party ECDSA sign median / cluster ECDSA sign median', clustered.deviceEcdsaSignMedian, clustered.ecdsaSignMedian],
+      ['ratio device-party ECDSA sign median / single-key ECDSA median', clustered.deviceEcdsaSignMedian, inproc.ecdsaSingleMedian],
     ]),
     '',
     ...bytesTable(inproc),

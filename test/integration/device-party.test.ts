@@ -137,6 +137,24 @@ describe('device party (SDK) with client-held shares', { timeout: 600_000 }, () 
     // ...and the room is spent on that node.
     await rejectsApi(user.forNode(urls[0]!).keygen('bip340', { num_parties: 2, threshold: 2, room_uuid: room.room_uuid }), 'room_creation_problem', /already used/);
     await rejectsApi(user.keygen('bip340', { num_parties: 2, threshold: 2, room_uuid: '00000000-0000-4000-8000-000000000000' }), 'room_creation_problem');
+
+    // Every node's audit log has the room: made on each node, used once and then refused on node-1.
+    for (const url of urls) {
+      const admin = new TandemNodeClient({ nodes: [url], credential: { apiKey: ADMIN_KEY } });
+      const entries: Array<{ operation: string; result: string; detail: unknown }> = [];
+      for (let after = 0; ; ) {
+        const page = await admin.audit({ after_seq: after, limit: 1000 });
+        entries.push(...page.entries.filter((e) => (e.detail as { room_uuid?: string } | null)?.room_uuid === room.room_uuid));
+        if (page.next_after_seq === null) break;
+        after = page.next_after_seq;
+      }
+      assert.ok(entries.some((e) => e.operation === 'create-room' && e.result === 'ok'), `${url} logged the room`);
+      if (url === urls[0]) {
+        assert.equal(entries.filter((e) => e.operation === 'use-room' && e.result === 'ok').length, 1, 'used once');
+        assert.ok(entries.some((e) => e.operation === 'use-room' && e.result === 'refused' && /already used/.test(JSON.stringify(e.detail))));
+      }
+      assert.equal((await admin.verifyAudit()).ok, true);
+    }
   });
 
   test('a key made with one device identity cannot be signed through a room that names another key for it', async () => {

@@ -54,6 +54,11 @@ function checkRoom(ctx: NodeContext, numParties: number, clients: RoomClient[]):
   if (nodeParties > nodes.length) throw problem(`num_parties ${numParties} needs ${nodeParties} nodes; the cluster has ${nodes.length}`);
 }
 
+/** Rooms are operations like any other in the node's audit log: who made or used which, with what clients. */
+async function auditRoom(ctx: NodeContext, user: UserRecord, operation: string, roomUuid: string, result: 'ok' | 'refused', detail: Record<string, unknown>): Promise<void> {
+  await ctx.audit.append({ requestId: roomUuid, actor: user.userId, operation, result, detail: { room_uuid: roomUuid, ...detail } });
+}
+
 const clientsJson = (clients: RoomClient[]) => clients.map((c) => ({ party_id: c.partyId, public_key: toHex(c.publicKey) }));
 
 export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequest): Promise<CreatedRoom> {
@@ -68,6 +73,7 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
     expiresAt: new Date(Date.now() + req.ttlS * 1000),
   };
   if (!(await ctx.rooms.insert(room))) throw problem('room id collision; retry');
+  await auditRoom(ctx, user, 'create-room', room.roomUuid, 'ok', { num_parties: room.numParties, clients: room.clients.map((c) => c.partyId) });
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   try {
@@ -115,6 +121,7 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
       const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));
       inserted = await ctx.rooms.insert({ roomUuid, ownerUserId: user.userId, numParties: Number(op.num_parties), clients, relayAddress: op.relay, expiresAt });
       if (!inserted) throw problem(`room ${roomUuid} exists already`);
+      await auditRoom(ctx, user, 'create-room', roomUuid, 'ok', { num_parties: Number(op.num_parties), clients: clients.map((c) => c.partyId), coordinator: from });
     } catch (e) {
       refuse(session, from, e);
       return;
@@ -144,7 +151,11 @@ export interface ClaimedRoom {
  */
 export async function claimRoom(ctx: NodeContext, user: UserRecord, roomUuid: string, numParties: number, keyId?: string): Promise<ClaimedRoom> {
   const room = await ctx.rooms.claim(roomUuid, user.userId, numParties);
-  if ('refused' in room) throw problem(`room ${roomUuid} ${room.refused} (on ${ctx.self})`);
+  if ('refused' in room) {
+    await auditRoom(ctx, user, 'use-room', roomUuid, 'refused', { reason: room.refused, ...(keyId ? { key_id: keyId } : {}) });
+    throw problem(`room ${roomUuid} ${room.refused} (on ${ctx.self})`);
+  }
+  await auditRoom(ctx, user, 'use-room', roomUuid, 'ok', { clients: room.clients.map((c) => c.partyId), ...(keyId ? { key_id: keyId } : {}) });
   if (keyId !== undefined) await checkPinnedClients(ctx, keyId, room.clients);
   return {
     room,
