@@ -1,7 +1,7 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { Dkls23Dkg } from '../protocols/dkls23/dkg/dkg.js';
 import type { Dkls23KeyShare } from '../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../protocols/dkls23/math/group.js';
-import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { column, exchange } from './exchange.js';
 import type { CeremonySession } from './session.js';
@@ -32,4 +32,4 @@ export interface DklsDkgConfirm {
   dkg_sid: string;
 }
 
-export const dklsConfirmOf = (share: Dkls23KeyShare): DklsDkgConfirm => ({ public_key: toHex(encodePoint(share.pub.publicKey)), dkg_sid: toHex(share.pub.dkgSid) });
+export const dklsConfirmOf = (share: Dkls23KeyShare): DklsDkgConfirm => ({ public_key: bytesToHex(encodePoint(share.pub.publicKey)), dkg_sid: bytesToHex(share.pub.dkgSid) });

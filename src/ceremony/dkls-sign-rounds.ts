@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { sha256 } from '#protocols/platform';
 import { indexOf, type Dkls23KeyShare } from '../protocols/dkls23/keyshare/keyshare.js';
 import { signSid } from '../protocols/dkls23/session/ids.js';
 import { Dkls23Signer, type SignRound3 } from '../protocols/dkls23/sign/sign.js';
-import { fromHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { column, exchange } from './exchange.js';
 import type { CeremonySession } from './session.js';
@@ -27,14 +27,13 @@ export async function runDklsSign(
   tweak: bigint,
   stepTimeoutMs: number,
 ): Promise<SignRound3[]> {
-  const nonce = createHash('sha256');
-  for (const p of start.signers) nonce.update(fromHex(start.contributions[p] ?? '', 32));
+  const nonce = sha256(...start.signers.map((p) => contribution(start, p)));
   const sid = signSid({
     dkgSid: share.pub.dkgSid,
     epoch: share.pub.epoch,
     signers: start.signers.map((p) => indexOf(share.pub, p)),
     path,
-    nonce: new Uint8Array(nonce.digest()),
+    nonce,
   });
   // One independent DKLs23 session per message, each under its own sub-session id.
   const signers = hashes.map((h, k) => new Dkls23Signer(share, start.signers, subSid(sid, k), h, tweak));
@@ -50,6 +49,15 @@ export async function runDklsSign(
   }
 }
 
+const utf8 = new TextEncoder();
+
 function subSid(sid: Uint8Array, k: number): Uint8Array {
-  return new Uint8Array(createHash('sha256').update('tandem/dkls23/v1/batch-item').update(sid).update(String(k)).digest());
+  return sha256(utf8.encode('tandem/dkls23/v1/batch-item'), sid, utf8.encode(String(k)));
+}
+
+/** A signer's 32-byte session-id contribution, as hex in the start message. */
+function contribution(start: DklsSignStart, p: PartyId): Uint8Array {
+  const c = hexToBytes(start.contributions[p] ?? '');
+  if (c.length !== 32) throw new Error(`expected 32 bytes, got ${c.length}`);
+  return c;
 }

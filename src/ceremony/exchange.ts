@@ -1,3 +1,4 @@
+import { fromBase64, toBase64 } from '#protocols/platform';
 import type { PartyId } from '../shared/ids.js';
 import { ProtocolError } from '../protocols/errors.js';
 import type { CeremonySession } from './session.js';
@@ -18,7 +19,7 @@ export async function exchange(
   for (const p of peers) {
     const items: Uint8Array[] | undefined = out instanceof Map ? out.get(p) : (out as Uint8Array[]);
     if (!items) throw new Error(`no ${step} message for ${p}`);
-    s.step(p, step, items.map((b) => Buffer.from(b).toString('base64')));
+    s.step(p, step, items.map(toBase64));
   }
   const entries = await Promise.all(peers.map(async (p) => [p, decodeItems(await s.expect(p, step, timeoutMs), count, p, step)] as const));
   return new Map(entries);
@@ -28,7 +29,11 @@ export function decodeItems(body: unknown, count: number, from: PartyId, step: s
   if (!Array.isArray(body) || body.length !== count || !body.every((b) => typeof b === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(b))) {
     throw new ProtocolError(`malformed ${step} message`, from);
   }
-  return body.map((b: string) => new Uint8Array(Buffer.from(b, 'base64')));
+  return body.map((b: string) => {
+    const bytes = fromBase64(b);
+    if (!bytes) throw new ProtocolError(`malformed ${step} message`, from);
+    return bytes;
+  });
 }
 
 /** Per-message view of a batch round: the k-th item of every peer's message. */

@@ -53,6 +53,7 @@ try {
     `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
     `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
     `  data     ${dataDir}`,
+    ...(process.env.TANDEM_DATABASE_URL ? [`  database ${process.env.TANDEM_DATABASE_URL} (a schema per node and for the gateway)`] : []),
   ];
   if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);
   lines.push('', 'Ctrl-C stops everything.', '');

@@ -9,9 +9,10 @@ import { asPartyId } from '../shared/ids.js';
 import type { NodeConfigFile } from '../node/config.js';
 
 /**
- * Starts a relay and signer nodes as separate OS processes on this machine: the dev
- * cluster, and the integration tests' cluster. Node i listens on basePort + i, the relay
- * on basePort.
+ * Starts relays, signer nodes and gateways as separate OS processes on this machine: the dev
+ * cluster, the production-mode example and the integration tests' clusters. Node i listens
+ * on basePort + i, the relay on basePort (more relays on `relayPorts`, node i then on relay
+ * i mod the count, so ceremonies cross relays).
  */
 const DIST_SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RELAY_MAIN = join(DIST_SRC, 'relay', 'main.js');
@@ -25,7 +26,9 @@ export interface ClusterOptions {
   host?: string;
   env?: NodeJS.ProcessEnv;
   /** Also run the wallet gateway on this port, a client of the nodes (data under dataDir/gateway). */
-  gateway?: { port: number; devScope?: boolean };
+  gateway?: { port: number; devScope?: boolean; /** More copies on port + 1, + 2...; they need TANDEM_DATABASE_URL to share state. */ copies?: number };
+  /** Relays' ports (default [basePort]); several only make sense with TANDEM_RELAY_NATS_URL in env. */
+  relayPorts?: number[];
   /** Where children's output goes; default: this process's stderr, prefixed. */
   output?: (name: string, line: string) => void;
 }
@@ -39,9 +42,13 @@ export interface ManagedProcess {
 }
 
 export interface Cluster {
+  /** The first relay. */
   relay: ManagedProcess & { address: string };
+  relays: Array<ManagedProcess & { address: string }>;
   nodes: Array<ManagedProcess & { id: string; url: string }>;
+  /** The first gateway copy. */
   gateway?: ManagedProcess & { url: string };
+  gateways: Array<ManagedProcess & { url: string }>;
   /** True when this start created the cluster's configuration (a first start). */
   created: boolean;
   stop(): Promise<void>;
@@ -50,7 +57,8 @@ export interface Cluster {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const host = opts.host ?? '127.0.0.1';
   const dataDir = resolve(opts.dataDir);
-  const relayAddress = `${host}:${opts.basePort}`;
+  const relayPorts = opts.relayPorts ?? [opts.basePort];
+  const relayAddresses = relayPorts.map((p) => `${host}:${p}`);
   const ids = Array.from({ length: opts.nodes }, (_, i) => asPartyId(`node-${i + 1}`));
   const created = !existsSync(join(dataDir, 'cluster.json'));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -59,42 +67,55 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   );
   const configFiles = await Promise.all(
     ids.map(async (id, i) => {
-      const file: NodeConfigFile = { id, host, port: opts.basePort + i + 1, relay: relayAddress, data_dir: dataDir, peers };
+      const relay = relayAddresses[i % relayAddresses.length]!;
+      const fallback = relayAddresses.filter((a) => a !== relay);
+      const file: NodeConfigFile = { id, host, port: opts.basePort + i + 1, relay, ...(fallback.length ? { fallback_relays: fallback } : {}), data_dir: dataDir, peers };
       const path = join(dataDir, `${id}.json`);
       await writeFile(path, JSON.stringify(file, null, 2), { mode: 0o600 });
       return path;
     }),
   );
-  await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relay: relayAddress, nodes: peers }, null, 2), { mode: 0o600 });
+  await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relays: relayAddresses, nodes: peers }, null, 2), { mode: 0o600 });
 
-  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${line}\n`));
+  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${readable(line)}\n`));
   const env = { ...process.env, ...opts.env };
-  const relay = Object.assign(managed('relay', [RELAY_MAIN, '--host', host, '--port', String(opts.basePort)], env, out), { address: relayAddress });
+  const relays = relayPorts.map((port, i) =>
+    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], env, out), {
+      address: relayAddresses[i]!,
+    }),
+  );
   const nodes = ids.map((id, i) =>
     Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], env, out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
   );
-  const gateway = opts.gateway && gatewayProcess(opts.gateway, host, dataDir, nodes.map((n) => n.url), env, out);
+  const copies = opts.gateway?.copies ?? 1;
+  if (copies > 1 && !env.TANDEM_DATABASE_URL) throw new Error('gateway copies share their state through PostgreSQL: set TANDEM_DATABASE_URL');
+  const gateways = opts.gateway
+    ? Array.from({ length: copies }, (_, i) => gatewayProcess({ ...opts.gateway!, port: opts.gateway!.port + i }, copies > 1 ? `gateway-${i + 1}` : 'gateway', host, dataDir, nodes.map((n) => n.url), env, out))
+    : [];
   const cluster: Cluster = {
-    relay,
+    relay: relays[0]!,
+    relays,
     nodes,
-    ...(gateway ? { gateway } : {}),
+    ...(gateways[0] ? { gateway: gateways[0] } : {}),
+    gateways,
     created,
     async stop() {
-      await gateway?.stop();
+      await Promise.all(gateways.map((g) => g.stop()));
       await Promise.all(nodes.map((n) => n.stop()));
-      await relay.stop();
+      await Promise.all(relays.map((r) => r.stop()));
     },
   };
   try {
-    await relay.start();
-    await waitForPort(host, opts.basePort, 15_000);
+    await Promise.all(relays.map((r) => r.start()));
+    await Promise.all(relayPorts.map((p) => waitForPort(host, p, 15_000)));
     await Promise.all(nodes.map((n) => n.start()));
     await Promise.all(nodes.map((n) => waitHealthy(n.url, 60_000)));
-    if (gateway) {
-      await gateway.start();
-      // First start creates its user on the nodes and its RSA key: a few seconds.
-      await waitHealthy(gateway.url, 60_000);
+    // The first copy alone makes the first-start secrets (its user on the nodes, its RSA key), then the others share them.
+    for (const [i, g] of gateways.entries()) {
+      await g.start();
+      if (i === 0) await waitHealthy(g.url, 60_000);
     }
+    await Promise.all(gateways.map((g) => waitHealthy(g.url, 60_000)));
   } catch (e) {
     await cluster.stop();
     throw e;
@@ -104,6 +125,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
 function gatewayProcess(
   g: { port: number; devScope?: boolean },
+  name: string,
   host: string,
   dataDir: string,
   nodeUrls: string[],
@@ -118,7 +140,7 @@ function gatewayProcess(
     TANDEM_GATEWAY_DATA_DIR: join(dataDir, 'gateway'),
   };
   const args = [GATEWAY_MAIN, ...(g.devScope ? ['--dev-scope'] : [])];
-  return Object.assign(managed('gateway', args, gwEnv, out), { url: `http://${host}:${g.port}` });
+  return Object.assign(managed(name, args, gwEnv, out), { url: `http://${host}:${g.port}` });
 }
 
 function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (name: string, line: string) => void) {
@@ -183,4 +205,18 @@ async function waitForPort(host: string, port: number, timeoutMs: number): Promi
     if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A JSON log line as the dev cluster's console shows it: level, message, then the other fields. */
+function readable(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (typeof entry !== 'object' || entry === null || typeof entry.msg !== 'string') return line;
+  const { level, msg, time: _time, component: _component, node: _node, ...rest } = entry;
+  const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  return `${level === 'info' ? '' : `${String(level)}: `}${msg}${extra ? ` ${extra}` : ''}`;
 }

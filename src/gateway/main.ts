@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
+import { createLogger } from '../observability/logger.js';
 import { optionsFromEnv, startGateway } from './start.js';
 
 /** `node dist/src/gateway/main.js [--dev-scope]`: the wallet gateway; configuration in start.ts. */
 const { values } = parseArgs({ options: { 'dev-scope': { type: 'boolean' } } });
 try {
-  const gw = await startGateway(optionsFromEnv(process.env, values['dev-scope'] ?? false));
+  const gw = await startGateway({ ...optionsFromEnv(process.env, values['dev-scope'] ?? false), logger: createLogger('gateway') });
   process.stdout.write(`gateway listening on ${gw.url}${gw.devScopeId ? ` (dev scope ${gw.devScopeId})` : ''}\n`);
   const stop = () => void gw.close().then(() => process.exit(0), () => process.exit(1));
   process.on('SIGINT', stop);

@@ -54,6 +54,19 @@ export class SignerNodesClient {
     return { signature, recoveryId: recovery_id };
   }
 
+  /** How many signer nodes answer their readiness probe (each asked with a 2 s limit). */
+  async readyNodes(): Promise<number> {
+    const answers = await Promise.all(
+      this.opts.nodes.map((url) =>
+        fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      ),
+    );
+    return answers.filter(Boolean).length;
+  }
+
   /** Tries each node once, starting with the next in turn, until one answers. */
   private async post(path: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const nodes = this.opts.nodes;

@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { instrumentHttp, requestIdOptions } from '../observability/http.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
 import { keepConnectionAfterTooLarge } from '../http/too-large-body.js';
 import { RpcCall } from './call.js';
 import type { Gateway } from './gateway.js';
@@ -50,8 +52,17 @@ const BODY_LIMIT = 1024 * 1024;
 const RAW = Symbol('raw body');
 const UNPARSABLE = Symbol('unparsable');
 
-export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string } = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT });
+export interface GatewayAppOptions {
+  devScopeId?: string;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {}): Promise<FastifyInstance> {
+  const logger = opts.logger ?? silentLogger();
+  const metrics = opts.metrics ?? new Metrics('gateway');
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ...requestIdOptions });
+  instrumentHttp(app, logger, metrics);
 
   // Any content type, parsed here: the raw text is kept (the direct passkey flow signs
   // it), and bad JSON becomes a JSON-RPC parse error rather than an HTTP 400.
@@ -72,7 +83,14 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string }
   app.options('/', async (_req, reply) => reply.code(204).send());
 
   app.get('/enclave-public-key', async () => ({ public_key: gw.envelope.publicKeyB64 }));
-  app.get('/health', async () => ({ status: 'ok' }));
+  // Readiness: the database answers and at least two signer nodes are ready (a 2-of-3 key signs).
+  let nodesCache: { at: number; ready: number } | undefined;
+  app.get('/health', async (_req, reply) => {
+    const storageOk = await gw.store.getSetting('health-probe').then(() => true, () => false);
+    if (!nodesCache || Date.now() - nodesCache.at > 5000) nodesCache = { at: Date.now(), ready: await gw.nodes.readyNodes() };
+    const ok = storageOk && nodesCache.ready >= 2;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', storage_ok: storageOk, nodes_ready: nodesCache.ready });
+  });
   app.get('/', async (_req, reply) => reply.redirect('/wallet/'));
   app.get('/wallet/config.json', async () => ({ scope_id: opts.devScopeId ?? null, enclave_public_key: gw.envelope.publicKeyB64 }));
   app.get<{ Params: { file?: string } }>('/wallet/:file?', async (req, reply) => {
@@ -95,12 +113,21 @@ export async function buildGatewayApp(gw: Gateway, opts: { devScopeId?: string }
       const method = Object.hasOwn(METHODS, rpc.method) ? METHODS[rpc.method] : undefined;
       if (!method) throw new RpcError('method_not_found', `method ${rpc.method} does not exist`);
       const raw = (req as unknown as Record<symbol, string>)[RAW] ?? '';
-      return rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params)));
+      const end = metrics.rpcSeconds.startTimer({ method: rpc.method });
+      try {
+        const result = rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params)));
+        metrics.rpcCalls.inc({ method: rpc.method, result: 'ok' });
+        return result;
+      } catch (e) {
+        metrics.rpcCalls.inc({ method: rpc.method, result: e instanceof RpcError ? e.kind : 'internal_error' });
+        throw e;
+      } finally {
+        end();
+      }
     } catch (e) {
       if (e instanceof RpcError) return rpcError(id, e);
-      const ref = randomUUID();
-      process.stderr.write(`[gateway] internal error ${ref}: ${(e as Error).stack ?? String(e)}\n`);
-      return rpcError(id, new RpcError('internal_error', `Internal JSON-RPC error (reference ${ref}).`));
+      logger.error({ req_id: req.id, err: (e as Error).stack ?? String(e) }, 'internal error');
+      return rpcError(id, new RpcError('internal_error', `Internal JSON-RPC error (reference ${req.id}).`));
     }
   });
 

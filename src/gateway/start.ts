@@ -9,7 +9,9 @@ import { devScopeConfig } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
-import { openEmbeddedGatewayStore } from './storage/sql-gateway-store.js';
+import { openGatewayStore } from './storage/sql-gateway-store.js';
+import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * The wallet gateway process. Configuration (environment):
@@ -20,6 +22,9 @@ import { openEmbeddedGatewayStore } from './storage/sql-gateway-store.js';
  *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
  *   TANDEM_SESSION_TTL_S    session lifetime, default 900
  *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
+ *   TANDEM_DATABASE_URL     PostgreSQL instead of the embedded database; the schema is
+ *                           TANDEM_DATABASE_SCHEMA or <TANDEM_DATABASE_SCHEMA_PREFIX|tandem>_gateway.
+ *                           Every copy of the gateway on it must share TANDEM_GATEWAY_KEK.
  */
 export interface GatewayOptions {
   host: string;
@@ -28,9 +33,12 @@ export interface GatewayOptions {
   nodes: string[];
   adminKey?: string;
   kekHex?: string;
+  database: DatabaseConfig;
   sessionTtlSeconds: number;
   /** Make sure a localhost scope exists (the dev cluster); its id, or undefined to pick one. */
   devScope?: { scopeId?: string };
+  /** JSON logs (default: none). */
+  logger?: Logger;
 }
 
 export interface RunningGateway {
@@ -42,7 +50,7 @@ export interface RunningGateway {
 
 export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   const kek = await loadKek({ env: o.kekHex, keyFile: join(o.dataDir, 'kek.key') });
-  const store = await openEmbeddedGatewayStore(o.dataDir);
+  const store = await openGatewayStore(o.database);
   try {
     const envelope = EnvelopeKey.fromPkcs8(await sealedSetting(store, kek, 'envelope-rsa-pkcs8', () => EnvelopeKey.generate().pkcs8()));
     const sessionSecret = await sealedSetting(store, kek, 'session-hs256-secret', () => randomBytes(32));
@@ -58,7 +66,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
     };
     const devScopeId = o.devScope ? await ensureDevScope(store, kek, o.devScope.scopeId) : undefined;
-    const app = await buildGatewayApp(gateway, devScopeId ? { devScopeId } : {});
+    const app = await buildGatewayApp(gateway, { ...(devScopeId ? { devScopeId } : {}), ...(o.logger ? { logger: o.logger } : {}) });
     await app.listen({ host: o.host, port: o.port });
     const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
     sweeper.unref();
@@ -88,13 +96,22 @@ async function sealedSetting(store: GatewayStore, kek: Kek, name: string, create
     sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, aad));
     fresh.fill(0);
   }
-  return kek.open(sealed, aad);
+  try {
+    return kek.open(sealed, aad);
+  } catch {
+    throw new Error(`the gateway's ${name} was sealed under another key: every gateway copy on one database must share TANDEM_GATEWAY_KEK`);
+  }
 }
 
 async function ensureDevScope(store: GatewayStore, kek: Kek, wanted: string | undefined): Promise<string> {
   const remembered = Buffer.from(await sealedSetting(store, kek, 'dev-scope-id', () => Buffer.from(wanted ?? randomUUID()))).toString('utf8');
   const scopeId = wanted ?? remembered;
-  if (!(await store.getScope(scopeId))) await store.insertScope({ scopeId, config: devScopeConfig(), ownerPublicKey: null });
+  if (!(await store.getScope(scopeId))) {
+    // Copies starting together on one database race here; the loser finds the winner's scope.
+    await store.insertScope({ scopeId, config: devScopeConfig(), ownerPublicKey: null }).catch(async (e: unknown) => {
+      if (!(await store.getScope(scopeId))) throw e;
+    });
+  }
   return scopeId;
 }
 
@@ -105,10 +122,12 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
   if (!Number.isInteger(ttl) || ttl < 30 || ttl > 86_400) throw new Error('TANDEM_SESSION_TTL_S must be 30..86400 seconds');
   const scopeId = env.TANDEM_SCOPE_ID || undefined;
   if (scopeId !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(scopeId)) throw new Error('TANDEM_SCOPE_ID must be 1-128 of A-Z a-z 0-9 _ -');
+  const dataDir = resolve(env.TANDEM_GATEWAY_DATA_DIR ?? join(env.TANDEM_DATA_DIR ?? './.tandem', 'gateway'));
   return {
     host: env.TANDEM_GATEWAY_HOST ?? '127.0.0.1',
     port: Number(env.TANDEM_GATEWAY_PORT ?? 9545),
-    dataDir: resolve(env.TANDEM_GATEWAY_DATA_DIR ?? join(env.TANDEM_DATA_DIR ?? './.tandem', 'gateway')),
+    dataDir,
+    database: databaseFrom(env, 'gateway', join(dataDir, 'db')),
     nodes,
     ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
     ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { fromHex } from '../shared/hex.js';
 import { asPartyId, type PartyId } from '../shared/ids.js';
 import { MAX_BATCH } from '../protocols/frost/messages.js';
+import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -21,6 +22,8 @@ export const NodeConfigFileSchema = Type.Object(
     host: Type.Optional(Type.String()),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     relay: Type.Optional(Type.String()),
+    /** Other relays of the same NATS-backed relay, tried in turn when the current one is lost. */
+    fallback_relays: Type.Optional(Type.Array(Type.String(), { maxItems: 16 })),
     data_dir: Type.Optional(Type.String()),
     peers: Type.Optional(Type.Array(PeerSchema)),
     ceremony_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
@@ -37,6 +40,8 @@ export interface NodeConfig {
   port: number;
   /** Default relay, `host:port`; also where the node's inbox lives. */
   relay: string;
+  /** Relays to move the inbox to, in turn, when the current one is lost (they must share a backplane). */
+  fallbackRelays: string[];
   dataDir: string;
   peers: ReadonlyMap<PartyId, Uint8Array>;
   /** Longest a ceremony may take before it is abandoned with a defined error. */
@@ -47,6 +52,8 @@ export interface NodeConfig {
   adminKey: string | undefined;
   /** From TANDEM_KEK (hex); undefined means the node's key file. */
   kekHex: string | undefined;
+  /** Embedded under dataDir, or with TANDEM_DATABASE_URL this node's own schema on PostgreSQL. */
+  database: DatabaseConfig;
 }
 
 export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -62,17 +69,20 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     if (peers.has(pid)) throw new Error(`peer ${pid} listed twice`);
     peers.set(pid, fromHex(p.public_key, 32));
   }
+  const dataDir = resolve(file.data_dir ?? env.TANDEM_DATA_DIR ?? './.tandem', id);
   return {
     id,
     host: file.host ?? '127.0.0.1',
     port: file.port ?? 7001,
     relay: file.relay ?? '127.0.0.1:7000',
-    dataDir: resolve(file.data_dir ?? env.TANDEM_DATA_DIR ?? './.tandem', id),
+    fallbackRelays: file.fallback_relays ?? [],
+    dataDir,
     peers,
     ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),
     maxBatch: Math.min(file.max_batch ?? (Number(env.TANDEM_MAX_BATCH) || 64), MAX_BATCH),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     kekHex: env.TANDEM_KEK || undefined,
+    database: databaseFrom(env, id, join(dataDir, 'db')),
   };
 }
 

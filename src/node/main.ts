@@ -4,6 +4,7 @@ import { startSignerNode } from './signer-node.js';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
 import { toHex } from '../shared/hex.js';
 import { join } from 'node:path';
+import { createLogger } from '../observability/logger.js';
 
 /**
  * One signer node as its own process:
@@ -23,7 +24,7 @@ const { values } = parseArgs({
   },
 });
 
-const log = (msg: string) => process.stderr.write(`[${values.id ?? 'node'}] ${msg}\n`);
+const log = (msg: string) => createLogger('node', { node: values.id ?? 'node' }).error(msg);
 
 try {
   const file: NodeConfigFile = values.config ? await readConfigFile(values.config) : { id: values.id ?? '' };
@@ -38,7 +39,7 @@ try {
     process.stdout.write(`${JSON.stringify({ id: config.id, public_key: toHex(identity.publicKey) })}\n`);
     process.exit(0);
   }
-  const node = await startSignerNode(config, (msg) => process.stderr.write(`[${config.id}] ${msg}\n`));
+  const node = await startSignerNode(config, createLogger('node', { node: config.id }));
   const stop = () => {
     node.close().then(
       () => process.exit(0),

@@ -47,13 +47,15 @@ export type NodeSession = CeremonySession<CeremonyChannel>;
 export class PeerNetwork {
   readonly #seen = new Map<string, number>();
   #inbox: RelayClient | undefined;
+  #current = 0;
   #stopped = false;
   #reconnect: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly identity: Identity,
     private readonly peers: ReadonlyMap<PartyId, Uint8Array>,
-    private readonly defaultRelay: string,
+    /** The relay the inbox is on first, then the others in turn when it is lost. */
+    private readonly relays: readonly string[],
     private readonly pool: RelayPool,
     private readonly onInvite: InviteHandler,
     private readonly log: (msg: string) => void,
@@ -61,6 +63,11 @@ export class PeerNetwork {
 
   get self(): PartyId {
     return this.identity.partyId;
+  }
+
+  /** The relay the inbox is on now: where this node opens ceremonies and sends invitations. */
+  get defaultRelay(): string {
+    return this.relays[this.#current % this.relays.length]!;
   }
 
   get peerIds(): PartyId[] {
@@ -75,6 +82,7 @@ export class PeerNetwork {
   async start(): Promise<void> {
     await this.#joinInbox().catch((e: Error) => {
       this.log(`relay ${this.defaultRelay} unreachable (${e.message}); retrying`);
+      this.#failover();
       this.#scheduleReconnect();
     });
   }
@@ -118,6 +126,7 @@ export class PeerNetwork {
       if (this.#inbox === client) this.#inbox = undefined;
       if (!this.#stopped) {
         this.log(`relay ${this.defaultRelay} connection lost (${reason}); reconnecting`);
+        this.#failover();
         this.#scheduleReconnect();
       }
     });
@@ -127,9 +136,17 @@ export class PeerNetwork {
     if (this.#stopped) return;
     clearTimeout(this.#reconnect);
     this.#reconnect = setTimeout(() => {
-      this.#joinInbox().catch(() => this.#scheduleReconnect());
+      this.#joinInbox().catch(() => {
+        this.#failover();
+        this.#scheduleReconnect();
+      });
     }, 500);
     this.#reconnect.unref();
+  }
+
+  /** Moves on to the next relay (a no-op with one): they share one backplane, so peers still reach us. */
+  #failover(): void {
+    if (this.relays.length > 1) this.#current = (this.#current + 1) % this.relays.length;
   }
 
   #onInboxMessage(from: PartyId, data: Uint8Array): void {

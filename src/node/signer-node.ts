@@ -7,7 +7,7 @@ import { TandemError } from '../shared/errors.js';
 import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { CachedNodeStore } from '../storage/cached-store.js';
-import { openEmbeddedStore } from '../storage/embedded.js';
+import { openNodeStore } from '../storage/open-database.js';
 import { AuditLog } from '../storage/audit-log.js';
 import { SqlPolicyStore, SqlRuleCounters } from '../storage/sql-policy-store.js';
 import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
@@ -26,6 +26,8 @@ import { PolicyGate } from './policy-gate.js';
 import { envelopeOf, SignedRequestVerifier } from './signed-requests.js';
 import { RequestAuthStore } from '../storage/request-auth-store.js';
 import { RoomStore } from '../storage/room-store.js';
+import type { Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
@@ -41,10 +43,13 @@ export interface RunningNode {
  * Starts one signer node: its identity, key-encryption key, embedded store, relay link
  * and HTTP API. Returns once the API listens; /health turns 200 when the relay is joined.
  */
-export async function startSignerNode(config: NodeConfig, log: (msg: string) => void): Promise<RunningNode> {
+export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg: string) => void)): Promise<RunningNode> {
+  const structured = typeof logger === 'function' ? undefined : logger;
+  const log = structured ? (msg: string) => structured.info(msg) : (logger as (msg: string) => void);
+  const metrics = new Metrics('node', { node: config.id });
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
   const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
-  const sqlStore = await openEmbeddedStore(config.dataDir);
+  const sqlStore = await openNodeStore(config.database);
   const store = new CachedNodeStore(sqlStore);
   const policies = new SqlPolicyStore(sqlStore.client);
   const audit = new AuditLog(sqlStore.client);
@@ -75,15 +80,22 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
   const onInvite: InviteHandler = (invite, from, joinRoom) => {
     const run = participants[invite.op.type];
     if (!run) return log(`invitation ${invite.ceremony} from ${from}: unknown operation ${invite.op.type}`);
-    run(ctx, invite, from, joinRoom).catch((e: Error) => log(`${invite.op.type} ${invite.ceremony}: ${e.message}`));
+    const op = invite.op as { type: string; family?: unknown };
+    const family = typeof op.family === 'string' ? op.family : op.type.startsWith('dkls') ? 'ecdsa' : 'none';
+    // A participant's outcome is its coordinator's to report; here it only counts and times it.
+    metrics
+      .ceremony({ operation: op.type, family, role: 'participant' }, () => run(ctx, invite, from, joinRoom))
+      .catch((e: Error) => log(`${invite.op.type} ${invite.ceremony}: ${e.message}`));
   };
-  const network = new PeerNetwork(identity, config.peers, config.relay, pool, onInvite, log);
+  const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log);
   ctx = {
     self: config.id,
     store,
     kek,
     network,
-    defaultRelay: config.relay,
+    get defaultRelay() {
+      return network.defaultRelay;
+    },
     stepTimeoutMs: config.ceremonyTimeoutMs,
     authenticateAdmin,
     authenticateUser,
@@ -99,7 +111,7 @@ export async function startSignerNode(config: NodeConfig, log: (msg: string) => 
   let app: FastifyInstance | undefined;
   try {
     await network.start();
-    app = await buildApp(ctx, { version: VERSION, maxBatch: config.maxBatch });
+    app = await buildApp(ctx, { version: VERSION, maxBatch: config.maxBatch, metrics, ...(structured ? { logger: structured } : {}) });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await network.stop();

@@ -1,30 +1,54 @@
 import { parseArgs } from 'node:util';
-import { startRelay } from './server.js';
+import { DEFAULT_NATS_STREAM, redactNatsUrl } from './nats-backplane.js';
+import { startRelay, type RelayBackplaneConfig } from './server.js';
 
-const USAGE = 'usage: relay [--host 127.0.0.1] --port <port>   (or env TANDEM_RELAY_PORT)';
+const USAGE = [
+  'usage: relay [--host 127.0.0.1] --port <port> [--nats nats://host:4222] [--nats-stream NAME]',
+  '  env: TANDEM_RELAY_PORT, TANDEM_RELAY_NATS_URL, TANDEM_RELAY_NATS_STREAM (default TANDEM_RELAY)',
+  '  With a NATS URL, every relay process given the same URL and stream serves one relay (JetStream);',
+  '  without one the relay keeps its rooms in this process.',
+].join('\n');
+
+/** A mistake in the command line or environment: reported with the usage. */
+class UsageError extends Error {}
 
 function parsePort(text: string | undefined): number {
   if (text === undefined || !/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new Error(`invalid or missing port ${JSON.stringify(text ?? '')}`);
+    throw new UsageError(`invalid or missing port ${JSON.stringify(text ?? '')}`);
   }
   return Number(text);
 }
 
+function backplaneConfig(url: string | undefined, stream: string | undefined): RelayBackplaneConfig {
+  if (url === undefined || url === '') {
+    if (stream !== undefined && stream !== '') throw new UsageError('a NATS stream name needs a NATS URL (--nats or TANDEM_RELAY_NATS_URL)');
+    return { type: 'memory' };
+  }
+  return { type: 'nats', url, stream: stream === undefined || stream === '' ? DEFAULT_NATS_STREAM : stream };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string' },
+        nats: { type: 'string' },
+        'nats-stream': { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
   const host = values.host ?? '127.0.0.1';
-  const relay = await startRelay({
-    host,
-    port: parsePort(values.port ?? process.env.TANDEM_RELAY_PORT),
-    log: (msg) => console.error(`relay: ${msg}`),
-  });
-  console.log(`relay listening on ${host.includes(':') ? `[${host}]` : host}:${relay.port}`);
+  const port = parsePort(values.port ?? process.env.TANDEM_RELAY_PORT);
+  const backplane = backplaneConfig(values.nats ?? process.env.TANDEM_RELAY_NATS_URL, values['nats-stream'] ?? process.env.TANDEM_RELAY_NATS_STREAM);
+  const relay = await startRelay({ host, port, backplane, log: (msg) => console.error(`relay: ${msg}`) });
+  // Health without HTTP: every change of the backplane's state is a line on stderr (the log above).
+  const via = backplane.type === 'nats' ? ` (NATS ${redactNatsUrl(backplane.url)}, stream ${backplane.stream})` : '';
+  console.log(`relay listening on ${host.includes(':') ? `[${host}]` : host}:${relay.port}${via}`);
 
   const shutdown = (): void => {
     relay.close().then(
@@ -41,6 +65,10 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(`relay: ${err instanceof Error ? err.message : String(err)}`);
-  console.error(USAGE);
-  process.exitCode = 2;
+  if (err instanceof UsageError) {
+    console.error(USAGE);
+    process.exitCode = 2;
+  } else {
+    process.exitCode = 1;
+  }
 });

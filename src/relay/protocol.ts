@@ -28,3 +28,9 @@ export const MAX_FRAME_BYTES = 1 << 20;
  * a client that hears nothing (no ping, no frame) for a few intervals treats the relay as gone.
  */
 export const HEARTBEAT_INTERVAL_MS = 15_000;
+/**
+ * WebSocket close code (1013, "try again later") with which a relay drops its sockets when it
+ * loses its backplane (NATS, for a relay shared by several processes): it can neither accept
+ * nor deliver messages, so parties reconnect, to it once it recovers or to another relay.
+ */
+export const RELAY_CLOSE_BACKPLANE_LOST = 1013;

@@ -1,14 +1,20 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { MemoryBackplane, RelayRefusal, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
+import { connectNatsBackplane, type NatsBackplaneOptions } from './nats-backplane.js';
 import {
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
   RELAY_PARTY_RE,
+  RELAY_CLOSE_BACKPLANE_LOST,
   ROOM_RE,
   type ClientFrame,
   type RelayFrame,
 } from './protocol.js';
+
+/** Where messages wait between send and delivery: this process's memory (the default), or NATS JetStream shared by several relays. */
+export type RelayBackplaneConfig = { type: 'memory' } | ({ type: 'nats' } & NatsBackplaneOptions);
 
 export interface RelayOptions {
   host?: string;
@@ -19,11 +25,22 @@ export interface RelayOptions {
   maxRoomBufferBytes?: number;
   /** Characters of undelivered messages in all rooms (new ones refused beyond it). */
   maxTotalBufferBytes?: number;
+  /** Defaults to memory: one relay process, exactly as without a backplane. */
+  backplane?: RelayBackplaneConfig;
   log?: (msg: string) => void;
 }
 
 export interface RelayHandle {
   port: number;
+  /** 'memory' or 'nats'. */
+  readonly backplane: Backplane['kind'];
+  /** Whether the backplane can carry messages now (always true in memory). */
+  readonly connected: boolean;
+  /**
+   * Told at every change of `connected`. While false the relay answers every send and join with
+   * an `error` frame, and it closed the sockets it had (code RELAY_CLOSE_BACKPLANE_LOST).
+   */
+  onStatus(cb: (connected: boolean, reason: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -38,22 +55,23 @@ interface Conn {
   ws: WebSocket;
   /** Cleared at each ping, set by the pong; still cleared at the next ping means dead. */
   alive: boolean;
+  /** Parties this socket may send as: joined, or with its join under way. */
   joins: Map<string, { room: string; party: string }>;
+  /** Sends not yet accepted by an asynchronous backplane; a later join is answered after them. */
+  inflight: Set<Promise<void>>;
 }
 
-interface Buffered {
-  from: string;
-  to: string;
-  data: string;
-}
-
-interface Room {
-  members: Map<string, Set<Conn>>;
-  /** Messages whose recipient had no open socket when they arrived, oldest first. */
-  buffer: Buffered[];
-  /** Characters held in `buffer`. */
-  bytes: number;
-  lastActive: number;
+/** The sockets of this process joined as one party of one room, and their subscription. */
+interface LocalParty {
+  key: string;
+  room: string;
+  party: string;
+  /** Joined: the party's messages go to these sockets. */
+  members: Set<Conn>;
+  /** Join under way (asynchronous backplane): not yet told `joined`. */
+  waiting: Set<Conn>;
+  sub: PartySubscription | undefined;
+  opening: Promise<PartySubscription> | undefined;
 }
 
 /** Defaults for what undelivered messages may hold, so no sender can exhaust the relay's memory. */
@@ -63,48 +81,64 @@ const MAX_TOTAL_BUFFER_BYTES = 256 * 1024 * 1024;
 type Parsed = { ok: true; frame: ClientFrame } | { ok: false; reason: string; req?: number };
 
 export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
-  const wss = new WebSocketServer({ host: opts.host ?? '127.0.0.1', port: opts.port, maxPayload: HARD_PAYLOAD_LIMIT });
-  await once(wss, 'listening');
-  const relay = new Relay(
-    opts.roomTtlMs ?? 60_000,
-    opts.maxBufferedPerRoom ?? 1024,
-    opts.log ?? (() => {}),
-    opts.maxRoomBufferBytes ?? MAX_ROOM_BUFFER_BYTES,
-    opts.maxTotalBufferBytes ?? MAX_TOTAL_BUFFER_BYTES,
-  );
+  const log = opts.log ?? (() => {});
+  const limits: BackplaneLimits = {
+    roomTtlMs: opts.roomTtlMs ?? 60_000,
+    maxBufferedPerRoom: opts.maxBufferedPerRoom ?? 1024,
+    maxRoomBufferBytes: opts.maxRoomBufferBytes ?? MAX_ROOM_BUFFER_BYTES,
+    maxTotalBufferBytes: opts.maxTotalBufferBytes ?? MAX_TOTAL_BUFFER_BYTES,
+  };
+  // The backplane first: a relay that cannot reach NATS fails to start rather than listen in vain.
+  const config = opts.backplane ?? { type: 'memory' };
+  const backplane: Backplane = config.type === 'nats' ? await connectNatsBackplane(config, limits, log) : new MemoryBackplane(limits, log);
+  let wss: WebSocketServer;
+  try {
+    wss = new WebSocketServer({ host: opts.host ?? '127.0.0.1', port: opts.port, maxPayload: HARD_PAYLOAD_LIMIT });
+    await once(wss, 'listening');
+  } catch (err) {
+    await backplane.close();
+    throw err;
+  }
+  const relay = new Relay(backplane, log);
   wss.on('connection', (ws) => relay.attach(ws));
   wss.on('error', (err) => relay.log(`server error: ${err.message}`));
   return {
     port: (wss.address() as AddressInfo).port,
+    backplane: backplane.kind,
+    get connected() {
+      return backplane.connected;
+    },
+    onStatus(cb) {
+      backplane.onStatus(cb);
+    },
     async close() {
       relay.stop();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await backplane.close();
     },
   };
 }
 
 class Relay {
-  private readonly rooms = new Map<string, Room>();
+  private readonly parties = new Map<string, LocalParty>();
   private readonly conns = new Set<Conn>();
-  private buffered = 0;
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly roomTtlMs: number,
-    private readonly maxBuffered: number,
+    private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
-    private readonly maxRoomBytes: number,
-    private readonly maxTotalBytes: number,
   ) {
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
-    // Half the TTL keeps expiry within 1.5 TTL without spinning on tiny test TTLs.
-    const sweepMs = Math.min(Math.max(this.roomTtlMs / 2, 10), 10_000);
-    this.sweeper = setInterval(() => this.sweep(Date.now()), sweepMs).unref();
+    backplane.onStatus((connected, reason) => {
+      this.log(`backplane ${connected ? 'up' : 'down'}: ${reason}`);
+      if (connected) return;
+      // Parties must not wait on a relay that can neither accept nor deliver: they reconnect.
+      for (const conn of this.conns) conn.ws.close(RELAY_CLOSE_BACKPLANE_LOST, 'relay backplane unavailable');
+    });
   }
 
   attach(ws: WebSocket): void {
-    const conn: Conn = { ws, alive: true, joins: new Map() };
+    const conn: Conn = { ws, alive: true, joins: new Map(), inflight: new Set() };
     this.conns.add(conn);
     ws.on('pong', () => {
       conn.alive = true;
@@ -116,7 +150,6 @@ class Relay {
 
   stop(): void {
     clearInterval(this.heartbeat);
-    clearInterval(this.sweeper);
     for (const conn of this.conns) conn.ws.terminate();
   }
 
@@ -149,76 +182,139 @@ class Relay {
     }
   }
 
-  private join(conn: Conn, roomName: string, party: string, req: number): void {
-    let room = this.rooms.get(roomName);
-    if (!room) {
-      room = { members: new Map(), buffer: [], bytes: 0, lastActive: 0 };
-      this.rooms.set(roomName, room);
-    }
-    room.lastActive = Date.now();
-    let sockets = room.members.get(party);
-    if (!sockets) {
-      sockets = new Set();
-      room.members.set(party, sockets);
-    }
-    sockets.add(conn);
-    conn.joins.set(joinKey(roomName, party), { room: roomName, party });
-    reply(conn, { t: 'joined', room: roomName, party, req });
-
-    const mine = room.buffer.filter((m) => m.to === party);
-    if (mine.length === 0) return;
-    room.buffer = room.buffer.filter((m) => m.to !== party);
-    for (const m of mine) this.release(room, m);
-    for (const m of mine) reply(conn, { t: 'msg', room: roomName, from: m.from, to: m.to, data: m.data });
+  private join(conn: Conn, room: string, party: string, req: number): void {
+    const key = joinKey(room, party);
+    // From now on this socket may send as the party, as it always could right after `join`.
+    conn.joins.set(key, { room, party });
+    const lp = this.parties.get(key) ?? this.newParty(key, room, party);
+    if (!lp.sub && !lp.opening) this.subscribe(lp);
+    // In memory all of this happens now, in frame order, as it always did.
+    if (lp.sub && conn.inflight.size === 0) return this.joined(conn, lp, req);
+    // Otherwise `joined` waits for the subscription, and for this socket's earlier sends to be
+    // accepted or refused, so that a joined answer still means "everything before it was handled".
+    lp.waiting.add(conn);
+    const earlier = Promise.allSettled([...conn.inflight]);
+    const ready = lp.sub ? Promise.resolve(lp.sub) : lp.opening!;
+    Promise.all([ready, earlier]).then(
+      () => {
+        lp.waiting.delete(conn);
+        if (!this.conns.has(conn)) return this.release(lp);
+        if (!conn.joins.has(key)) {
+          // Left before the join completed: answer it, deliver nothing.
+          reply(conn, { t: 'joined', room, party, req });
+          return this.release(lp);
+        }
+        this.joined(conn, lp, req);
+      },
+      (err: unknown) => {
+        lp.waiting.delete(conn);
+        // No longer allowed to send as the party (unless an earlier join of this socket stands).
+        if (!lp.members.has(conn)) conn.joins.delete(key);
+        if (!(err instanceof RelayRefusal)) this.log(`join ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
+        reply(conn, { t: 'error', reason: err instanceof RelayRefusal ? err.message : 'internal error', req });
+        this.release(lp);
+      },
+    );
   }
 
-  private leave(conn: Conn, roomName: string, party: string): void {
-    if (!conn.joins.delete(joinKey(roomName, party))) return;
-    const room = this.rooms.get(roomName);
-    if (!room) return;
-    room.lastActive = Date.now();
-    const sockets = room.members.get(party);
-    sockets?.delete(conn);
-    if (sockets?.size === 0) room.members.delete(party);
+  private newParty(key: string, room: string, party: string): LocalParty {
+    const lp: LocalParty = { key, room, party, members: new Set(), waiting: new Set(), sub: undefined, opening: undefined };
+    this.parties.set(key, lp);
+    return lp;
+  }
+
+  /** Sets lp.sub at once (in memory), or lp.opening until the backplane has subscribed. */
+  private subscribe(lp: LocalParty): void {
+    const opened = this.backplane.subscribe(
+      lp.room,
+      lp.party,
+      (m) => this.deliver(lp, m),
+      (reason) => this.failed(lp, reason),
+    );
+    if (!(opened instanceof Promise)) {
+      lp.sub = opened;
+      return;
+    }
+    lp.opening = opened.then(
+      (sub) => {
+        lp.sub = sub;
+        lp.opening = undefined;
+        return sub;
+      },
+      (err: unknown) => {
+        lp.opening = undefined;
+        throw err;
+      },
+    );
+  }
+
+  private joined(conn: Conn, lp: LocalParty, req: number): void {
+    lp.members.add(conn);
+    reply(conn, { t: 'joined', room: lp.room, party: lp.party, req });
+    // What was held for the party follows the acknowledgement.
+    lp.sub?.resume();
+  }
+
+  private leave(conn: Conn, room: string, party: string): void {
+    const key = joinKey(room, party);
+    if (!conn.joins.delete(key)) return;
+    const lp = this.parties.get(key);
+    if (!lp) return;
+    lp.members.delete(conn);
+    this.release(lp);
+  }
+
+  /** Drops the party's subscription once no socket of this process is joined or joining as it. */
+  private release(lp: LocalParty): void {
+    if (lp.members.size > 0 || lp.waiting.size > 0) return;
+    if (this.parties.get(lp.key) === lp) this.parties.delete(lp.key);
+    lp.sub?.close();
+    lp.sub = undefined;
   }
 
   private send(conn: Conn, frame: Extract<ClientFrame, { t: 'send' }>): void {
-    const room = this.rooms.get(frame.room);
     // Only a socket speaking as `from` may send as `from`; the payload's seal is the real
     // authentication, this just keeps strangers from filling buffers under others' names.
-    if (!room || !conn.joins.has(joinKey(frame.room, frame.from))) {
+    if (!conn.joins.has(joinKey(frame.room, frame.from))) {
       return reply(conn, { t: 'error', reason: `not joined as ${frame.from} in ${frame.room}` });
     }
-    room.lastActive = Date.now();
-    const { from, to, data } = frame;
-    const targets = [...(room.members.get(to) ?? [])].filter((c) => c.ws.readyState === WebSocket.OPEN);
-    if (targets.length > 0) {
-      for (const target of targets) reply(target, { t: 'msg', room: frame.room, from, to, data });
-      return;
+    const { room, from, to, data } = frame;
+    let accepted: void | Promise<void>;
+    try {
+      accepted = this.backplane.publish(room, from, to, data);
+    } catch (err) {
+      if (!(err instanceof RelayRefusal)) throw err;
+      return reply(conn, { t: 'error', reason: err.message });
     }
-    if (this.buffered + data.length > this.maxTotalBytes) {
-      this.log(`room ${frame.room}: relay buffers full, refused a message ${from} -> ${to}`);
-      return reply(conn, { t: 'error', reason: 'relay buffers are full; message not accepted' });
-    }
-    const m = { from, to, data };
-    room.buffer.push(m);
-    room.bytes += data.length;
-    this.buffered += data.length;
-    while (room.buffer.length > this.maxBuffered || room.bytes > this.maxRoomBytes) {
-      const dropped = room.buffer.shift()!;
-      this.release(room, dropped);
-      this.log(`room ${frame.room}: buffer full, dropped oldest message ${dropped.from} -> ${dropped.to}`);
-    }
+    if (!(accepted instanceof Promise)) return;
+    const p: Promise<void> = accepted.then(
+      () => undefined,
+      (err: unknown) => {
+        if (!(err instanceof RelayRefusal)) this.log(`send in ${room} failed: ${err instanceof Error ? err.message : String(err)}`);
+        reply(conn, { t: 'error', reason: err instanceof RelayRefusal ? err.message : 'internal error' });
+      },
+    );
+    conn.inflight.add(p);
+    void p.finally(() => conn.inflight.delete(p));
   }
 
-  private release(room: Room, m: Buffered): void {
-    room.bytes -= m.data.length;
-    this.buffered -= m.data.length;
+  /** Hands a message to every open socket joined as the party here; false if there is none. */
+  private deliver(lp: LocalParty, m: Envelope): boolean {
+    const targets = [...lp.members].filter((c) => c.ws.readyState === WebSocket.OPEN);
+    for (const target of targets) reply(target, { t: 'msg', room: lp.room, from: m.from, to: lp.party, data: m.data });
+    return targets.length > 0;
+  }
+
+  /** The backplane stopped delivering to this party: its sockets are closed so their owners notice and rejoin. */
+  private failed(lp: LocalParty, reason: string): void {
+    this.log(`delivery to ${lp.key} stopped: ${reason}; closing its sockets`);
+    lp.sub = undefined;
+    for (const conn of [...lp.members, ...lp.waiting]) conn.ws.close(RELAY_CLOSE_BACKPLANE_LOST, 'relay backplane unavailable');
   }
 
   private detach(conn: Conn): void {
-    for (const { room, party } of [...conn.joins.values()]) this.leave(conn, room, party);
     this.conns.delete(conn);
+    for (const { room, party } of [...conn.joins.values()]) this.leave(conn, room, party);
   }
 
   private pingAll(): void {
@@ -229,15 +325,6 @@ class Relay {
       }
       conn.alive = false;
       conn.ws.ping();
-    }
-  }
-
-  private sweep(now: number): void {
-    for (const [name, room] of this.rooms) {
-      if (room.members.size > 0 || now - room.lastActive < this.roomTtlMs) continue;
-      this.rooms.delete(name);
-      this.buffered -= room.bytes;
-      if (room.buffer.length > 0) this.log(`room ${name} expired with ${room.buffer.length} undelivered messages`);
     }
   }
 }

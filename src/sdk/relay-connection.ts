@@ -1,8 +1,10 @@
 /**
- * A relay client for devices (browsers and Node alike): the same wire protocol as the node's
- * `RelayClient` (src/relay/client.ts), with no Node built-ins and no runtime dependency on
- * `ws`. It takes a WebSocket constructor instead: the browser's `globalThis.WebSocket` (the
- * default when present), or `ws`'s `WebSocket` passed in by a Node caller.
+ * The client side of the relay's wire protocol (src/relay/protocol.ts), for devices
+ * (browsers and Node alike) and signer nodes: the node's `RelayClient` (src/relay/client.ts)
+ * is this class over `ws`, with Buffer's base64 and `ws`'s frame cap. It uses no Node
+ * built-ins and has no runtime dependency on `ws`. It takes a WebSocket constructor instead:
+ * the browser's `globalThis.WebSocket` (the default when present), or `ws`'s `WebSocket`
+ * passed in by a Node caller.
  *
  * ```ts
  * import { WebSocket } from 'ws'; // Node only; a browser passes nothing
@@ -42,17 +44,29 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** Standard base64 (with padding) of the opaque `data` of send and msg frames. */
+export interface Base64Codec {
+  encode(data: Uint8Array): string;
+  /** A fresh Uint8Array; undefined (or throwing) for text that is not base64. */
+  decode(text: string): Uint8Array | undefined;
+}
+
 export interface RelayConnectOptions {
   /** Defaults to `globalThis.WebSocket` (browsers, Node >= 22); Node 20 callers pass `ws`'s `WebSocket`. */
   WebSocket?: WebSocketConstructor;
   timeoutMs?: number;
+  /**
+   * Defaults to the portable toBase64/fromBase64 below. A Node caller may pass Buffer's,
+   * an order of magnitude faster on the ~50 KB messages of a DKLs23 round (see
+   * bench/relay-bench.ts); the node's RelayClient does.
+   */
+  base64?: Base64Codec;
 }
 
 /** WebSocket readyState values (the same in the DOM and in `ws`). */
 const CONNECTING = 0;
 const OPEN = 1;
 
-// The same timings as src/relay/client.ts.
 const DEFAULT_TIMEOUT_MS = 3000;
 /** How long close() waits for the relay's close handshake before giving up on the socket. */
 const CLOSE_GRACE_MS = 1000;
@@ -82,10 +96,11 @@ export class RelayConnection {
   private constructor(
     private readonly ws: WebSocketLike,
     readonly url: string,
+    private readonly base64: Base64Codec,
   ) {
     ws.onmessage = (ev) => {
       this.lastHeard = Date.now();
-      // Binary frames are not part of the protocol (the node client ignores them too).
+      // Binary frames are not part of the protocol: ignored.
       if (typeof ev.data === 'string') this.onFrame(ev.data);
     };
     // Error is always followed by close, which reports it.
@@ -144,7 +159,7 @@ export class RelayConnection {
         settled = true;
         clearTimeout(timer);
         detach(ws);
-        resolve(new RelayConnection(ws, url));
+        resolve(new RelayConnection(ws, url, opts.base64 ?? PORTABLE_BASE64));
       };
     });
   }
@@ -186,13 +201,13 @@ export class RelayConnection {
   }
 
   /**
-   * Sends `data` to `to`. Like the node client, the size is left to the relay: a frame above
+   * Sends `data` to `to`. The size is left to the relay: a frame above
    * MAX_FRAME_BYTES is answered with an `error` ("frame too large", see onError), and one above
    * twice that makes the relay drop the socket (code 1009).
    */
   send(room: string, from: string, to: string, data: Uint8Array): void {
     if (this.closed) throw new Error(`relay ${this.url}: socket is closed`);
-    this.write({ t: 'send', room, from, to, data: toBase64(data) });
+    this.write({ t: 'send', room, from, to, data: this.base64.encode(data) });
   }
 
   /** Told once, with a reason, when the socket is gone (dropped or closed); the owner may reconnect. */
@@ -238,9 +253,7 @@ export class RelayConnection {
   }
 
   private onFrame(text: string): void {
-    // A msg frame is never larger than the send frame that produced it (the node client sets
-    // ws's maxPayload to this); a browser cannot cap what it receives, so it is checked here.
-    if (text.length > MAX_FRAME_BYTES) return;
+    if (utf8Exceeds(text, MAX_FRAME_BYTES)) return this.refuseOversized();
     // The relay is not trusted with content, and a malformed frame from it is not worth a crash.
     const frame = parseRelayFrame(text);
     if (!frame) return;
@@ -250,7 +263,12 @@ export class RelayConnection {
       case 'msg': {
         const handler = this.handlers.get(joinKey(frame.room, frame.to));
         if (!handler) return;
-        const data = fromBase64(frame.data);
+        let data: Uint8Array | undefined;
+        try {
+          data = this.base64.decode(frame.data);
+        } catch {
+          data = undefined;
+        }
         // Invalid base64 can only come from a broken sender or relay; the payload is sealed anyway.
         if (data) handler(frame.from, data);
         return;
@@ -261,6 +279,37 @@ export class RelayConnection {
         for (const cb of this.errorListeners) cb(frame.reason);
       }
     }
+  }
+
+  /**
+   * An incoming frame above MAX_FRAME_BYTES ends the connection, on a signer node and on a
+   * device alike (reported to onClose like any other drop; pending joins reject).
+   *
+   * An honest relay never sends one: it refuses any send frame above the limit, the msg frame
+   * it forwards is never larger than that send frame (the same fields, "msg" is shorter than
+   * "send", and re-serialising only removes escapes and whitespace), and its joined and error
+   * frames are small. So such a frame means a broken or hostile relay, or something tampering
+   * with a ws:// stream, and refusing it loses nothing a peer sent. Why close rather than skip it:
+   * - memory: `ws` (the node, see src/relay/client.ts) enforces the cap from the frame header,
+   *   before buffering any of it, and can only do so by failing the connection (1009).
+   *   Skipping would mean reading whole frames up to ws's 100 MiB default, as often as the
+   *   relay likes, on every signer node using it.
+   * - visibility: the owner learns of it through onClose; a node logs it and reconnects its
+   *   inbox through its pool. A skipped frame would leave no trace of a faulty relay.
+   * - it gives the relay nothing: it can already close the socket or withhold any message.
+   *   A ceremony running over this socket fails as if the relay had dropped it: this party's
+   *   next send throws, and its peers see it go silent (an absence, not misbehaviour) and
+   *   time out, as with any relay failure; the caller may retry, through a working relay.
+   * A browser cannot cap what it receives, so there the frame has already been read when this
+   * check (on its UTF-8 size, as ws counts) runs; it then closes the same way, for the other
+   * reasons, so that devices and nodes behave alike. A Node caller passing `ws`'s plain
+   * WebSocket lands here too (ws's own default cap is 100 MiB).
+   */
+  private refuseOversized(): void {
+    this.lastError = `relay sent a frame larger than ${MAX_FRAME_BYTES} bytes`;
+    // Nothing after it is to be trusted or delivered, even frames ws has already parsed.
+    this.ws.onmessage = null;
+    this.cut();
   }
 
   private onClosed(reason: string): void {
@@ -301,30 +350,49 @@ function eventMessage(ev: unknown): string | undefined {
   return typeof message === 'string' && message !== '' ? message : undefined;
 }
 
+const UTF8 = new TextEncoder();
+let utf8Scratch: Uint8Array | undefined;
+
+/** Whether `text` takes more than `limit` bytes in UTF-8 (what ws's maxPayload counts). */
+function utf8Exceeds(text: string, limit: number): boolean {
+  // Every UTF-16 unit takes 1 to 3 bytes, so most frames are decided by their length alone.
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  // Encoded into `limit` bytes (a scratch buffer kept from the first such frame): the whole
+  // text fits, or it is too large. Native, so ~100x faster than counting in a loop (the frame
+  // of a 512 KiB message lands here).
+  if (utf8Scratch?.length !== limit) utf8Scratch = new Uint8Array(limit);
+  return UTF8.encodeInto(text, utf8Scratch).read < text.length;
+}
+
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
+const ASCII = new TextDecoder();
 
 /** Standard base64 with padding, as Buffer's `toString('base64')` writes it. */
 export function toBase64(data: Uint8Array): string {
-  const parts: string[] = [];
-  const chunk: string[] = [];
+  // Written as ASCII bytes and decoded in one go: several times faster than joining strings.
+  const out = new Uint8Array(Math.ceil(data.length / 3) * 4);
   const full = data.length - (data.length % 3);
-  for (let i = 0; i < full; i += 3) {
+  let o = 0;
+  for (let i = 0; i < full; i += 3, o += 4) {
     const n = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
-    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!);
-    if (chunk.length === 4096) parts.push(chunk.splice(0).join(''));
+    out[o] = B64_CODES[n >> 18]!;
+    out[o + 1] = B64_CODES[(n >> 12) & 63]!;
+    out[o + 2] = B64_CODES[(n >> 6) & 63]!;
+    out[o + 3] = B64_CODES[n & 63]!;
   }
   const rest = data.length - full;
-  if (rest === 1) {
-    const n = data[full]! << 16;
-    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + '==');
-  } else if (rest === 2) {
-    const n = (data[full]! << 16) | (data[full + 1]! << 8);
-    chunk.push(B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=');
+  if (rest > 0) {
+    const n = (data[full]! << 16) | (rest === 2 ? data[full + 1]! << 8 : 0);
+    out[o] = B64_CODES[n >> 18]!;
+    out[o + 1] = B64_CODES[(n >> 12) & 63]!;
+    out[o + 2] = rest === 2 ? B64_CODES[(n >> 6) & 63]! : 61; // '='
+    out[o + 3] = 61;
   }
-  parts.push(chunk.join(''));
-  return parts.join('');
+  return ASCII.decode(out);
 }
 
 /** Standard base64, padding optional; undefined on anything else (Buffer would skip bad characters). */
@@ -352,7 +420,9 @@ export function fromBase64(text: string): Uint8Array | undefined {
   return out;
 }
 
-/** The same checks as the node client's parser (src/relay/client.ts). */
+const PORTABLE_BASE64: Base64Codec = { encode: toBase64, decode: fromBase64 };
+
+/** Relay frames as the protocol defines them; anything else is dropped. */
 function parseRelayFrame(text: string): RelayFrame | undefined {
   let v: unknown;
   try {

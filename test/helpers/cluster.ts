@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../../src/cluster/processes.js';
+import { checkSchemaName, PostgresClient } from '../../src/storage/postgres-client.js';
 
 export const ADMIN_KEY = `tdm_admin_${randomBytes(32).toString('base64url')}`;
 
@@ -15,15 +16,26 @@ export interface TestCluster {
   destroy(): Promise<void>;
 }
 
-/** A real cluster of separate processes, on ports away from the dev cluster's. */
-export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv = {}): Promise<TestCluster> {
+/** The machine's PostgreSQL, where the tests of the PostgreSQL backend run (CI starts it). */
+export const TEST_POSTGRES_URL = process.env.TANDEM_TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
+
+export type Backend = 'embedded' | 'postgres';
+
+/**
+ * A real cluster of separate processes, on ports away from the dev cluster's. With the
+ * `postgres` backend every node (and gateway) has a schema of its own on TEST_POSTGRES_URL,
+ * under a prefix unique to this cluster, dropped by destroy().
+ */
+export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv = {}, backend: Backend = 'embedded'): Promise<TestCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tandem-it-'));
   const logs: string[] = [];
+  const prefix = `it_${randomBytes(4).toString('hex')}`;
+  const database = backend === 'postgres' ? { TANDEM_DATABASE_URL: TEST_POSTGRES_URL, TANDEM_DATABASE_SCHEMA_PREFIX: prefix } : {};
   const opts = {
     dataDir,
     basePort,
     nodes: 3,
-    env: { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '3000', ...env },
+    env: { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '3000', ...database, ...env },
     output: (name: string, line: string) => {
       logs.push(`[${name}] ${line}`);
     },
@@ -40,6 +52,7 @@ export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv 
     async destroy() {
       await t.cluster.stop();
       await rm(dataDir, { recursive: true, force: true });
+      if (backend === 'postgres') await dropSchemas(`${prefix}_`);
     },
   };
   return t;
@@ -66,4 +79,15 @@ export async function api(url: string, method: string, path: string, opts: { key
     parsed = { unparsed: text };
   }
   return { status: res.status, body: parsed };
+}
+
+/** Drops every schema whose name starts with `prefix` (a test cluster's nodes and gateway). */
+export async function dropSchemas(prefix: string): Promise<void> {
+  const client = await PostgresClient.connect(TEST_POSTGRES_URL, 'public');
+  try {
+    const { rows } = await client.query<{ nspname: string }>("select nspname from pg_namespace where starts_with(nspname, $1)", [prefix]);
+    for (const r of rows) await client.exec(`drop schema ${checkSchemaName(r.nspname)} cascade`);
+  } finally {
+    await client.close();
+  }
 }

@@ -18,7 +18,7 @@ import { loadKek } from '../../src/crypto/share-seal.js';
 import { userIdOfApiKey } from '../../src/node/api-keys.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
-import { openEmbeddedStore } from '../../src/storage/embedded.js';
+import { openEmbeddedStore } from '../../src/storage/open-database.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
@@ -55,7 +55,7 @@ async function impostor(script: (session: Awaited<ReturnType<Parameters<InviteHa
     void join().then((s) => script(s, from).catch(() => undefined));
   };
   const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
-  const net = new PeerNetwork(identities[1]!, directory, relayAddress, pool, onInvite, () => {});
+  const net = new PeerNetwork(identities[1]!, directory, [relayAddress], pool, onInvite, () => {});
   await net.start();
   return { stop: async () => { await net.stop(); await pool.closeAll(); } };
 }
@@ -169,7 +169,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       };
       void participateDklsSign(ctx, invite, from, corrupting);
     };
-    const network = new PeerNetwork(identities[1]!, directory, relayAddress, pool, onInvite, () => {});
+    const network = new PeerNetwork(identities[1]!, directory, [relayAddress], pool, onInvite, () => {});
     ctx = {
       self: ids[1]!,
       store,

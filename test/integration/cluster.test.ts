@@ -10,7 +10,6 @@ import { ADMIN_KEY, api, startTestCluster, type ApiResult, type TestCluster } fr
  * The real cluster: a relay and three signer nodes as separate processes, driven only
  * through HTTP, every signature checked with libsecp256k1 (tiny-secp256k1).
  */
-const BASE = 17000;
 let tc: TestCluster;
 const url = (i: number) => tc.cluster.nodes[i - 1]!.url;
 
@@ -45,9 +44,10 @@ async function signAndVerify(key: string, keyId: string, pub: Uint8Array, node: 
   assert.ok(!ecc.verifySchnorr(randomBytes(32), pub, sig));
 }
 
-describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17000], ['postgres', 17050]] as const) describe(`signer cluster (separate processes, ${backend} storage)`, { timeout: 300_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startTestCluster(base, {}, backend);
   });
   after(async () => {
     await tc?.destroy();
@@ -209,7 +209,7 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
   test('relay_address picks another relay for one operation', async () => {
     const key = await createUser();
     const { keyId, pub } = await keygen(key, 3, 2);
-    const port = BASE + 50;
+    const port = base + 40;
     const relay = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', String(port)], { stdio: 'pipe' });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -266,6 +266,48 @@ describe('signer cluster (separate processes)', { timeout: 300_000 }, () => {
     }
     await signAndVerify(key, keyId, pub, 1);
     await signAndVerify(key, keyId, pub, 3);
+  });
+
+  test('observability: readiness with storage, Prometheus ceremony metrics, JSON logs with the request id', async () => {
+    const key = await createUser();
+    const { keyId, pub } = await keygen(key, 3, 2);
+    const health = await api(url(1), 'GET', '/health');
+    assert.deepEqual(health.body, { status: 'ok', node_id: 'node-1', relay_connected: true, storage_ok: true });
+    assert.equal((await api(url(1), 'GET', '/live')).status, 200);
+    const requestId = `it-${randomBytes(6).toString('hex')}`;
+    const msg = randomBytes(32);
+    const res = await fetch(`${url(1)}/bip340/sign`, {
+      method: 'POST',
+      headers: { authorization: key, 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify({ key_id: keyId, msg: msg.toString('hex') }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-request-id'), requestId, 'the caller\'s request id is echoed');
+    assert.ok(ecc.verifySchnorr(msg, pub, Buffer.from(((await res.json()) as { signature: string }).signature, 'hex')));
+
+    const metrics = await (await fetch(`${url(1)}/metrics`)).text();
+    const sample = (name: string, labels: string) => Number(new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 'NaN');
+    assert.ok(sample('tandem_ceremonies_total', 'operation="sign",family="bip340",role="coordinator",result="ok"') >= 1, 'node-1 counted its signature');
+    assert.ok(sample('tandem_ceremony_duration_seconds_count', 'operation="sign",family="bip340",role="coordinator"') >= 1);
+    assert.ok(sample('tandem_http_requests_total', 'method="POST",route="/bip340/sign",status="200"') >= 1);
+    assert.match(metrics, /process_cpu_seconds_total/);
+    const participants = await Promise.all([2, 3].map(async (i) => (await (await fetch(`${url(i)}/metrics`)).text())));
+    assert.ok(participants.some((m) => /tandem_ceremonies_total\{[^}]*operation="frost-sign"[^}]*role="participant"[^}]*result="ok"/.test(m)), 'a participant counted it too');
+
+    // Logs are JSON lines; the request's own line carries its id.
+    const lines = tc.logs.filter((l) => l.startsWith('[node-1] ')).map((l) => l.slice('[node-1] '.length));
+    const parsed = lines.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+    assert.ok(parsed.length > 0, 'node-1 logs JSON lines');
+    const line = parsed.find((e) => e.req_id === requestId);
+    assert.ok(line, 'a log line carries the request id');
+    assert.equal(line.component, 'node');
+    assert.equal(line.route, '/bip340/sign');
   });
 
   test('no node ever logs a share, an API key or the admin key', async () => {

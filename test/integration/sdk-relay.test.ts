@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
@@ -325,4 +325,101 @@ test('portable base64 matches Buffer and refuses what is not base64', () => {
     assert.deepEqual(fromBase64(b64.replace(/=+$/, '')), new Uint8Array(data));
   }
   for (const bad of ['A', 'AB=', 'A===', 'ab!d', 'ab d', 'QQ==QQ==', 'QUJD=']) assert.equal(fromBase64(bad), undefined, bad);
+});
+
+test('portable base64 of a large, offset view matches Buffer', () => {
+  const backing = randomBytes(512 * 1024 + 7);
+  for (const view of [new Uint8Array(backing.buffer, backing.byteOffset + 3, 512 * 1024 + 1), new Uint8Array(backing.buffer, backing.byteOffset + 1, 512 * 1024 + 2)]) {
+    const b64 = toBase64(view);
+    assert.equal(b64, Buffer.from(view).toString('base64'));
+    assert.deepEqual(fromBase64(b64), new Uint8Array(view));
+  }
+});
+
+/** A stand-in relay that answers every join, then sends what `script` says to that socket. */
+async function fakeRelay(t: TestContext, script: (ws: WebSocket, room: string, party: string) => void) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.on('message', (raw) => {
+      const f = JSON.parse(String(raw)) as { t: string; room: string; party: string; req: number };
+      if (f.t !== 'join') return;
+      ws.send(JSON.stringify({ t: 'joined', room: f.room, party: f.party, req: f.req }));
+      script(ws, f.room, f.party);
+    });
+  });
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  return relayUrl(`127.0.0.1:${(wss.address() as AddressInfo).port}`);
+}
+
+/**
+ * A valid msg frame carrying `payload`, padded to exactly `size` UTF-8 bytes with an extra
+ * field of multi-byte characters (a surrogate pair among them): its JS length stays well
+ * below MAX_FRAME_BYTES, so only a byte count tells whether it is too large.
+ */
+function msgFrameOfBytes(room: string, to: string, payload: Uint8Array, size: number): string {
+  const head = `${JSON.stringify({ t: 'msg', room, from: 'relay', to, data: toBase64(payload) }).slice(0, -1)},"pad":"\u{1F600}`;
+  const tail = '"}';
+  const rest = size - Buffer.byteLength(head) - tail.length;
+  const frame = head + '\u20AC'.repeat(Math.floor(rest / 3)) + 'x'.repeat(rest % 3) + tail;
+  assert.equal(Buffer.byteLength(frame), size);
+  assert.ok(frame.length < MAX_FRAME_BYTES);
+  return frame;
+}
+
+test('every client closes the connection on a relay frame above MAX_FRAME_BYTES and delivers one at the limit', async (t) => {
+  const atLimit = randomBytes(512 * 1024);
+  const overLimit = randomBytes(512 * 1024);
+  const url = await fakeRelay(t, (ws, room, party) => {
+    ws.send(msgFrameOfBytes(room, party, atLimit, MAX_FRAME_BYTES));
+    ws.send(msgFrameOfBytes(room, party, overLimit, MAX_FRAME_BYTES + 1));
+    // Nothing after the oversized frame is delivered.
+    ws.send(JSON.stringify({ t: 'msg', room, from: 'relay', to: party, data: toBase64(bytes('after')) }));
+  });
+  const clients: Array<[string, () => Promise<Peer>, RegExp]> = [
+    // ws refuses it from the frame header (maxPayload), before reading it.
+    ['node RelayClient', () => RelayClient.connect(url), /^Max payload size exceeded$/],
+    // ws's default cap is 100 MiB: RelayConnection's own check (in UTF-8 bytes) refuses it.
+    ['SDK over ws', () => connectSdk(url), /^relay sent a frame larger than 1048576 bytes$/],
+    // A browser reads it whole before a script sees it; RelayConnection refuses it alike.
+    ['SDK over a browser WebSocket', () => RelayConnection.connect(url, { WebSocket: BrowserLikeWebSocket }), /^relay sent a frame larger than 1048576 bytes$/],
+  ];
+  for (const [name, connect, reasonRe] of clients) {
+    const c = await connect();
+    t.after(() => c.close());
+    const got = inbox();
+    const reason = new Promise<string>((resolve) => c.onClose(resolve));
+    await c.join('big', 'p', got.onMessage);
+    assert.match(await reason, reasonRe, name);
+    await delay(50);
+    assert.equal(got.got.length, 1, `${name}: only the frame at the limit was delivered`);
+    assert.deepEqual(got.got[0]?.data, new Uint8Array(atLimit), name);
+    assert.equal(c.closed, true, name);
+    assert.throws(() => c.send('big', 'p', 'relay', bytes('x')), /socket is closed/, name);
+    await assert.rejects(c.join('big', 'q', () => {}), /socket is closed/, name);
+  }
+});
+
+test('a join pending when an oversized frame arrives rejects with the reason', async (t) => {
+  // The relay answers nothing but an oversized frame; the join was waiting for `joined`.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.once('message', () => ws.send('x'.repeat(MAX_FRAME_BYTES + 1)));
+  });
+  t.after(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  const url = relayUrl(`127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  for (const connect of [() => RelayClient.connect(url), () => connectSdk(url), () => RelayConnection.connect(url, { WebSocket: BrowserLikeWebSocket })]) {
+    const c: Peer = await connect();
+    await assert.rejects(c.join('r', 'p', () => {}, { timeoutMs: 5000 }), /(Max payload size exceeded|relay sent a frame larger than 1048576 bytes)$/);
+    assert.equal(c.closed, true);
+  }
 });

@@ -349,6 +349,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
         host: '127.0.0.1',
         port: 19545,
         dataDir: join(dataDir, 'gateway-short'),
+        database: { kind: 'embedded', dir: join(dataDir, 'gateway-short', 'db') },
         nodes: ['http://127.0.0.1:7001', 'http://127.0.0.1:7002', 'http://127.0.0.1:7003'],
         adminKey: dev!.adminKey!,
         sessionTtlSeconds: 2,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { MAX_FRAME_BYTES, type RelayFrame } from '../../src/relay/protocol.js';
@@ -358,6 +358,41 @@ test('pool shares one connect per address and reconnects after a drop', async (t
   await assert.rejects(pool.get('not an address'), /invalid relay address/);
   await pool.closeAll();
   assert.equal(c3.closed, true);
+});
+
+test('client refuses an oversized relay frame from its header, without reading it, and closes with 1009', async (t) => {
+  // A stand-in relay that answers the join, then starts a 64 MiB text frame it never finishes.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const relayClose = new Promise<number>((resolve) => {
+    wss.on('connection', (ws, req) => {
+      ws.on('error', () => {});
+      ws.on('close', (code) => resolve(code));
+      ws.once('message', (raw) => {
+        const join = JSON.parse(String(raw)) as { room: string; party: string; req: number };
+        ws.send(JSON.stringify({ t: 'joined', room: join.room, party: join.party, req: join.req }));
+        // FIN + text, 64-bit length 2^26, unmasked (server to client): the header and 3 bytes.
+        req.socket.write(Buffer.from([0x81, 127, 0, 0, 0, 0, 0x04, 0, 0, 0, 0x7b, 0x22, 0x74]));
+      });
+    });
+  });
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  const c = await RelayClient.connect(relayUrl(`127.0.0.1:${(wss.address() as AddressInfo).port}`));
+  t.after(() => c.close());
+  const reason = new Promise<string>((resolve) => c.onClose(resolve));
+  const got = inbox();
+  await c.join('r', 'p', got.onMessage);
+  assert.equal(await reason, 'Max payload size exceeded');
+  // The relay (or whatever sent it) is told why: 1009, message too big.
+  assert.equal(await relayClose, 1009);
+  assert.equal(c.closed, true);
+  assert.deepEqual(got.got, []);
 });
 
 test('relayUrl accepts host:port forms and rejects everything else', () => {

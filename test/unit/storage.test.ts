@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
-import { openEmbeddedStore } from '../../src/storage/embedded.js';
+import { openEmbeddedStore, openNodeStore } from '../../src/storage/open-database.js';
 import { migrate } from '../../src/storage/migrations.js';
 import { PgliteClient } from '../../src/storage/pglite-client.js';
+import { PostgresClient } from '../../src/storage/postgres-client.js';
+import type { SqlClient } from '../../src/storage/sql.js';
+import { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { KeyRecord, NodeStore, UserRecord } from '../../src/storage/store.js';
+import { backends, type Backend, type TestDatabase } from '../helpers/databases.js';
 
-// Creating a PGlite database takes seconds, so one directory serves the whole file.
-let dataDir: string;
-let store: NodeStore;
+const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }];
 
 function user(id: string): UserRecord {
   return {
@@ -39,118 +39,167 @@ function key(id: string, owner: UserId): KeyRecord {
 const carol = user('carol');
 const carolsKey = key('key-2', carol.userId);
 
-before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'tandem-storage-'));
-  store = await openEmbeddedStore(dataDir);
-});
+for (const backend of backends) {
+  describe(`SqlNodeStore on ${backend.name}`, () => {
+    // Creating a PGlite database takes seconds, so one database serves the suite.
+    let db: TestDatabase;
+    let store: NodeStore;
 
-after(async () => {
-  await store.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-describe('SqlNodeStore on PGlite', () => {
-  test('settings: missing, insert, then upsert', async () => {
-    assert.equal(await store.getSetting('node_id'), undefined);
-    await store.setSetting('node_id', 'node-1');
-    assert.equal(await store.getSetting('node_id'), 'node-1');
-    await store.setSetting('node_id', 'node-2');
-    assert.equal(await store.getSetting('node_id'), 'node-2');
-  });
-
-  test('users round-trip; duplicate insert returns false and changes nothing', async () => {
-    const alice = user('alice');
-    assert.equal(await store.insertUser(alice), true);
-    assert.deepEqual(await store.getUser(alice.userId), alice);
-
-    const impostor = { ...alice, apiKeyHash: new Uint8Array(32) };
-    assert.equal(await store.insertUser(impostor), false);
-    assert.deepEqual(await store.getUser(alice.userId), alice);
-
-    await store.deleteUser(alice.userId);
-    assert.equal(await store.getUser(alice.userId), undefined);
-    assert.equal(await store.getUser('nobody' as UserId), undefined);
-  });
-
-  test('keys round-trip bytes and json; duplicate insert returns false', async () => {
-    const bob = user('bob');
-    await store.insertUser(bob);
-    const k = key('key-1', bob.userId);
-    assert.equal(await store.insertKey(k), true);
-    assert.deepEqual(await store.getKey(k.keyId), k);
-
-    assert.equal(await store.insertKey({ ...k, threshold: 3 }), false);
-    assert.deepEqual(await store.getKey(k.keyId), k);
-
-    await store.deleteKey(k.keyId);
-    assert.equal(await store.getKey(k.keyId), undefined);
-  });
-
-  test('a key needs an existing owner', async () => {
-    await assert.rejects(store.insertKey(key('orphan', 'ghost' as UserId)));
-    assert.equal(await store.getKey('orphan' as KeyId), undefined);
-  });
-
-});
-
-// The suites below reopen the same directory: cheaper than a fresh database, and it
-// checks persistence and migration idempotence on the way.
-describe('PgliteClient on the reopened directory', () => {
-  let client: PgliteClient;
-
-  before(async () => {
-    // Rows for the last suite to find after reopening.
-    await store.insertUser(carol);
-    await store.insertKey(carolsKey);
-    await store.setSetting('kept', 'yes');
-    await store.close();
-    client = await PgliteClient.open(join(dataDir, 'db'));
-  });
-
-  after(() => client.close());
-
-  test('migrations are not re-applied', async () => {
-    assert.deepEqual(await migrate(client), []);
-    const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
-    assert.deepEqual(rows, [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }]);
-  });
-
-  test('commit, rollback, and a nested rollback that keeps the outer work', async () => {
-    const names = async () =>
-      (await client.query<{ name: string }>("select name from settings where name like 'tx-%' order by name")).rows.map(
-        (r) => r.name,
-      );
-
-    await client.transaction((tx) => tx.query("insert into settings values ('tx-a', '1')"));
-    await assert.rejects(
-      client.transaction(async (tx) => {
-        await tx.query("insert into settings values ('tx-b', '2')");
-        throw new Error('abort');
-      }),
-      /abort/,
-    );
-    await client.transaction(async (tx) => {
-      await tx.query("insert into settings values ('tx-c', '3')");
-      await assert.rejects(
-        tx.transaction(async (inner) => {
-          await inner.query("insert into settings values ('tx-d', '4')");
-          throw new Error('inner abort');
-        }),
-        /inner abort/,
-      );
+    before(async () => {
+      db = await backend.open(migrate);
+      store = new SqlNodeStore(db.client);
     });
-    assert.deepEqual(await names(), ['tx-a', 'tx-c']);
-  });
-});
 
-describe('embedded store reopened', () => {
-  before(async () => {
-    store = await openEmbeddedStore(dataDir);
-  });
+    after(() => db?.close());
 
-  test('data survives close and reopen', async () => {
-    assert.deepEqual(await store.getUser(carol.userId), carol);
-    assert.deepEqual(await store.getKey(carolsKey.keyId), carolsKey);
-    assert.equal(await store.getSetting('kept'), 'yes');
+    test('settings: missing, insert, then upsert', async () => {
+      assert.equal(await store.getSetting('node_id'), undefined);
+      await store.setSetting('node_id', 'node-1');
+      assert.equal(await store.getSetting('node_id'), 'node-1');
+      await store.setSetting('node_id', 'node-2');
+      assert.equal(await store.getSetting('node_id'), 'node-2');
+    });
+
+    test('users round-trip; duplicate insert returns false and changes nothing', async () => {
+      const alice = user('alice');
+      assert.equal(await store.insertUser(alice), true);
+      assert.deepEqual(await store.getUser(alice.userId), alice);
+
+      const impostor = { ...alice, apiKeyHash: new Uint8Array(32) };
+      assert.equal(await store.insertUser(impostor), false);
+      assert.deepEqual(await store.getUser(alice.userId), alice);
+
+      await store.deleteUser(alice.userId);
+      assert.equal(await store.getUser(alice.userId), undefined);
+      assert.equal(await store.getUser('nobody' as UserId), undefined);
+    });
+
+    test('keys round-trip bytes and json; duplicate insert returns false', async () => {
+      const bob = user('bob');
+      await store.insertUser(bob);
+      const k = key('key-1', bob.userId);
+      assert.equal(await store.insertKey(k), true);
+      const got = await store.getKey(k.keyId);
+      assert.deepEqual(got, k);
+      // Owned plain Uint8Arrays whatever the driver hands back (node-postgres: Buffers).
+      assert.equal(Object.getPrototypeOf(got?.publicKey), Uint8Array.prototype);
+      assert.equal(Object.getPrototypeOf(got?.shareCiphertext), Uint8Array.prototype);
+
+      assert.equal(await store.insertKey({ ...k, threshold: 3 }), false);
+      assert.deepEqual(await store.getKey(k.keyId), k);
+
+      await store.deleteKey(k.keyId);
+      assert.equal(await store.getKey(k.keyId), undefined);
+    });
+
+    test('a key needs an existing owner', async () => {
+      await assert.rejects(store.insertKey(key('orphan', 'ghost' as UserId)));
+      assert.equal(await store.getKey('orphan' as KeyId), undefined);
+    });
+
+    test('commit, rollback, and a nested rollback that keeps the outer work', async () => {
+      const client = db.client;
+      const names = async () =>
+        (await client.query<{ name: string }>("select name from settings where name like 'tx-%' order by name")).rows.map(
+          (r) => r.name,
+        );
+
+      await client.transaction((tx) => tx.query("insert into settings values ('tx-a', '1')"));
+      await assert.rejects(
+        client.transaction(async (tx) => {
+          await tx.query("insert into settings values ('tx-b', '2')");
+          throw new Error('abort');
+        }),
+        /abort/,
+      );
+      await client.transaction(async (tx) => {
+        await tx.query("insert into settings values ('tx-c', '3')");
+        await assert.rejects(
+          tx.transaction(async (inner) => {
+            await inner.query("insert into settings values ('tx-d', '4')");
+            throw new Error('inner abort');
+          }),
+          /inner abort/,
+        );
+      });
+      assert.deepEqual(await names(), ['tx-a', 'tx-c']);
+    });
   });
-});
+}
+
+/**
+ * Persistence: rows written, the client closed, the database opened again. PGlite reopens
+ * the same directory; PostgreSQL reconnects a new pool to the same schema. Either way the
+ * data is there and the migrations are not applied again.
+ */
+function persistenceSuites(backend: Backend, titles: { raw: string; store: string }, reopenClient: (db: TestDatabase) => Promise<SqlClient>, reopenStore: (db: TestDatabase) => Promise<SqlNodeStore>): void {
+  describe(`${backend.name}: close and reopen`, () => {
+    let db: TestDatabase;
+
+    before(async () => {
+      db = await backend.open(migrate);
+      // Rows for the last suite to find after reopening.
+      const store = new SqlNodeStore(db.client);
+      await store.insertUser(carol);
+      await store.insertKey(carolsKey);
+      await store.setSetting('kept', 'yes');
+      await store.close();
+    });
+
+    after(() => db?.close());
+
+    describe(titles.raw, () => {
+      let client: SqlClient;
+
+      before(async () => {
+        client = await reopenClient(db);
+      });
+
+      after(() => client?.close());
+
+      test('migrations are not re-applied', async () => {
+        assert.deepEqual(await migrate(client), []);
+        const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
+        assert.deepEqual(rows, ALL_MIGRATIONS);
+      });
+    });
+
+    describe(titles.store, () => {
+      let store: SqlNodeStore;
+
+      before(async () => {
+        store = await reopenStore(db);
+      });
+
+      after(() => store?.close());
+
+      test('data survives close and reopen', async () => {
+        assert.deepEqual(await store.getUser(carol.userId), carol);
+        assert.deepEqual(await store.getKey(carolsKey.keyId), carolsKey);
+        assert.equal(await store.getSetting('kept'), 'yes');
+      });
+    });
+  });
+}
+
+for (const backend of backends) {
+  if (backend.name === 'pglite') {
+    persistenceSuites(
+      backend,
+      { raw: 'PgliteClient on the reopened directory (pglite)', store: 'embedded store reopened (pglite)' },
+      (db) => PgliteClient.open((db.config as { dir: string }).dir),
+      // openEmbeddedStore keeps its database in <dataDir>/db, which is where the helper put it.
+      (db) => openEmbeddedStore(dirname((db.config as { dir: string }).dir)),
+    );
+  } else {
+    persistenceSuites(
+      backend,
+      { raw: 'PostgresClient reconnected to the same schema (postgres)', store: 'PostgreSQL store reconnected (postgres)' },
+      (db) => {
+        const c = db.config as { url: string; schema: string };
+        return PostgresClient.connect(c.url, c.schema);
+      },
+      (db) => openNodeStore(db.config),
+    );
+  }
+}

@@ -1,7 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { runMigrations } from '../../storage/migrations.js';
-import { PgliteClient } from '../../storage/pglite-client.js';
+import { openDatabase, type DatabaseConfig } from '../../storage/open-database.js';
 import type { SqlClient } from '../../storage/sql.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
 import type {
@@ -264,16 +262,7 @@ function lambdaOf(r: LambdaRow): LambdaRecord {
   };
 }
 
-/** The gateway's embedded database under `<dataDir>/db`. */
-export async function openEmbeddedGatewayStore(dataDir: string): Promise<GatewayStore> {
-  const dbDir = join(dataDir, 'db');
-  await mkdir(dbDir, { recursive: true, mode: 0o700 });
-  const client = await PgliteClient.open(dbDir);
-  try {
-    await runMigrations(client, GATEWAY_MIGRATIONS);
-  } catch (err) {
-    await client.close();
-    throw err;
-  }
-  return new SqlGatewayStore(client);
+/** The gateway's database: embedded under its data directory, or its schema on PostgreSQL (shared by every copy). */
+export async function openGatewayStore(db: DatabaseConfig): Promise<GatewayStore> {
+  return new SqlGatewayStore(await openDatabase(db, (sql) => runMigrations(sql, GATEWAY_MIGRATIONS)));
 }

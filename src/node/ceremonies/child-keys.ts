@@ -8,6 +8,9 @@ import type { KeyRecord } from '../../storage/store.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
 import { frostSuite } from '../families.js';
 import { deriveDkls } from './dkls-shares.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex } from '../../shared/hex.js';
+import type { NodeContext } from './context.js';
 
 /**
  * A key's public child at a non-hardened path, from public data only (no share is
@@ -38,4 +41,20 @@ export function signDecision(
   extraData: Uint8Array,
 ): AuthorizeRequest {
   return { operation: 'sign', family, userId, key, msgs, path, extraData, ...(path.length > 0 ? { derivedPublicKey: childKey(key, path).publicKey } : {}) };
+}
+
+/**
+ * The audit entry of a finished signature: which key signed what (SHA-256 of each message,
+ * never the message), with whom, and the ceremony id the participants logged too. With it,
+ * "was anything signed twice?" is a query over the logs of the nodes.
+ */
+export async function auditSigned(ctx: NodeContext, userId: string, keyId: string, family: string, ceremony: string, msgs: Uint8Array[], signers: string[]): Promise<void> {
+  await ctx.audit.append({
+    requestId: ceremony,
+    actor: userId,
+    operation: 'signed',
+    keyId,
+    result: 'ok',
+    detail: { family, signers, digests: msgs.map((m) => toHex(sha256(m))) },
+  });
 }

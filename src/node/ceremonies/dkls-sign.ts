@@ -13,7 +13,7 @@ import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import { signDecision } from './child-keys.js';
+import { auditSigned, signDecision } from './child-keys.js';
 import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
 import { decodeItems } from '../../ceremony/exchange.js';
 import { ownedKey } from './key-shares.js';
@@ -104,6 +104,7 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
       winners.map(async ([p]) => decodeItems(await s.expect(p, 'r3', ctx.stepTimeoutMs), req.hashes.length, p, 'r3').map((b) => decodeRound3(b, p))),
     );
     const signatures = req.hashes.map((h, k) => combine(child.publicKey, h, [mine[k]!, ...theirs.map((t) => t[k]!)]));
+    await auditSigned(ctx, user.userId, key.keyId, 'ecdsa', s.id, req.hashes, start.signers);
     return { signatures };
   } catch (e) {
     if (session) abortAll(session, holders, 'signing failed');

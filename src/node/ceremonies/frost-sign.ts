@@ -17,7 +17,7 @@ import type { PartyId } from '../../shared/ids.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { frostSuite, type FrostFamily } from '../families.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import { signDecision } from './child-keys.js';
+import { auditSigned, signDecision } from './child-keys.js';
 import { abortAll, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
@@ -89,7 +89,9 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
         return entries<SignatureShare>(batch.shares, req.msgs.length, p, 'shares');
       }),
     );
-    return aggs.map((agg, i) => agg.aggregate([myShares[i]!, ...theirs.map((t) => t[i]!)]));
+    const signatures = aggs.map((agg, i) => agg.aggregate([myShares[i]!, ...theirs.map((t) => t[i]!)]));
+    await auditSigned(ctx, user.userId, key.keyId, req.family, s.id, req.msgs, signers);
+    return signatures;
   } catch (e) {
     if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], 'signing failed');
     throw ceremonyError('signing', e);

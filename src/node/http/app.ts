@@ -1,6 +1,9 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { instrumentHttp, requestIdOptions } from '../../observability/http.js';
+import { silentLogger, type Logger } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
 import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
 import { credentialFromHeader } from '../api-keys.js';
@@ -25,9 +28,20 @@ import { CreateRoomBody, CreateRoomResponse, CreateUserBody, CreateUserResponse,
  */
 const checkCreateUserBody = Compile(CreateUserBody);
 
-export async function buildApp(ctx: NodeContext, opts: { version: string; maxBatch: number }): Promise<FastifyInstance> {
+export interface AppOptions {
+  version: string;
+  maxBatch: number;
+  /** Default: a silent logger and the process's own metrics registry (tests). */
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<FastifyInstance> {
+  const logger = opts.logger ?? silentLogger();
+  const metrics = opts.metrics ?? new Metrics('node', { node: ctx.self });
   const app = Fastify({
     logger: false,
+    ...requestIdOptions,
     bodyLimit: 256 * 1024,
     // Strict types: "3" is not a number of parties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -52,7 +66,7 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.status(400).send({ err_type: 'bad_request_params', err_msg: err.message });
     }
-    ctx.log(`internal error on ${req.method} ${req.url} (${req.id}): ${err.stack ?? err.message}`);
+    logger.error({ req_id: req.id, method: req.method, route: req.routeOptions.url ?? 'unmatched', err: err.stack ?? err.message }, 'internal error');
     return reply.status(500).send({ err_type: 'internal_problem', err_msg: `internal error (request ${req.id})` });
   });
   app.setNotFoundHandler((req, reply) =>
@@ -83,10 +97,17 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
     await ctx.authenticateAdmin(credential(req));
   };
 
-  app.get('/health', { schema: { hide: true, response: { 200: HealthResponse, 503: HealthResponse } } }, async (_req, reply) => {
+  instrumentHttp(app, logger, metrics);
+
+  // Readiness: the relay joined and the database answering (a real query, bounded in time).
+  const readiness = async (_req: FastifyRequest, reply: FastifyReply) => {
     const relayConnected = ctx.network.connected;
-    return reply.status(relayConnected ? 200 : 503).send({ status: relayConnected ? 'ok' : 'starting', node_id: ctx.self, relay_connected: relayConnected });
-  });
+    const storageOk = await storageAnswers(ctx);
+    const status = !storageOk ? 'storage_unavailable' : relayConnected ? 'ok' : 'starting';
+    return reply.status(status === 'ok' ? 200 : 503).send({ status, node_id: ctx.self, relay_connected: relayConnected, storage_ok: storageOk });
+  };
+  app.get('/health', { schema: { hide: true, response: { 200: HealthResponse, 503: HealthResponse } } }, readiness);
+  app.get('/ready', { schema: { hide: true, response: { 200: HealthResponse, 503: HealthResponse } } }, readiness);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -147,10 +168,27 @@ export async function buildApp(ctx: NodeContext, opts: { version: string; maxBat
   );
 
   for (const family of Object.keys(FROST_SUITES) as FrostFamily[]) {
-    registerFrostRoutes(app, ctx, family, { maxBatch: opts.maxBatch, requireUser });
+    registerFrostRoutes(app, ctx, family, { maxBatch: opts.maxBatch, requireUser, metrics });
   }
-  registerEcdsaRoutes(app, ctx, { maxBatch: opts.maxBatch, requireUser });
+  registerEcdsaRoutes(app, ctx, { maxBatch: opts.maxBatch, requireUser, metrics });
   registerAdminRoutes(app, ctx, { requireAdmin });
 
   return app;
+}
+
+/** A real query against the node's database, given at most two seconds. */
+async function storageAnswers(ctx: NodeContext): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      ctx.store.getSetting('health-probe').then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), 2000);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }

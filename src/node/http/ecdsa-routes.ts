@@ -56,7 +56,9 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
-      const { keyId, publicKey } = await coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid });
+      const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family: 'ecdsa', role: 'coordinator' }, () =>
+        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid }),
+      );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
   );
@@ -83,7 +85,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       // most ECDSA_CEREMONY_BATCH messages so that no relay frame grows past its limit.
       const signatures: EcdsaSignature[] = [];
       for (let k = 0; k < hashes.length; k += ECDSA_CEREMONY_BATCH) {
-        const part = await coordinateDklsSign(ctx, {
+        const part = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () => coordinateDklsSign(ctx, {
           credential: credentialOf(req),
           keyId: req.body.key_id,
           hashes: hashes.slice(k, k + ECDSA_CEREMONY_BATCH),
@@ -91,7 +93,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
           extraData: fromHex(req.body.extra_data ?? ''),
           relay: relayOf(req.body.relay_address),
           roomUuid: req.body.room_uuid,
-        });
+        }));
         signatures.push(...part.signatures);
       }
       const out = signatures.map(toBody);

@@ -42,7 +42,9 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
-      const { keyId, publicKey } = await coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid });
+      const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family, role: 'coordinator' }, () =>
+        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid }),
+      );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
   );
@@ -59,7 +61,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
       if (msgs.length > opts.maxBatch) {
         throw new TandemError('batch_too_large', `${msgs.length} messages; at most ${opts.maxBatch} per request`);
       }
-      const sigs = await coordinateSign(ctx, {
+      const sigs = await opts.metrics.ceremony({ operation: 'sign', family, role: 'coordinator' }, () => coordinateSign(ctx, {
         family,
         credential: credentialOf(req),
         keyId: req.body.key_id,
@@ -68,7 +70,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         extraData: fromHex(req.body.extra_data ?? ''),
         relay: relayOf(req.body.relay_address),
         roomUuid: req.body.room_uuid,
-      });
+      }));
       const out = sigs.map((s) => ({ signature: toHex(s) }));
       return batch ? { signatures: out } : out[0]!;
     },

@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Metrics } from '../../observability/metrics.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ProtocolError } from '../../protocols/errors.js';
 import { parseDerivationPath } from '../../protocols/frost/derive.js';
@@ -17,6 +18,7 @@ import { DeriveBody, DeriveResponse, errorResponses, KeyIdParams, PublicKeyRespo
 export interface KeyRouteOptions {
   maxBatch: number;
   requireUser(req: FastifyRequest): Promise<void>;
+  metrics: Metrics;
 }
 
 /** The raw body as received (kept by the app's JSON parser): a signed request signs these bytes. */

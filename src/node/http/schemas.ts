@@ -131,6 +131,7 @@ export const HealthResponse = Type.Object({
   status: Type.String(),
   node_id: Type.String(),
   relay_connected: Type.Boolean(),
+  storage_ok: Type.Boolean(),
 });
 
 export const IdentityResponse = Type.Object({

@@ -1,8 +1,9 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../shared/ids.js';
 import { DKLS23_VERSION } from './params.js';
 import { abort } from './errors.js';
 import { hash, TAGS, type Part } from './hash/oracle.js';
+import { ctEqual } from './ot/util.js';
 import { assertPartyIndex } from './session/ids.js';
 
 /**
@@ -40,7 +41,7 @@ function digest(ctx: CommitContext, salt: Uint8Array, parts: readonly Part[]): U
 }
 
 export function commit(ctx: CommitContext, parts: readonly Part[]): Commitment {
-  const salt = new Uint8Array(randomBytes(COMMIT_SALT_BYTES));
+  const salt = randomBytes(COMMIT_SALT_BYTES);
   return { commitment: digest(ctx, salt, parts), salt };
 }
 
@@ -48,7 +49,7 @@ export function commit(ctx: CommitContext, parts: readonly Part[]): Commitment {
 export function verifyOpening(ctx: CommitContext, commitment: Uint8Array, salt: Uint8Array, parts: readonly Part[]): boolean {
   if (!(commitment instanceof Uint8Array) || commitment.length !== COMMITMENT_BYTES) return false;
   if (!(salt instanceof Uint8Array) || salt.length !== COMMIT_SALT_BYTES) return false;
-  return timingSafeEqual(digest(ctx, salt, parts), commitment);
+  return ctEqual(digest(ctx, salt, parts), commitment);
 }
 
 /** As verifyOpening, but a failed opening aborts naming `from` (design note §6: ABORT(peer)). */

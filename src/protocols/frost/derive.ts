@@ -1,6 +1,7 @@
-import { createHmac } from 'node:crypto';
+import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromHex, toHex } from '../../shared/hex.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { hmacSha512 } from '#protocols/platform';
 import { ProtocolError } from '../errors.js';
 import type { FrostKeyShare } from './key-share.js';
 import type { FrostPublicPackage } from './messages.js';
@@ -44,7 +45,7 @@ export function parseDerivationPath(path: string): number[] {
 
 export function deriveFrostPublic(suite: FrostSuite, pkg: FrostPublicPackage, path: number[]): FrostDerivation {
   let chainCode = frostChainCode(suite, pkg);
-  let groupKey = fromHex(pkg.commitments[0]!);
+  let groupKey: Uint8Array = hexToBytes(pkg.commitments[0]!);
   let tweak = 0n;
   for (const index of path) {
     const step = suite.deriveStep(groupKey, chainCode, index);
@@ -52,10 +53,10 @@ export function deriveFrostPublic(suite: FrostSuite, pkg: FrostPublicPackage, pa
     chainCode = step.chainCode;
     tweak = suite.lib.utils.Fn.add(tweak, step.tweak);
   }
-  const shift = (hex: string) => toHex(suite.addTweak(fromHex(hex), tweak));
+  const shift = (hex: string) => bytesToHex(suite.addTweak(hexToBytes(hex), tweak));
   const publicPackage: FrostPublicPackage = {
     ...pkg,
-    commitments: [toHex(groupKey), ...pkg.commitments.slice(1)],
+    commitments: [bytesToHex(groupKey), ...pkg.commitments.slice(1)],
     verifyingShares: Object.fromEntries(Object.entries(pkg.verifyingShares).map(([p, v]) => [p, shift(v)])),
   };
   return { publicPackage, chainCode, tweak };
@@ -76,9 +77,15 @@ export function deriveFrostShare(suite: FrostSuite, share: FrostKeyShare, path: 
  * tweak = IL mod L, child chain code = IR.
  */
 export function ed25519Step(parent: Uint8Array, chainCode: Uint8Array, index: number, order: bigint) {
-  const ser32 = Buffer.alloc(4);
-  ser32.writeUInt32BE(index);
-  const I = createHmac('sha512', chainCode).update(parent).update(ser32).digest();
-  const tweak = BigInt('0x' + I.subarray(0, 32).toString('hex')) % order;
-  return { tweak, chainCode: new Uint8Array(I.subarray(32)) };
+  const I = hmacSha512(chainCode, parent, ser32(index));
+  const tweak = bytesToNumberBE(I.subarray(0, 32)) % order;
+  return { tweak, chainCode: I.slice(32) };
+}
+
+/** ser32(i) of BIP32: 4 bytes, big-endian. */
+function ser32(i: number): Uint8Array {
+  if (!Number.isInteger(i) || i < 0 || i > 0xffffffff) throw new RangeError(`child number ${i} out of range`);
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, i);
+  return b;
 }

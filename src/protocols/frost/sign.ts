@@ -1,4 +1,4 @@
-import { fromHex, toHex } from '../../shared/hex.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../shared/ids.js';
 import { ProtocolError } from '../errors.js';
 import { groupPublicKey, toLibraryPublic, type FrostKeyShare } from './key-share.js';
@@ -36,7 +36,7 @@ export class FrostSigner {
     if (this.#step !== 'start') throw new ProtocolError('commit() called twice');
     const { nonces, commitments } = this.#suite.lib.commit(this.#libSecret());
     this.#nonces = nonces;
-    this.#commitment = { v: 1, from: this.#share.party, hiding: toHex(commitments.hiding), binding: toHex(commitments.binding) };
+    this.#commitment = { v: 1, from: this.#share.party, hiding: bytesToHex(commitments.hiding), binding: bytesToHex(commitments.binding) };
     this.#step = 'committed';
     return this.#commitment;
   }
@@ -46,7 +46,7 @@ export class FrostSigner {
       throw new ProtocolError(`sign() at step ${this.#step}: a signer signs once`);
     }
     try {
-      if (pkg.msg.toLowerCase() !== toHex(this.#msg)) throw new ProtocolError('signing package is for another message');
+      if (pkg.msg.toLowerCase() !== bytesToHex(this.#msg)) throw new ProtocolError('signing package is for another message');
       // Points are validated by the library's signShare (subgroup included); checking them here
       // too doubled the cost of an Ed25519 share, whose torsion check is ~2.5 ms a point.
       const list = checkCommitmentList(this.#suite, this.#share.publicPackage, pkg.commitments, false);
@@ -62,7 +62,7 @@ export class FrostSigner {
         this.#msg,
       );
       this.#step = 'signed';
-      return { v: 1, from: this.#share.party, share: toHex(share) };
+      return { v: 1, from: this.#share.party, share: bytesToHex(share) };
     } catch (e) {
       this.#step = 'failed';
       throw e instanceof ProtocolError ? e : new ProtocolError((e as Error).message);
@@ -128,7 +128,7 @@ export class FrostAggregator {
       if (!c) throw new ProtocolError('no commitment', p);
       return c;
     });
-    this.#package = { v: 1, msg: toHex(this.#msg), commitments };
+    this.#package = { v: 1, msg: bytesToHex(this.#msg), commitments };
     return this.#package;
   }
 
@@ -147,7 +147,7 @@ export class FrostAggregator {
       const id = frostIdentifier(this.#suite, from);
       if (!partyOf.has(id)) throw new ProtocolError('share from a party outside the signing set', from);
       if (byParty[id]) throw new ProtocolError('second signature share', from);
-      byParty[id] = fromHex(s.share);
+      byParty[id] = hexToBytes(s.share);
     }
     const missing = [...partyOf].find(([id]) => !byParty[id]);
     if (missing) throw new ProtocolError('missing signature share', missing[1]);
@@ -183,7 +183,7 @@ function checkCommitmentList(suite: FrostSuite, pub: FrostPublicPackage, list: S
     if (!pub.parties.includes(from)) throw new ProtocolError('commitment from a party that holds no share of this key', from);
     if (seen.has(from)) throw new ProtocolError('duplicate commitment', from);
     seen.add(from);
-    if (points && (!suite.isValidPoint(fromHex(c.hiding)) || !suite.isValidPoint(fromHex(c.binding)))) {
+    if (points && (!suite.isValidPoint(hexToBytes(c.hiding)) || !suite.isValidPoint(hexToBytes(c.binding)))) {
       throw new ProtocolError('commitment is not a valid curve point', from);
     }
     return lowerCommitment(c);
@@ -193,7 +193,7 @@ function checkCommitmentList(suite: FrostSuite, pub: FrostPublicPackage, list: S
 function toLibraryCommitments(suite: FrostSuite, list: SignCommitment[]) {
   return list.map((c) => ({
     identifier: frostIdentifier(suite, c.from as PartyId),
-    hiding: fromHex(c.hiding),
-    binding: fromHex(c.binding),
+    hiding: hexToBytes(c.hiding),
+    binding: hexToBytes(c.binding),
   }));
 }

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { toBase64 } from '#protocols/platform';
 import { dklsConfirmOf, runDklsDkg } from '../../ceremony/dkls-dkg-rounds.js';
 import { runDklsSign, type DklsSignStart } from '../../ceremony/dkls-sign-rounds.js';
 import { exchangeDkgShares } from '../../ceremony/frost-dkg-rounds.js';
@@ -13,7 +14,6 @@ import type { FrostKeyShare } from '../../protocols/frost/key-share.js';
 import { parseDkgRound1Set, parseSigningPackageBatch, type SigningPackage } from '../../protocols/frost/messages.js';
 import { FrostSigner } from '../../protocols/frost/sign.js';
 import { bip340Suite, ed25519Suite, type FrostSuite } from '../../protocols/frost/suite.js';
-import { toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 
 /**
@@ -107,8 +107,8 @@ export async function frostSignAsClient(
     family: req.family,
     key_id: req.keyId,
     path: req.path,
-    msgs: req.msgs.map(toHex),
-    extra_data: toHex(req.extraData),
+    msgs: req.msgs.map(bytesToHex),
+    extra_data: bytesToHex(req.extraData),
     room_uuid: c.roomUuid,
   });
   const share = deriveFrostShare(FROST_SUITES[req.family], root, req.path);
@@ -156,12 +156,12 @@ export async function dklsSignAsClient(
   await expectInvite(c, {
     type: 'dkls-sign',
     key_id: req.keyId,
-    msgs: req.hashes.map(toHex),
+    msgs: req.hashes.map(bytesToHex),
     path: req.path,
-    extra_data: toHex(req.extraData),
+    extra_data: bytesToHex(req.extraData),
     room_uuid: c.roomUuid,
   });
-  const contribution = toHex(new Uint8Array(randomBytes(32)));
+  const contribution = bytesToHex(randomBytes(32));
   c.session.step(c.coordinator, 'ready', { contribution });
   const start = (await c.session.expect(c.coordinator, 'start', c.timeoutMs)) as DklsSignStart;
   const signers = Array.isArray(start?.signers) ? (start.signers.map(String) as PartyId[]) : [];
@@ -169,5 +169,5 @@ export async function dklsSignAsClient(
   if (start.contributions?.[c.self] !== contribution) throw new ProtocolError('start message without our contribution', c.coordinator);
   const tweak = derivePublic({ publicKey: share.pub.publicKey, chainCode: share.pub.chainCode }, req.path).tweak;
   const partials = await runDklsSign(c.session, share, { signers, contributions: start.contributions }, req.hashes, req.path, tweak, c.timeoutMs);
-  c.session.step(c.coordinator, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
+  c.session.step(c.coordinator, 'r3', partials.map((p) => toBase64(encodeRound3(p))));
 }

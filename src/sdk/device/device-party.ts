@@ -1,4 +1,5 @@
 import { x25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { CeremonySession } from '../../ceremony/session.js';
 import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../crypto/portable-channel.js';
 import { decodeSecret, encodeSecret, publicFromJson, publicToJson, wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
@@ -6,7 +7,6 @@ import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
 import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
-import { fromHex, toHex } from '../../shared/hex.js';
 import type { CeremonyId, PartyId } from '../../shared/ids.js';
 import { TandemNodeClient } from '../node-client.js';
 import { RelayConnection, type WebSocketConstructor } from '../relay-connection.js';
@@ -84,13 +84,13 @@ export class DeviceParty {
     return this.#inRoom(room, nodes, coordinator, async (c) => {
       const ask = this.#o.client.forNode(coordinator.url).keygen(family, { num_parties: req.num_parties, threshold: req.threshold, room_uuid: room.room_uuid });
       if (family === 'ecdsa') {
-        const keep = (keyId: string, share: Dkls23KeyShare) => this.#save(keyId, 'ecdsa', toHex(encodePoint(share.pub.publicKey)), publicToJson(share.pub), encodeSecret(share));
+        const keep = (keyId: string, share: Dkls23KeyShare) => this.#save(keyId, 'ecdsa', bytesToHex(encodePoint(share.pub.publicKey)), publicToJson(share.pub), encodeSecret(share));
         const [flow, answer] = await both(c, dklsKeygenAsClient(c, { n: req.num_parties, t: req.threshold }, keep, forget), ask);
         return this.#checkKey(flow.keyId, answer);
       }
       const f = family as FrostFamily;
       const keep = (keyId: string, share: FrostKeyShare) =>
-        this.#save(keyId, f, toHex(groupPublicKey(FROST_SUITES[f], share.publicPackage)), share.publicPackage, share.secretShare);
+        this.#save(keyId, f, bytesToHex(groupPublicKey(FROST_SUITES[f], share.publicPackage)), share.publicPackage, share.secretShare);
       const [flow, answer] = await both(c, frostKeygenAsClient(c, { family: f, n: req.num_parties, t: req.threshold }, keep, forget), ask);
       return this.#checkKey(flow.keyId, answer);
     });
@@ -101,8 +101,8 @@ export class DeviceParty {
     const stored = await this.#o.store.load(req.key_id);
     if (!stored || stored.family !== family || stored.partyId !== this.partyId) throw new Error(`this device holds no ${family} share of key ${req.key_id}`);
     const path = parseDerivationPath(req.derivation_path ?? 'm');
-    const msg = fromHex(req.msg);
-    const extraData = fromHex(req.extra_data ?? '');
+    const msg = hexToBytes(req.msg);
+    const extraData = hexToBytes(req.extra_data ?? '');
     const nodes = await this.#directory();
     const body = { key_id: req.key_id, msg: req.msg, ...(req.derivation_path ? { derivation_path: req.derivation_path } : {}), ...(req.extra_data ? { extra_data: req.extra_data } : {}) };
     if (family === 'ecdsa') {
@@ -158,7 +158,7 @@ export class DeviceParty {
     const { identity } = this.#o;
     return this.#o.client.createRoom({
       num_parties: numParties,
-      parties: [{ party_id: identity.partyId, public_key: toHex(identity.publicKey) }],
+      parties: [{ party_id: identity.partyId, public_key: bytesToHex(identity.publicKey) }],
       ttl_s: this.#o.roomTtlS ?? 120,
     });
   }
@@ -202,7 +202,9 @@ export class DeviceParty {
         if (pinned !== undefined && pinned.toLowerCase() !== id.channel_public_key.toLowerCase()) {
           throw new Error(`node ${id.node_id} at ${url} presents another channel key than the pinned one`);
         }
-        return { url, id: id.node_id as PartyId, key: fromHex(pinned ?? id.channel_public_key, 32) };
+        const key = hexToBytes(pinned ?? id.channel_public_key);
+        if (key.length !== 32) throw new Error(`node ${id.node_id} at ${url} has no 32-byte channel key`);
+        return { url, id: id.node_id as PartyId, key };
       }),
     ).catch((e: unknown) => {
       this.#nodes = undefined;

@@ -1,5 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
 import { ripemd160 } from '@noble/hashes/legacy.js';
+import { bytesToNumberBE } from '@noble/curves/utils.js';
+import { hmacSha512, sha256 } from '#protocols/platform';
 import { abort } from '../errors.js';
 import { decodePoint, encodePoint, Fn, G, Point, q } from '../math/group.js';
 
@@ -56,18 +57,24 @@ export interface ChildStep {
   tweak: bigint;
 }
 
+/** ser32(i) of BIP32: 4 bytes, big-endian. */
+function ser32(i: number): Uint8Array {
+  if (!Number.isInteger(i) || i < 0 || i > 0xffffffff) throw new RangeError(`child number ${i} out of range`);
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, i);
+  return b;
+}
+
 export function ckdPub(parent: Point, chainCode: Uint8Array, index: number): ChildStep {
   if (!(chainCode instanceof Uint8Array) || chainCode.length !== CHAIN_CODE_BYTES) throw abort('bip32: chain code must be 32 bytes');
   if (!Number.isSafeInteger(index) || index < 0) throw abort('bip32: invalid child number');
   if (index >= HARDENED_OFFSET) throw hardenedError(`child number ${index}`);
-  const ser32 = Buffer.alloc(4);
-  ser32.writeUInt32BE(index);
-  const I = createHmac('sha512', chainCode).update(encodePoint(parent)).update(ser32).digest();
-  const il = BigInt('0x' + I.subarray(0, 32).toString('hex'));
+  const I = hmacSha512(chainCode, encodePoint(parent), ser32(index));
+  const il = bytesToNumberBE(I.subarray(0, 32));
   if (il >= q) throw abort(`bip32: child ${index} is invalid (IL ≥ q); use another index`);
   const child = parent.add(G.multiplyUnsafe(il));
   if (child.is0()) throw abort(`bip32: child ${index} is invalid (point at infinity); use another index`);
-  return { publicKey: child, chainCode: new Uint8Array(I.subarray(32)), tweak: il };
+  return { publicKey: child, chainCode: I.slice(32), tweak: il };
 }
 
 export interface Derivation {
@@ -126,8 +133,7 @@ export function derivePublic(
 
 /** First 4 bytes of HASH160(ser33(K)) = RIPEMD160(SHA256(ser33(K))). */
 export function fingerprint(key: Point): Uint8Array {
-  const sha = createHash('sha256').update(encodePoint(key)).digest();
-  return ripemd160(new Uint8Array(sha)).slice(0, 4);
+  return ripemd160(sha256(encodePoint(key))).slice(0, 4);
 }
 
 // ---- xpub (Base58Check, BIP32 serialization) -------------------------------------------
@@ -138,7 +144,7 @@ const PRIVATE_VERSIONS = new Set([0x0488ade4, 0x04358394]);
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
 function sha256d(b: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(createHash('sha256').update(b).digest()).digest());
+  return sha256(sha256(b));
 }
 
 function base58Encode(bytes: Uint8Array): string {

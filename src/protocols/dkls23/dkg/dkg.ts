@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { concatBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../../shared/ids.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
 import { abort, Dkls23Error } from '../errors.js';
@@ -23,6 +23,7 @@ import { DKLS23_VERSION } from '../params.js';
 import { decodeSchnorrProof, encodeSchnorrProof, proveDlog, SCHNORR_PROOF_BYTES, verifyDlog } from '../proofs/schnorr.js';
 import { dkgSid as computeDkgSid, osid } from '../session/ids.js';
 import { randomZeroSeed, ZERO_SEED_BYTES } from '../zero/zero-share.js';
+import { ctEqual } from '../ot/util.js';
 import type { Dkls23KeyShare, Dkls23PeerSecrets } from '../keyshare/keyshare.js';
 
 /**
@@ -56,8 +57,8 @@ export class Dkls23Dkg {
   readonly #steps = new Steps<Step>('start', 'done', 'failed', 'DKG', (e) => (e instanceof Dkls23Error ? e : abort((e as Error).message)));
   readonly #poly: bigint[];
   readonly #feldman: Point[];
-  readonly #sidContrib = new Uint8Array(randomBytes(32));
-  readonly #ccContrib = new Uint8Array(randomBytes(32));
+  readonly #sidContrib = randomBytes(32);
+  readonly #ccContrib = randomBytes(32);
   #feldmanCommit: Commitment | undefined;
   #ccCommit: Commitment | undefined;
   #sid: Uint8Array = new Uint8Array(0);
@@ -174,7 +175,7 @@ export class Dkls23Dkg {
         const zeroLen = j < this.#idx ? ZERO_SEED_BYTES : 0;
         const [share, echo, cc, ccSalt, zeroSeed, otMsg2] = unpackFields(this.#need(r3, p), 3, [32, 32, 32, COMMIT_SALT_BYTES, zeroLen, undefined], p);
         // Either p or whoever relayed round 2 lied about a vector; we can't tell which.
-        if (!Buffer.from(echo!).equals(Buffer.from(this.#echo))) throw abort(`${p} saw different Feldman vectors`);
+        if (!ctEqual(echo!, this.#echo)) throw abort(`${p} saw different Feldman vectors`);
         const f = decodeScalar(share!, p, 'Feldman share');
         if (!verifyFeldmanShare(f, this.#idx, this.#peerVectors.get(p)!.vector)) throw abort('share does not match its Feldman vector', p);
         checkOpening({ sid: this.#sid, sender: j, label: 'dkg/chain-code' }, this.#peerVectors.get(p)!.ccCommit, ccSalt!, [cc!], p);
@@ -262,7 +263,7 @@ export class Dkls23Dkg {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
+  return concatBytes(...parts);
 }
 
 export type { OteReceiverSeed, OteSenderSeed };

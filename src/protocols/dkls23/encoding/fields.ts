@@ -9,38 +9,39 @@ import { abort } from '../errors.js';
  */
 export function packFields(round: number, fields: readonly Uint8Array[]): Uint8Array {
   const total = 4 + fields.reduce((n, f) => n + 4 + f.length, 0);
-  const out = Buffer.alloc(total);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
   out[0] = DKLS23_VERSION;
   out[1] = round;
-  out.writeUInt16BE(fields.length, 2);
+  view.setUint16(2, fields.length);
   let o = 4;
   for (const f of fields) {
-    out.writeUInt32BE(f.length, o);
+    view.setUint32(o, f.length);
     out.set(f, o + 4);
     o += 4 + f.length;
   }
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  return out;
 }
 
 /** The fields of a round message; `lengths[k]` is field k's exact length (undefined: any). */
 export function unpackFields(bytes: Uint8Array, round: number, lengths: ReadonlyArray<number | undefined>, from: PartyId): Uint8Array[] {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (why: string) => abort(`round ${round} message: ${why}`, from);
-  if (b.length < 4) throw bad('truncated');
-  if (b[0] !== DKLS23_VERSION) throw bad(`version ${b[0]}, expected ${DKLS23_VERSION}`);
-  if (b[1] !== round) throw bad(`carries round ${b[1]}`);
-  if (b.readUInt16BE(2) !== lengths.length) throw bad(`has ${b.readUInt16BE(2)} fields, expected ${lengths.length}`);
+  if (bytes.length < 4) throw bad('truncated');
+  if (bytes[0] !== DKLS23_VERSION) throw bad(`version ${bytes[0]}, expected ${DKLS23_VERSION}`);
+  if (bytes[1] !== round) throw bad(`carries round ${bytes[1]}`);
+  if (view.getUint16(2) !== lengths.length) throw bad(`has ${view.getUint16(2)} fields, expected ${lengths.length}`);
   const out: Uint8Array[] = [];
   let o = 4;
   for (const expected of lengths) {
-    if (o + 4 > b.length) throw bad('truncated');
-    const len = b.readUInt32BE(o);
-    if (o + 4 + len > b.length) throw bad('truncated');
+    if (o + 4 > bytes.length) throw bad('truncated');
+    const len = view.getUint32(o);
+    if (o + 4 + len > bytes.length) throw bad('truncated');
     if (expected !== undefined && len !== expected) throw bad(`field ${out.length} has ${len} bytes, expected ${expected}`);
-    out.push(new Uint8Array(b.subarray(o + 4, o + 4 + len)));
+    out.push(new Uint8Array(bytes.subarray(o + 4, o + 4 + len)));
     o += 4 + len;
   }
-  if (o !== b.length) throw bad('trailing bytes');
+  if (o !== bytes.length) throw bad('trailing bytes');
   return out;
 }
 

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { sha256, shake256 } from '#protocols/platform';
+import { reduceWide } from '../math/group.js';
 
 /**
  * Every random oracle of the engine, domain-separated by a registered tag (design note
@@ -33,50 +34,63 @@ export type Tag = (typeof TAGS)[keyof typeof TAGS];
 
 export type Part = Uint8Array | string | number;
 
-function encode(tag: Tag, parts: readonly Part[]): Buffer[] {
-  const out: Buffer[] = [];
-  const push = (b: Buffer) => {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(b.length));
-    out.push(len, b);
-  };
-  push(Buffer.from(tag, 'utf8'));
-  for (const p of parts) {
-    if (typeof p === 'string') push(Buffer.from(p, 'utf8'));
-    else if (typeof p === 'number') {
-      if (!Number.isSafeInteger(p) || p < 0) throw new Error('oracle: numbers must be non-negative safe integers');
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(p));
-      push(b);
-    } else push(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+const utf8 = new TextEncoder();
+
+/** The oracle input as one buffer: (8-byte big-endian length ‖ bytes) for the tag and each part. */
+export function encodeOracleInput(tag: Tag, parts: readonly Part[]): Uint8Array {
+  const bodies = [utf8.encode(tag), ...parts.map(partBytes)];
+  const out = new Uint8Array(bodies.reduce((n, b) => n + 8 + b.length, 0));
+  const view = new DataView(out.buffer);
+  let o = 0;
+  for (const b of bodies) {
+    view.setBigUint64(o, BigInt(b.length));
+    out.set(b, o + 8);
+    o += 8 + b.length;
   }
   return out;
 }
 
+function partBytes(p: Part): Uint8Array {
+  if (typeof p === 'string') return utf8.encode(p);
+  if (typeof p === 'number') {
+    if (!Number.isSafeInteger(p) || p < 0) throw new Error('oracle: numbers must be non-negative safe integers');
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(p));
+    return b;
+  }
+  return p;
+}
+
+// The encoded input is a copy that may hold secret parts (seeds, keys): wiped once hashed.
 export function hash(tag: Tag, ...parts: Part[]): Uint8Array {
-  const h = createHash('sha256');
-  for (const b of encode(tag, parts)) h.update(b);
-  return new Uint8Array(h.digest());
+  const input = encodeOracleInput(tag, parts);
+  try {
+    return sha256(input);
+  } finally {
+    input.fill(0);
+  }
 }
 
 export function xof(tag: Tag, outputLength: number, ...parts: Part[]): Uint8Array {
-  const h = createHash('shake256', { outputLength });
-  for (const b of encode(tag, parts)) h.update(b);
-  return new Uint8Array(h.digest());
+  const input = encodeOracleInput(tag, parts);
+  try {
+    return shake256(input, outputLength);
+  } finally {
+    input.fill(0);
+  }
 }
-
-const Fn = secp256k1.Point.Fn;
 
 /** 48 XOF bytes reduced mod q: bias below 2^-128. */
 export function hashToScalar(tag: Tag, ...parts: Part[]): bigint {
   const wide = xof(tag, 48, ...parts);
-  let x = 0n;
-  for (const byte of wide) x = (x << 8n) | BigInt(byte);
-  return Fn.create(x);
+  try {
+    return reduceWide(wide);
+  } finally {
+    wide.fill(0);
+  }
 }
 
 /** RFC 9380 secp256k1_XMD:SHA-256_SSWU_RO_ with a Tandem DST per tag: nobody knows its discrete log. */
 export function hashToCurve(tag: Tag, ...parts: Part[]) {
-  const msg = Buffer.concat(encode(tag, parts));
-  return secp256k1_hasher.hashToCurve(msg, { DST: `${tag}/secp256k1_XMD:SHA-256_SSWU_RO_` });
+  return secp256k1_hasher.hashToCurve(encodeOracleInput(tag, parts), { DST: `${tag}/secp256k1_XMD:SHA-256_SSWU_RO_` });
 }

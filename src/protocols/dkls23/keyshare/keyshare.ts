@@ -1,3 +1,4 @@
+import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../../shared/ids.js';
 import { abort } from '../errors.js';
 import { chunks } from '../encoding/fields.js';
@@ -57,16 +58,15 @@ export const indexOf = (pub: Pick<Dkls23Public, 'parties'>, p: PartyId): number 
 
 /** JSON-safe public half (hex), as stored beside the sealed secret. */
 export function publicToJson(pub: Dkls23Public): Record<string, unknown> {
-  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   return {
     v: pub.v,
     threshold: pub.threshold,
     parties: pub.parties,
-    dkg_sid: hex(pub.dkgSid),
+    dkg_sid: bytesToHex(pub.dkgSid),
     epoch: pub.epoch,
-    public_key: hex(encodePoint(pub.publicKey)),
-    public_shares: pub.publicShares.map((p) => hex(encodePoint(p))),
-    chain_code: hex(pub.chainCode),
+    public_key: bytesToHex(encodePoint(pub.publicKey)),
+    public_shares: pub.publicShares.map((p) => bytesToHex(encodePoint(p))),
+    chain_code: bytesToHex(pub.chainCode),
   };
 }
 
@@ -74,7 +74,7 @@ export function publicFromJson(j: unknown): Dkls23Public {
   const o = j as Record<string, unknown>;
   const bytes = (h: unknown, len: number, what: string) => {
     if (typeof h !== 'string' || !/^[0-9a-f]*$/.test(h) || h.length !== len * 2) throw abort(`key share: bad ${what}`);
-    return new Uint8Array(Buffer.from(h, 'hex'));
+    return hexToBytes(h);
   };
   if (o.v !== 1 || !Array.isArray(o.parties) || !Array.isArray(o.public_shares) || o.public_shares.length !== o.parties.length) {
     throw abort('key share: unsupported public package');
@@ -102,7 +102,7 @@ export function encodeSecret(share: Dkls23KeyShare): Uint8Array {
     if (!s) throw abort(`key share: no secrets for ${p}`);
     parts.push(s.zeroSeed, encodeOteSenderSeed(s.oteSender), encodeOteReceiverSeed(s.oteReceiver));
   }
-  return new Uint8Array(Buffer.concat(parts));
+  return concatBytes(...parts);
 }
 
 export function decodeSecret(self: PartyId, pub: Dkls23Public, bytes: Uint8Array): Dkls23KeyShare {

@@ -1,4 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { numberToBytesBE } from '@noble/curves/utils.js';
 import { abort } from '../errors.js';
 import type { PartyId } from '../../../shared/ids.js';
 
@@ -41,8 +42,19 @@ export function decodeScalar(bytes: Uint8Array, from?: PartyId, what = 'scalar',
 }
 
 export function encodeScalar(x: bigint): Uint8Array {
-  const v = x >= 0n && x < q ? x : Fn.create(x);
-  return new Uint8Array(Buffer.from(v.toString(16).padStart(64, '0'), 'hex'));
+  return numberToBytesBE(x >= 0n && x < q ? x : Fn.create(x), 32);
+}
+
+/**
+ * 48 bytes from `offset`, big-endian, reduced mod q: the oracle's hash-to-scalar rule (bias
+ * below 2^-128). Six 64-bit words, as fast as Node's hex decoding and portable: this runs
+ * ~3,000 times per multiplication (the OT extension's outputs).
+ */
+export function reduceWide(bytes: Uint8Array, offset = 0): bigint {
+  const d = new DataView(bytes.buffer, bytes.byteOffset + offset, 48);
+  let x = d.getBigUint64(0);
+  for (let o = 8; o < 48; o += 8) x = (x << 64n) | d.getBigUint64(o);
+  return x % q;
 }
 
 /** A uniformly random non-zero scalar from the CSPRNG (noble rejection-samples). */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../../shared/ids.js';
 import { abort } from '../errors.js';
 import { DKLS23_VERSION } from '../params.js';
@@ -78,7 +78,7 @@ export interface OtSetupAliceState {
 /** Step 1 (Alice): fresh random choice bits → message 1 for Bob. */
 export function otSetupAliceStart(osid: Uint8Array): { state: OtSetupAliceState; msg: OtSetupMsg1 } {
   assertSid(osid, 'osid');
-  const packed = new Uint8Array(randomBytes(BASE_OT_COUNT / 8));
+  const packed = randomBytes(BASE_OT_COUNT / 8);
   const choice = unpackBits(packed);
   packed.fill(0);
   const { state, msg } = baseOtReceiverStart(osid, choice);

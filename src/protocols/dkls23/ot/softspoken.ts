@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '@noble/hashes/utils.js';
 import type { PartyId } from '../../../shared/ids.js';
 import { abort, ban } from '../errors.js';
 import { TAGS, xof } from '../hash/oracle.js';
 import { transposeBits, unpackBits } from '../math/bitmatrix.js';
 import { GF128_BYTES, Gf128Dot } from '../math/gf128.js';
-import { q } from '../math/group.js';
+import { reduceWide } from '../math/group.js';
 import { PARAMS } from '../params.js';
 import { PPRF_BLOCKS, PPRF_K, PPRF_LEAVES, PPRF_SEED_BYTES } from './pprf.js';
 import { checkOteReceiverSeed, checkOteSenderSeed, type OteReceiverSeed, type OteSenderSeed } from './setup.js';
@@ -97,7 +97,7 @@ function outputScalars(hx: XofScratch, j: number, column: Uint8Array): bigint[] 
   const h = hx.reset().num(j).bytes(column).digest(OTE_WIDTH * SCALAR_XOF_BYTES);
   const out: bigint[] = [];
   for (let k = 0; k < OTE_WIDTH; k++) {
-    out.push(BigInt('0x' + h.toString('hex', k * SCALAR_XOF_BYTES, (k + 1) * SCALAR_XOF_BYTES)) % q);
+    out.push(reduceWide(h, k * SCALAR_XOF_BYTES));
   }
   h.fill(0);
   return out;
@@ -112,7 +112,7 @@ const W32 = OTE_ROW_BYTES / 4; // words per row
 export function oteReceive(seed: OteReceiverSeed, mulSid: Uint8Array): { msg: OteExtensionMsg; output: OtReceiverOutput } {
   assertSid(mulSid, 'mulSid');
   checkOteReceiverSeed(seed);
-  const xp = new Uint8Array(randomBytes(OTE_ROW_BYTES)); // β (first ξ bits) ‖ 128 check bits
+  const xp = randomBytes(OTE_ROW_BYTES); // β (first ξ bits) ‖ 128 check bits
   const xp32 = new Uint32Array(xp.buffer, xp.byteOffset, W32);
   const V = new Uint8Array(OTE_ROWS * OTE_ROW_BYTES);
   const V32 = new Uint32Array(V.buffer);

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { Part, Tag } from '../hash/oracle.js';
+import { shake256 } from '#protocols/platform';
+import { encodeOracleInput, type Part, type Tag } from '../hash/oracle.js';
 
 /**
  * Hot-loop form of `xof` from hash/oracle.ts, for the OT extension's ~1,000–1,500 oracle
@@ -11,17 +11,18 @@ import type { Part, Tag } from '../hash/oracle.js';
  * That halves the per-call cost (≈ 10 µs → 5 µs here) without a second oracle format.
  */
 export class XofScratch {
-  private buf: Buffer;
+  private buf: Uint8Array;
+  private view: DataView;
   private readonly base: number;
   private off: number;
 
   constructor(tag: Tag, fixed: readonly Part[], varCapacity = 64) {
-    const parts: Buffer[] = [];
-    for (const p of [tag, ...fixed]) parts.push(encodePart(p));
-    const prefix = Buffer.concat(parts);
+    const prefix = encodeOracleInput(tag, fixed);
     this.base = prefix.length;
-    this.buf = Buffer.alloc(this.base + varCapacity);
-    prefix.copy(this.buf, 0);
+    this.buf = new Uint8Array(this.base + varCapacity);
+    this.buf.set(prefix);
+    prefix.fill(0);
+    this.view = new DataView(this.buf.buffer);
     this.off = this.base;
   }
 
@@ -34,24 +35,22 @@ export class XofScratch {
   num(n: number): this {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('oracle: numbers must be non-negative safe integers');
     this.ensure(16);
-    this.writeLen(8);
-    this.buf.writeUInt32BE(Math.floor(n / 0x1_0000_0000), this.off);
-    this.buf.writeUInt32BE(n >>> 0, this.off + 4);
-    this.off += 8;
+    this.writeU64(8);
+    this.writeU64(n);
     return this;
   }
 
   bytes(b: Uint8Array): this {
     this.ensure(8 + b.length);
-    this.writeLen(b.length);
+    this.writeU64(b.length);
     this.buf.set(b, this.off);
     this.off += b.length;
     return this;
   }
 
   /** SHAKE256 of the encoded input, `outputLength` bytes. */
-  digest(outputLength: number): Buffer {
-    return createHash('shake256', { outputLength }).update(this.buf.subarray(0, this.off)).digest();
+  digest(outputLength: number): Uint8Array {
+    return shake256(this.buf.subarray(0, this.off), outputLength);
   }
 
   /** Zeroes the varying part of the buffer (it may have held secrets). */
@@ -60,30 +59,19 @@ export class XofScratch {
     this.off = this.base;
   }
 
-  private writeLen(n: number): void {
-    this.buf.writeUInt32BE(Math.floor(n / 0x1_0000_0000), this.off);
-    this.buf.writeUInt32BE(n >>> 0, this.off + 4);
+  // Big-endian, as two 32-bit halves: a safe integer needs no BigInt (setBigUint64 would allocate one per call).
+  private writeU64(n: number): void {
+    this.view.setUint32(this.off, Math.floor(n / 0x1_0000_0000));
+    this.view.setUint32(this.off + 4, n >>> 0);
     this.off += 8;
   }
 
   private ensure(extra: number): void {
     if (this.off + extra <= this.buf.length) return;
-    const bigger = Buffer.alloc(2 * (this.off + extra));
-    this.buf.copy(bigger, 0, 0, this.off);
+    const bigger = new Uint8Array(2 * (this.off + extra));
+    bigger.set(this.buf.subarray(0, this.off));
     this.buf.fill(0);
     this.buf = bigger;
+    this.view = new DataView(bigger.buffer);
   }
-}
-
-function encodePart(p: Part): Buffer {
-  let body: Buffer;
-  if (typeof p === 'string') body = Buffer.from(p, 'utf8');
-  else if (typeof p === 'number') {
-    if (!Number.isSafeInteger(p) || p < 0) throw new RangeError('oracle: numbers must be non-negative safe integers');
-    body = Buffer.alloc(8);
-    body.writeBigUInt64BE(BigInt(p));
-  } else body = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(body.length));
-  return Buffer.concat([len, body]);
 }

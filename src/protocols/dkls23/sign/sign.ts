@@ -1,3 +1,4 @@
+import { bytesToNumberBE } from '@noble/curves/utils.js';
 import type { PartyId } from '../../../shared/ids.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
 import { abort, ban, Dkls23Error } from '../errors.js';
@@ -70,7 +71,7 @@ export class Dkls23Signer {
     this.#signers = set;
     this.#idx = indexOf(share.pub, share.self);
     this.#sid = sid;
-    this.#e = Fn.create(bytesToBig(msgHash));
+    this.#e = Fn.create(bytesToNumberBE(msgHash));
     const indices = set.map((p) => indexOf(share.pub, p));
     const seeds = new Map(set.filter((p) => p !== share.self).map((p) => [indexOf(share.pub, p), share.peers.get(p)!.zeroSeed]));
     const x = Fn.add(share.secret, tweak);
@@ -220,7 +221,7 @@ export function combine(publicKey: Point, msgHash: Uint8Array, partials: SignRou
     parity ^= 1;
   }
   const recovery = parity + (x >= q ? 2 : 0);
-  const e = Fn.create(bytesToBig(msgHash));
+  const e = Fn.create(bytesToNumberBE(msgHash));
   // s·R = e·G + r·PK, the ECDSA equation, with R recovered from (r, recovery).
   const sInv = Fn.inv(s);
   const check = G.multiplyUnsafe(Fn.mul(e, sInv)).add(publicKey.multiplyUnsafe(Fn.mul(r, sInv)));
@@ -240,6 +241,3 @@ function need(m: ReadonlyMap<PartyId, Uint8Array>, p: PartyId): Uint8Array {
   return v;
 }
 
-function bytesToBig(b: Uint8Array): bigint {
-  return BigInt('0x' + (Buffer.from(b).toString('hex') || '0'));
-}

@@ -1,11 +1,11 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { PartyId } from '../../../shared/ids.js';
 import { DKLS23_VERSION, PARAMS } from '../params.js';
 import { abort, ban } from '../errors.js';
 import { hashToScalar, TAGS, xof } from '../hash/oracle.js';
-import { decodeScalar, encodeScalar, Fn, q, randomScalar } from '../math/group.js';
+import { decodeScalar, encodeScalar, Fn, q, randomScalar, reduceWide } from '../math/group.js';
 import type { OtReceiverOutput, OtSenderOutput } from '../ot/types.js';
 import { assertSid } from '../session/ids.js';
+import { ctEqual } from '../ot/util.js';
 
 /**
  * OT-based random vector OLE, DKLs23 Protocol 5.2 (eprint 2023/765), ℓ = 2 inputs, ρ = 1
@@ -66,8 +66,8 @@ function assertMulSid(mulSid: Uint8Array): void {
  */
 export function gadgetVector(mulSid: Uint8Array): bigint[] {
   assertMulSid(mulSid);
-  const wide = Buffer.from(xof(TAGS.gadget, 48 * RVOLE_XI, DKLS23_VERSION, mulSid, RVOLE_XI));
-  return Array.from({ length: RVOLE_XI }, (_, j) => Fn.create(BigInt('0x' + wide.toString('hex', 48 * j, 48 * j + 48))));
+  const wide = xof(TAGS.gadget, 48 * RVOLE_XI, DKLS23_VERSION, mulSid, RVOLE_XI);
+  return Array.from({ length: RVOLE_XI }, (_, j) => reduceWide(wide, 48 * j));
 }
 
 // ---- local input checks (our own OT outputs: a mismatch is a local bug, no culprit) ----
@@ -232,7 +232,7 @@ export function bobFinish(
       checkValues.push(v % q);
     }
   }
-  if (!timingSafeEqual(muHash(mulSid, checkValues), message.mu)) {
+  if (!ctEqual(muHash(mulSid, checkValues), message.mu)) {
     throw ban('rvole: consistency check (μ) failed', alice);
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '@noble/hashes/utils.js';
 import { abort } from '../errors.js';
 import { hashToScalar, TAGS } from '../hash/oracle.js';
 import { Fn } from '../math/group.js';
@@ -20,7 +20,7 @@ export const ZERO_SEED_BYTES = 32;
 
 /** A fresh pairwise seed (chosen by one party of the pair in the DKG, or XOR of both parties' seeds). */
 export function randomZeroSeed(): Uint8Array {
-  return new Uint8Array(randomBytes(ZERO_SEED_BYTES));
+  return randomBytes(ZERO_SEED_BYTES);
 }
 
 /**

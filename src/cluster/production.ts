@@ -1,0 +1,72 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { newAdminKey } from '../node/api-keys.js';
+import { startCluster } from './processes.js';
+
+/**
+ * `npm run start:prod`: the production layout on one machine, as a working example of the
+ * README's "Production mode". Every component is its own process, configured only by
+ * environment variables, on the machine's own servers:
+ *   - two relays (7100, 7110) forming one relay through NATS JetStream (TANDEM_RELAY_NATS_URL);
+ *     node-1 and node-3 use the first, node-2 the second, so every ceremony crosses relays;
+ *   - node-1..3 (7101..7103), each in its own PostgreSQL schema (TANDEM_DATABASE_URL);
+ *   - two wallet gateway copies (9645, 9646) sharing one schema and one KEK.
+ * Defaults: PostgreSQL postgres://127.0.0.1:5432/test, NATS nats://127.0.0.1:4222, schemas
+ * prefixed tandem_prod, files (identity keys, KEKs) under ./.tandem-prod.
+ */
+const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
+const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem-prod';
+const env: NodeJS.ProcessEnv = {
+  TANDEM_DATABASE_URL: process.env.TANDEM_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test',
+  TANDEM_DATABASE_SCHEMA_PREFIX: process.env.TANDEM_DATABASE_SCHEMA_PREFIX ?? 'tandem_prod',
+  TANDEM_RELAY_NATS_URL: process.env.TANDEM_RELAY_NATS_URL ?? 'nats://127.0.0.1:4222',
+};
+let generated: string | undefined;
+if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json'))) {
+  generated = newAdminKey();
+  env.TANDEM_ADMIN_KEY = generated;
+}
+
+let stopping = false;
+try {
+  const cluster = await startCluster({
+    dataDir,
+    basePort: 7100,
+    relayPorts: [7100, 7110],
+    nodes: 3,
+    env,
+    gateway: { port: 9645, devScope: true, copies: 2 },
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('\nstopping...\n');
+    cluster.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for (const p of [...cluster.relays, ...cluster.nodes, ...cluster.gateways]) {
+    p.child.on('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`[prod] ${p.name} exited (${signal ?? code}); the others keep running\n`);
+    });
+  }
+  const lines = [
+    '',
+    'Tandem (production mode, one machine) is up.',
+    ...cluster.relays.map((r, i) => `  relay-${i + 1}  ${r.address}   (NATS ${env.TANDEM_RELAY_NATS_URL})`),
+    ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (schema ${env.TANDEM_DATABASE_SCHEMA_PREFIX}_${n.id.replace(/-/g, '_')})`),
+    ...cluster.gateways.map((g, i) => `  gateway-${i + 1} ${g.url}`),
+    `  database ${env.TANDEM_DATABASE_URL}`,
+    `  metrics  GET /metrics on every node and gateway; readiness GET /health`,
+  ];
+  if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);
+  lines.push('', 'Ctrl-C stops everything.', '');
+  process.stdout.write(lines.join('\n') + '\n');
+} catch (e) {
+  process.stderr.write(`start:prod failed: ${(e as Error).message}\n`);
+  process.exit(1);
+}
