@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { ethers } from 'ethers';
 import { startCluster, type Cluster, type ManagedProcess } from '../src/cluster/processes.js';
 import { newAdminKey } from '../src/node/api-keys.js';
 import { SoftAuthenticator } from '../test/helpers/soft-authenticator.js';
+import { balancer } from '../test/helpers/balancer.js';
 import { dropSchemas, TEST_POSTGRES_URL } from '../test/helpers/cluster.js';
 import { summarize } from './stats.js';
 
@@ -51,39 +52,6 @@ interface Outcome {
   kind: string;
   ms: number;
   at: number;
-}
-
-/** A load balancer as a deployment would have one: round robin, skipping a copy that refuses connections. */
-function balancer(targets: string[]): { server: Server; retried: () => number } {
-  let next = 0;
-  let retried = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', async () => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length' && k !== 'connection') headers[k] = v;
-      const first = next++;
-      for (let i = 0; i < targets.length; i++) {
-        const target = targets[(first + i) % targets.length]!;
-        try {
-          const up = await fetch(`${target}${req.url}`, {
-            method: req.method!,
-            headers,
-            ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
-            signal: AbortSignal.timeout(60_000),
-          });
-          res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await up.arrayBuffer()));
-          return;
-        } catch (e) {
-          // Only a refused connection is safe to send elsewhere: the copy never saw the request.
-          if ((e as { cause?: { code?: string } }).cause?.code !== 'ECONNREFUSED') break;
-          retried++;
-        }
-      }
-      res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"no gateway copy answered"}');
-    });
-  });
-  return { server, retried: () => retried };
 }
 
 async function newUser(url: string, scope: string, enclavePublicKey: string, i: number): Promise<{ passport: Passport; address: string }> {

@@ -14,7 +14,7 @@ export interface SessionChannel {
   close(): void;
 }
 
-/** The relay as a session uses it: the node's RelayClient or the SDK's RelayConnection. */
+/** The relay as a session uses it (RelayConnection; the node's RelayClient is the same over `ws`). */
 export interface SessionLink {
   readonly closed: boolean;
   send(room: string, from: string, to: string, data: Uint8Array): void;

@@ -1,3 +1,4 @@
+import axios, { type InternalAxiosRequestConfig } from 'axios';
 import { constants, createCipheriv, createDecipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 
 /**
@@ -52,4 +53,20 @@ export async function postRpc(url: string, body: string, headers: Record<string,
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const json = (await res.json()) as { result?: unknown; error?: RpcAnswer['error'] };
   return { status: res.status, ...json };
+}
+
+/**
+ * Records every request the Passport SDK sends (it posts with axios), as it went on the
+ * wire, and returns a lookup of the last one of a method: tests replay captured requests.
+ */
+export function captureSdkRequests(): (method: string) => { method: string; headers: Record<string, string>; body: string } {
+  const captured: Array<{ method: string; headers: Record<string, string>; body: string }> = [];
+  axios.interceptors.request.use((cfg: InternalAxiosRequestConfig) => {
+    const body = typeof cfg.data === 'string' ? cfg.data : JSON.stringify(cfg.data);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cfg.headers.toJSON())) if (k.toLowerCase().startsWith('x-')) headers[k] = String(v);
+    captured.push({ method: JSON.parse(body).method, headers, body });
+    return cfg;
+  });
+  return (method) => [...captured].reverse().find((c) => c.method === method)!;
 }

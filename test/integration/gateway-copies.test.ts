@@ -2,15 +2,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import axios, { type InternalAxiosRequestConfig } from 'axios';
 import { Passport, type Network } from '@0xpass/passport';
 import { ethers } from 'ethers';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway/start.js';
 import { ADMIN_KEY, startTestCluster, TEST_POSTGRES_URL, type TestCluster } from '../helpers/cluster.js';
-import { postRpc, WireClient } from '../helpers/passport-wire.js';
+import { balancer } from '../helpers/balancer.js';
+import { captureSdkRequests, postRpc, WireClient } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 
 /**
@@ -24,43 +23,13 @@ const BASE = 17900;
 const ORIGIN = 'http://localhost:5173';
 const SCOPE = `copies-${randomUUID().slice(0, 8)}`;
 
-const captured: Array<{ method: string; headers: Record<string, string>; body: string }> = [];
-axios.interceptors.request.use((cfg: InternalAxiosRequestConfig) => {
-  const body = typeof cfg.data === 'string' ? cfg.data : JSON.stringify(cfg.data);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cfg.headers.toJSON())) if (k.toLowerCase().startsWith('x-')) headers[k] = String(v);
-  captured.push({ method: JSON.parse(body).method, headers, body });
-  return cfg;
-});
-const lastCaptured = (method: string) => [...captured].reverse().find((c) => c.method === method)!;
-
-/** A round-robin load balancer: each request to the next copy, and which copy served it. */
-function balancer(targets: string[]): { server: Server; served: string[] } {
-  const served: string[] = [];
-  let next = 0;
-  const server = createServer((req, res) => {
-    const target = targets[next++ % targets.length]!;
-    served.push(target);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', async () => {
-      try {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
-        const up = await fetch(`${target}${req.url}`, { method: req.method!, headers, ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}) });
-        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await up.arrayBuffer()));
-      } catch {
-        res.writeHead(502).end();
-      }
-    });
-  });
-  return { server, served };
-}
+const lastCaptured = captureSdkRequests();
 
 describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, () => {
   let tc: TestCluster;
   let dataDir: string;
   const copies: RunningGateway[] = [];
-  let lb: { server: Server; served: string[] };
+  let lb: ReturnType<typeof balancer>;
   let lbUrl: string;
   let enclaveKey: string;
   const kekHex = randomBytes(32).toString('hex');

@@ -6,12 +6,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import axios, { type InternalAxiosRequestConfig } from 'axios';
 import { Passport, Network } from '@0xpass/passport';
 import { KeySigner } from '@0xpass/key-signer';
 import { ethers } from 'ethers';
 import { devPortsBusy, GATEWAY_URL, interrupt, startDev, type DevCluster } from '../helpers/dev-cluster.js';
-import { WireClient, postRpc, type RpcAnswer } from '../helpers/passport-wire.js';
+import { captureSdkRequests, WireClient, postRpc, type RpcAnswer } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 import { EIP712_DOMAIN_TYPE, MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
@@ -24,16 +23,7 @@ import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
 const ORIGIN = 'http://localhost:5173';
 const SCOPE = `scope-${randomUUID()}`;
 
-/** Every request the SDK sends, as it went on the wire. */
-const captured: Array<{ method: string; headers: Record<string, string>; body: string }> = [];
-axios.interceptors.request.use((cfg: InternalAxiosRequestConfig) => {
-  const body = typeof cfg.data === 'string' ? cfg.data : JSON.stringify(cfg.data);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cfg.headers.toJSON())) if (k.toLowerCase().startsWith('x-')) headers[k] = String(v);
-  captured.push({ method: JSON.parse(body).method, headers, body });
-  return cfg;
-});
-const lastCaptured = (method: string) => [...captured].reverse().find((c) => c.method === method)!;
+const lastCaptured = captureSdkRequests();
 
 function newPassport(enclavePublicKey: string, signer: SoftAuthenticator, scopeId = SCOPE, network: string = Network.LOCAL) {
   return new Passport({ scopeId, signer, network: network as Network, enclavePublicKey });
