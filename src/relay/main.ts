@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_NATS_STREAM, redactNatsUrl } from './nats-backplane.js';
+import { createLogger } from '../observability/logger.js';
 import { startRelay, type RelayBackplaneConfig } from './server.js';
 
 const USAGE = [
@@ -45,8 +46,9 @@ async function main(): Promise<void> {
   const host = values.host ?? '127.0.0.1';
   const port = parsePort(values.port ?? process.env.TANDEM_RELAY_PORT);
   const backplane = backplaneConfig(values.nats ?? process.env.TANDEM_RELAY_NATS_URL, values['nats-stream'] ?? process.env.TANDEM_RELAY_NATS_STREAM);
-  const relay = await startRelay({ host, port, backplane, log: (msg) => console.error(`relay: ${msg}`) });
-  // Health without HTTP: every change of the backplane's state is a line on stderr (the log above).
+  const logger = createLogger('relay', { relay: `${host}:${port}` });
+  const relay = await startRelay({ host, port, backplane, log: (msg) => logger.info(msg) });
+  // Every change of the backplane's state is a log line; GET /health on the relay's port reports it too.
   const via = backplane.type === 'nats' ? ` (NATS ${redactNatsUrl(backplane.url)}, stream ${backplane.stream})` : '';
   console.log(`relay listening on ${host.includes(':') ? `[${host}]` : host}:${relay.port}${via}`);
 

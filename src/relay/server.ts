@@ -1,5 +1,8 @@
 import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Counter, Gauge } from 'prom-client';
+import { Metrics } from '../observability/metrics.js';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { MemoryBackplane, RelayRefusal, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
 import { connectNatsBackplane, type NatsBackplaneOptions } from './nats-backplane.js';
@@ -91,19 +94,37 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
   // The backplane first: a relay that cannot reach NATS fails to start rather than listen in vain.
   const config = opts.backplane ?? { type: 'memory' };
   const backplane: Backplane = config.type === 'nats' ? await connectNatsBackplane(config, limits, log) : new MemoryBackplane(limits, log);
-  let wss: WebSocketServer;
+  const metrics = new Metrics('relay');
+  const frames = new Counter({ name: 'tandem_relay_frames_total', help: 'Frames received from parties, by type', labelNames: ['type'], registers: [metrics.registry] });
+  // One HTTP server: WebSocket upgrades for parties, GET /health and /metrics for operators.
+  const http = createServer((req, res) => void probe(req, res));
+  const wss = new WebSocketServer({ server: http, maxPayload: HARD_PAYLOAD_LIMIT });
   try {
-    wss = new WebSocketServer({ host: opts.host ?? '127.0.0.1', port: opts.port, maxPayload: HARD_PAYLOAD_LIMIT });
-    await once(wss, 'listening');
+    http.listen(opts.port, opts.host ?? '127.0.0.1');
+    await once(http, 'listening');
   } catch (err) {
     await backplane.close();
     throw err;
   }
-  const relay = new Relay(backplane, log);
+  const relay = new Relay(backplane, log, frames);
+  new Gauge({ name: 'tandem_relay_connections', help: 'Open party connections', registers: [metrics.registry], collect() { this.set(relay.connections); } });
+  new Gauge({ name: 'tandem_relay_backplane_up', help: '1 while the backplane carries messages', registers: [metrics.registry], collect() { this.set(backplane.connected ? 1 : 0); } });
+  async function probe(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/health') {
+      const ok = backplane.connected;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'backplane_unavailable', backplane: backplane.kind, connections: relay.connections }));
+    } else if (req.method === 'GET' && path === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+    } else {
+      res.writeHead(426, { 'content-type': 'application/json' }).end('{"error":"this is a relay: connect with a WebSocket"}');
+    }
+  }
   wss.on('connection', (ws) => relay.attach(ws));
   wss.on('error', (err) => relay.log(`server error: ${err.message}`));
+  http.on('error', (err) => relay.log(`server error: ${err.message}`));
   return {
-    port: (wss.address() as AddressInfo).port,
+    port: (http.address() as AddressInfo).port,
     backplane: backplane.kind,
     get connected() {
       return backplane.connected;
@@ -114,6 +135,7 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
     async close() {
       relay.stop();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
       await backplane.close();
     },
   };
@@ -127,6 +149,7 @@ class Relay {
   constructor(
     private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
+    private readonly frames: Counter<'type'>,
   ) {
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
     backplane.onStatus((connected, reason) => {
@@ -146,6 +169,10 @@ class Relay {
     ws.on('message', (raw, isBinary) => this.onMessage(conn, raw, isBinary));
     ws.on('close', () => this.detach(conn));
     ws.on('error', (err) => this.log(`socket error: ${err.message}`));
+  }
+
+  get connections(): number {
+    return this.conns.size;
   }
 
   stop(): void {
@@ -172,6 +199,7 @@ class Relay {
   }
 
   private handle(conn: Conn, frame: ClientFrame): void {
+    this.frames.inc({ type: frame.t });
     switch (frame.t) {
       case 'join':
         return this.join(conn, frame.room, frame.party, frame.req);

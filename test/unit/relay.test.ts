@@ -94,6 +94,20 @@ test('relay delivers between two parties, both ways', async (t) => {
   assert.deepEqual(inA.raw[0], new Uint8Array([0, 255, 7]));
 });
 
+test('the relay port also answers GET /health and /metrics (Prometheus), and nothing else over plain HTTP', async (t) => {
+  const { relay, url } = await relayFor(t);
+  const a = await clientFor(t, url);
+  await a.join('cer-metrics', 'alice', () => {});
+  const health = await fetch(`http://127.0.0.1:${relay.port}/health`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: 'ok', backplane: 'memory', connections: 1 });
+  const metrics = await (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
+  assert.match(metrics, /^tandem_relay_frames_total\{[^}]*type="join"[^}]*\} 1$/m);
+  assert.match(metrics, /^tandem_relay_connections\{[^}]*\} 1$/m);
+  assert.match(metrics, /^tandem_relay_backplane_up\{[^}]*\} 1$/m);
+  assert.equal((await fetch(`http://127.0.0.1:${relay.port}/`)).status, 426);
+});
+
 test('relay buffers messages until the recipient joins, then delivers them in order', async (t) => {
   const { url } = await relayFor(t);
   const a = await clientFor(t, url);
