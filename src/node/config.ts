@@ -54,6 +54,8 @@ export interface NodeConfig {
   kekHex: string | undefined;
   /** Embedded under dataDir, or with TANDEM_DATABASE_URL this node's own schema on PostgreSQL. */
   database: DatabaseConfig;
+  /** TANDEM_CORS_ORIGINS: exact origins (comma-separated) whose pages may call the API. */
+  corsOrigins: string[];
 }
 
 export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -83,9 +85,24 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     kekHex: env.TANDEM_KEK || undefined,
     database: databaseFrom(env, id, join(dataDir, 'db')),
+    corsOrigins: corsOriginsFrom(env.TANDEM_CORS_ORIGINS),
   };
 }
 
 export async function readConfigFile(path: string): Promise<NodeConfigFile> {
   return JSON.parse(await readFile(path, 'utf8')) as NodeConfigFile;
+}
+
+function corsOriginsFrom(text: string | undefined): string[] {
+  const origins = (text ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of origins) {
+    let url: URL;
+    try {
+      url = new URL(o);
+    } catch {
+      throw new Error(`TANDEM_CORS_ORIGINS: ${o} is not an origin`);
+    }
+    if (url.origin !== o || !/^https?:$/.test(url.protocol)) throw new Error(`TANDEM_CORS_ORIGINS: ${o} must be an exact origin such as https://app.example.com`);
+  }
+  return origins;
 }

@@ -111,7 +111,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   let app: FastifyInstance | undefined;
   try {
     await network.start();
-    app = await buildApp(ctx, { version: VERSION, maxBatch: config.maxBatch, metrics, ...(structured ? { logger: structured } : {}) });
+    app = await buildApp(ctx, { version: VERSION, maxBatch: config.maxBatch, metrics, corsOrigins: config.corsOrigins, ...(structured ? { logger: structured } : {}) });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await network.stop();

@@ -493,6 +493,27 @@ for (const backend of backends) {
         await expectError(call('GET', '/admin/audit?limit=5000'), 'bad_request_params');
       });
 
+      test('CORS: a configured origin may call from a browser, any other gets no CORS headers; off by default', async () => {
+        const ctx = { self: 'node-1', store: nodeStore, policies, audit, network: { connected: true, peerIds: [] }, log: () => {} } as unknown as NodeContext;
+        const withCors = await buildApp(ctx, { version: 'test', maxBatch: 4, corsOrigins: ['http://localhost:5173'] });
+        try {
+          const preflight = (origin: string) =>
+            withCors.inject({ method: 'OPTIONS', url: '/ecdsa/sign', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+          const ok = await preflight('http://localhost:5173');
+          assert.equal(ok.statusCode, 204);
+          assert.equal(ok.headers['access-control-allow-origin'], 'http://localhost:5173');
+          assert.match(String(ok.headers['access-control-allow-headers']), /authorization/);
+          const evil = await preflight('https://evil.example');
+          assert.equal(evil.headers['access-control-allow-origin'], undefined);
+          const health = await withCors.inject({ method: 'GET', url: '/live', headers: { origin: 'http://localhost:5173' } });
+          assert.equal(health.headers['access-control-allow-origin'], 'http://localhost:5173');
+        } finally {
+          await withCors.close();
+        }
+        const off = await app.inject({ method: 'OPTIONS', url: '/ecdsa/sign', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' } });
+        assert.equal(off.headers['access-control-allow-origin'], undefined);
+      });
+
       test('the endpoints are in the OpenAPI document with summaries', async () => {
         const doc = (await call('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { summary?: string; responses?: Record<string, unknown> }>> };
         const expected: Array<[string, string]> = [

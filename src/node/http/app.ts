@@ -1,3 +1,4 @@
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -31,6 +32,8 @@ const checkCreateUserBody = Compile(CreateUserBody);
 export interface AppOptions {
   version: string;
   maxBatch: number;
+  /** Origins allowed to call the API from a browser (a device party in a web app); none by default. */
+  corsOrigins?: string[];
   /** Default: a silent logger and the process's own metrics registry (tests). */
   logger?: Logger;
   metrics?: Metrics;
@@ -48,6 +51,16 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorBody);
+  if (opts.corsOrigins?.length) {
+    // Exact origins only, never a wildcard: a page on another site must not drive a user's key.
+    await app.register(cors, {
+      origin: opts.corsOrigins,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposedHeaders: ['x-request-id'],
+      maxAge: 600,
+    });
+  }
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
