@@ -14,7 +14,6 @@ import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluste
  * Every signature is checked by an independent implementation: libsecp256k1 (BIP340, ECDSA),
  * ethers (address recovery) and Node's OpenSSL (Ed25519).
  */
-const BASE = 17700;
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const bytes = (h: string) => Buffer.from(h, 'hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -45,9 +44,10 @@ function checkEcdsa(pubHex: string, hash: Buffer, s: EcdsaSignature): void {
   assert.equal(recoverAddress(hash, ethSig), computeAddress('0x' + pubHex), 'ethers recovers the address');
 }
 
-describe('device party (SDK) with client-held shares', { timeout: 600_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17700], ['postgres', 17750]] as const) describe(`device party (SDK) with client-held shares (${backend} storage)`, { timeout: 600_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startTestCluster(base, {}, backend);
     urls = tc.cluster.nodes.map((n) => n.url);
     const admin = new TandemNodeClient({ nodes: urls, credential: { apiKey: ADMIN_KEY } });
     // The device's user signs its requests with a key that never leaves the device.

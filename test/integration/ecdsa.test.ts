@@ -10,7 +10,6 @@ import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/c
  * Threshold ECDSA (DKLs23) through the real cluster processes: every signature is checked
  * by libsecp256k1 (strict low-S) and by ethers' address recovery.
  */
-const BASE = 17100;
 let tc: TestCluster;
 const url = (i: number) => tc.cluster.nodes[i - 1]!.url;
 
@@ -25,12 +24,13 @@ function check(pub: Buffer, hash: Buffer, body: Record<string, unknown>) {
   assert.match(String(body.der), /^30[0-9a-f]+$/);
 }
 
-describe('ecdsa (DKLs23) through the cluster', { timeout: 600_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17100], ['postgres', 17150]] as const) describe(`ecdsa (DKLs23) through the cluster (${backend} storage)`, { timeout: 600_000 }, () => {
   let key: string;
   let keyId: string;
   let pub: Buffer;
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startTestCluster(base, {}, backend);
     key = String((await api(url(1), 'POST', '/admin/create-user', { key: ADMIN_KEY })).body.api_key);
   });
   after(async () => {

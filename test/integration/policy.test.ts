@@ -39,7 +39,8 @@ function startRuleServer(dir: string, name: string, args: string[]): Promise<Rul
   });
 }
 
-describe('policies and the Rule Server', { timeout: 300_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17300], ['postgres', 17350]] as const) describe(`policies and the Rule Server (${backend} storage)`, { timeout: 300_000 }, () => {
   let tc: TestCluster;
   let urls: string[];
   let userKey: string;
@@ -69,7 +70,7 @@ describe('policies and the Rule Server', { timeout: 300_000 }, () => {
   }
 
   before(async () => {
-    tc = await startTestCluster(17300);
+    tc = await startTestCluster(base, {}, backend);
     urls = tc.cluster.nodes.map((n) => n.url);
     const identities = await Promise.all(urls.map(async (u) => (await api(u, 'GET', '/identity')).body));
     const nodesFile = join(tc.dataDir, 'nodes.json');

@@ -33,7 +33,6 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 export const ruleDefinitionsMatch: Equal<RuleDefinition, NodeRuleDefinition> = true;
 export const ruleTypesMatch: Equal<RuleType, (typeof RULE_TYPES)[number]> = true;
 
-const BASE = 17500;
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 let tc: TestCluster;
 let urls: string[];
@@ -124,9 +123,10 @@ function recordingFetch(): { fetch: typeof fetch; calls: string[] } {
   };
 }
 
-describe('client SDK against a real cluster', { timeout: 600_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17500], ['postgres', 17550]] as const) describe(`client SDK against a real cluster (${backend} storage)`, { timeout: 600_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startTestCluster(base, {}, backend);
     urls = tc.cluster.nodes.map((n) => n.url);
     admin = new TandemNodeClient({ nodes: urls, credential: { apiKey: ADMIN_KEY } });
     const u = await admin.createUser();
@@ -146,7 +146,7 @@ describe('client SDK against a real cluster', { timeout: 600_000 }, () => {
     assert.equal(nodes.length, 3);
     for (const [i, n] of nodes.entries()) {
       const h = await n.health();
-      assert.deepEqual(h, { status: 'ok', node_id: `node-${i + 1}`, relay_connected: true });
+      assert.deepEqual(h, { status: 'ok', node_id: `node-${i + 1}`, relay_connected: true, storage_ok: true });
       const id = await n.identity();
       assert.equal(id.node_id, `node-${i + 1}`);
       assert.match(id.signing_public_key, /^[0-9a-f]{64}$/);

@@ -13,12 +13,13 @@ import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/c
  * every node checks the signature itself, a captured request works once (on any node),
  * a stale or altered one never; signatures verified with libsecp256k1 and ethers.
  */
-describe('signed requests', { timeout: 300_000 }, () => {
+// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
+for (const [backend, base] of [['embedded', 17600], ['postgres', 17650]] as const) describe(`signed requests (${backend} storage)`, { timeout: 300_000 }, () => {
   let tc: TestCluster;
   let urls: string[];
 
   before(async () => {
-    tc = await startTestCluster(17600);
+    tc = await startTestCluster(base, {}, backend);
     urls = tc.cluster.nodes.map((n) => n.url);
   });
   after(async () => {
