@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { newAdminKey } from '../node/api-keys.js';
-import { startCluster } from './processes.js';
+import { startCluster, stopOnSignal } from './processes.js';
 
 /**
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
@@ -22,29 +22,13 @@ if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json')))
   env.TANDEM_ADMIN_KEY = generated;
 }
 
-let stopping = false;
 try {
   const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true } });
   // The gateway made or kept the scope; it says which.
   const devScope = await fetch(`${cluster.gateway!.url}/wallet/config.json`)
     .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)
     .catch(() => '(unknown: GET /wallet/config.json failed)');
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write('\nstopping the dev cluster...\n');
-    cluster.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  for (const n of [...cluster.nodes, ...(cluster.gateway ? [cluster.gateway] : [])]) {
-    n.child.on('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`[dev] ${n.name} exited (${signal ?? code}); the others keep running\n`);
-    });
-  }
+  stopOnSignal(cluster, 'dev', 'stopping the dev cluster...');
   const lines = [
     '',
     'Tandem dev cluster is up.',

@@ -176,6 +176,30 @@ function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (nam
   return proc;
 }
 
+/**
+ * For a launcher in the foreground: Ctrl-C or SIGTERM stops every process (once) and exits;
+ * a process that dies on its own is reported, and the others keep running.
+ */
+export function stopOnSignal(cluster: Cluster, label: string, stoppingMessage: string): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${stoppingMessage}\n`);
+    cluster.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for (const p of [...cluster.relays, ...cluster.nodes, ...cluster.gateways]) {
+    p.child.on('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`[${label}] ${p.name} exited (${signal ?? code}); the others keep running\n`);
+    });
+  }
+}
+
 export async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newAdminKey } from '../node/api-keys.js';
-import { startCluster } from './processes.js';
+import { startCluster, stopOnSignal } from './processes.js';
 
 /**
  * `npm run start:prod`: the production layout on one machine, as a working example of the
@@ -28,7 +28,6 @@ if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json')))
   env.TANDEM_ADMIN_KEY = generated;
 }
 
-let stopping = false;
 try {
   const cluster = await startCluster({
     dataDir,
@@ -38,22 +37,7 @@ try {
     env,
     gateway: { port: 9645, devScope: true, copies: 2 },
   });
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write('\nstopping...\n');
-    cluster.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  for (const p of [...cluster.relays, ...cluster.nodes, ...cluster.gateways]) {
-    p.child.on('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`[prod] ${p.name} exited (${signal ?? code}); the others keep running\n`);
-    });
-  }
+  stopOnSignal(cluster, 'prod', 'stopping...');
   const lines = [
     '',
     'Tandem (production mode, one machine) is up.',

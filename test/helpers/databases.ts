@@ -112,29 +112,33 @@ class CloseOnce implements SqlClient {
   }
 }
 
+/** Opens `config` migrated; `cleanup` removes what the backend made, whether the open failed or the test is done. */
+async function openFresh(config: DatabaseConfig, migrate: Migrate, cleanup: () => Promise<void>): Promise<TestDatabase> {
+  let client: CloseOnce;
+  try {
+    client = new CloseOnce(await openDatabase(config, migrate));
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return {
+    client,
+    config,
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        await cleanup();
+      }
+    },
+  };
+}
+
 export const pglite: Backend = {
   name: 'pglite',
   async open(migrate) {
     const base = await mkdtemp(join(tmpdir(), 'tandem-test-db-'));
-    const config: DatabaseConfig = { kind: 'embedded', dir: join(base, 'db') };
-    let client: CloseOnce;
-    try {
-      client = new CloseOnce(await openDatabase(config, migrate));
-    } catch (e) {
-      await rm(base, { recursive: true, force: true });
-      throw e;
-    }
-    return {
-      client,
-      config,
-      async close() {
-        try {
-          await client.close();
-        } finally {
-          await rm(base, { recursive: true, force: true });
-        }
-      },
-    };
+    return openFresh({ kind: 'embedded', dir: join(base, 'db') }, migrate, () => rm(base, { recursive: true, force: true }));
   },
 };
 
@@ -142,28 +146,10 @@ export const postgres: Backend = {
   name: 'postgres',
   async open(migrate) {
     const schema = freshSchema();
-    const config: DatabaseConfig = { kind: 'postgres', url: POSTGRES_URL, schema };
     // Connect first, for the clear message when the server isn't there; openDatabase
-    // below is the production path (connect, then migrate).
+    // is the production path (connect, then migrate).
     await (await connectPostgres(schema, { maxConnections: 1 })).close();
-    let client: CloseOnce;
-    try {
-      client = new CloseOnce(await openDatabase(config, migrate));
-    } catch (e) {
-      await dropSchema(schema);
-      throw e;
-    }
-    return {
-      client,
-      config,
-      async close() {
-        try {
-          await client.close();
-        } finally {
-          await dropSchema(schema);
-        }
-      },
-    };
+    return openFresh({ kind: 'postgres', url: POSTGRES_URL, schema }, migrate, () => dropSchema(schema));
   },
 };
 

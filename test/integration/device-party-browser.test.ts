@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { computeAddress, recoverAddress, Signature } from 'ethers';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { assertChromium, launchChromium } from '../helpers/chromium.js';
 import * as ecc from 'tiny-secp256k1';
 import * as browserPlatform from '../../src/protocols/platform/browser.js';
 import * as nodePlatform from '../../src/protocols/platform/node.js';
@@ -32,7 +32,6 @@ import { portOpen } from '../helpers/dev-cluster.js';
  * are not subject to CORS).
  */
 const BASE = 17800;
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '../../..');
 const ENTRY = join(import.meta.dirname, '../helpers/device-browser-entry.js'); // compiled by tsc
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -96,7 +95,7 @@ describe('device party in headless Chromium (browser bundle, no Node built-ins)'
 
   test('keygen and sign in the browser: ed25519, ecdsa and bip340, 2-of-2 with a node', async (t) => {
     if (busy.length > 0) return t.skip(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} in use`);
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
+    assertChromium();
 
     const bundle = await bundleForBrowser();
     const inputs = Object.keys(bundle.metafile.inputs);
@@ -110,11 +109,7 @@ describe('device party in headless Chromium (browser bundle, no Node built-ins)'
     proxy = await serve(bundle.code, urls);
     const origin = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage();
     watch(page, log);
     try {

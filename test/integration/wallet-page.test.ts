@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyMessage } from 'ethers';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { assertChromium, launchChromium } from '../helpers/chromium.js';
 import { DEV_PORTS, interrupt, portOpen, startDev, type DevCluster } from '../helpers/dev-cluster.js';
 
 /**
@@ -15,7 +16,6 @@ import { DEV_PORTS, interrupt, portOpen, startDev, type DevCluster } from '../he
  * virtual authenticator), logs in, signs a message; the signature is checked with ethers.
  */
 const BUILT_PAGE = join(import.meta.dirname, '../../web'); // dist/web/, from web/build.mjs
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE_URL = 'http://localhost:9545/wallet/';
 
 describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { timeout: 300_000 }, () => {
@@ -39,7 +39,7 @@ describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { 
 
   test('register, log in, sign; the signature recovers to the account', async (t) => {
     if (busy.length > 0) return t.skip(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} in use (is a dev cluster running?)`);
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
+    assertChromium();
     assert.ok(
       existsSync(join(BUILT_PAGE, 'index.html')) && existsSync(join(BUILT_PAGE, 'wallet.js')),
       `${BUILT_PAGE} is not built: run \`node web/build.mjs\``,
@@ -47,11 +47,7 @@ describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { 
 
     dev = await startDev(dataDir, { TANDEM_SCOPE_ID: randomUUID() });
     assert.ok(await portOpen(9545), 'the dev cluster is up but nothing listens on 9545 (no wallet gateway)');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage();
     watch(page, log);
     const cdp = await page.context().newCDPSession(page);
