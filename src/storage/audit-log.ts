@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SqlClient } from './sql.js';
+import { lockInSchema } from './schema-lock.js';
 
 /**
  * The node's append-only audit log: every operation and decision (who, what, which key,
@@ -60,7 +61,7 @@ export type AuditVerification = { ok: true; entries: number; head: string } | { 
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** First argument of the two-key advisory lock that serialises appends (see sql-policy-store.ts for the others). */
+/** Names the schema lock that serialises appends (schema-lock.ts). */
 export const AUDIT_LOCK_SPACE = 0x61756469; // "audi"
 
 const RESULTS: readonly AuditResult[] = ['ok', 'refused', 'failed'];
@@ -206,7 +207,7 @@ export class AuditLog {
     // Round trip through the canonical text: what is stored is exactly what was hashed.
     const detailText = fields.detail === null ? null : canonicalJson(fields.detail);
     return this.sql.transaction(async (tx) => {
-      await tx.query('select pg_advisory_xact_lock($1, 0)', [AUDIT_LOCK_SPACE]);
+      await lockInSchema(tx, AUDIT_LOCK_SPACE);
       const { rows } = await tx.query<{ seq: string; hash: string }>('select seq::text as seq, hash from audit_log order by audit_log.seq desc limit 1');
       const last = rows[0];
       const unhashed = {

@@ -1,5 +1,6 @@
 import { Umzug, type UmzugStorage } from 'umzug';
 import type { SqlClient } from './sql.js';
+import { lockInSchema } from './schema-lock.js';
 
 export interface Migration {
   /** Sorts in application order; never rename one that has shipped. */
@@ -162,10 +163,10 @@ const NODE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /**
- * Arbitrary constant naming this schema's advisory lock: two processes starting against
- * the same PostgreSQL database must not both apply the same migration.
+ * Names the schema's migration lock (schema-lock.ts): two processes starting against the
+ * same schema must not both apply the same migration.
  */
-const MIGRATION_LOCK_ID = 0x74616e64; // "tand"
+const MIGRATION_LOCK_SPACE = 0x74616e64; // "tand"
 
 /** Umzug's bookkeeping, kept in the same database (and transaction) as the schema. */
 const sqlStorage: UmzugStorage<SqlClient> = {
@@ -195,7 +196,7 @@ export function migrate(sql: SqlClient): Promise<string[]> {
  */
 export async function runMigrations(sql: SqlClient, migrations: readonly Migration[]): Promise<string[]> {
   return sql.transaction(async (tx) => {
-    await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
+    await lockInSchema(tx, MIGRATION_LOCK_SPACE);
     await tx.exec(
       'create table if not exists tandem_migrations (name text primary key, applied_at timestamptz not null)',
     );

@@ -4,15 +4,13 @@ import { TandemError, type ErrType } from '../shared/errors.js';
 import type { BoundPolicy, KeySummary, PolicyBindings, PolicyStore, UserSummary } from './policy-store.js';
 import type { SqlClient } from './sql.js';
 import type { KeyFamily } from './store.js';
+import { lockInSchema } from './schema-lock.js';
 
 /** PostgreSQL SQLSTATEs; PGlite and node-postgres both surface them as `err.code`. */
 const UNIQUE_VIOLATION = '23505';
 const FOREIGN_KEY_VIOLATION = '23503';
 
-/**
- * First argument of the two-key advisory locks this file takes (a key space of its own,
- * apart from the migrations' one-key lock). Transaction-scoped: released at commit/rollback.
- */
+/** Names the schema locks, one per counter key, that serialise rate counters (schema-lock.ts). */
 export const RATE_LOCK_SPACE = 0x72617465; // "rate"
 
 export function sqlState(e: unknown): string | undefined {
@@ -395,7 +393,7 @@ export class SqlRuleCounters implements RuleCounters {
     if (max === 0) return false;
     const cutoff = new Date(now.getTime() - windowSeconds * 1000);
     return this.sql.transaction(async (tx) => {
-      await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [RATE_LOCK_SPACE, counterKey]);
+      await lockInSchema(tx, RATE_LOCK_SPACE, counterKey);
       await tx.query('delete from rule_rate_events where counter_key = $1 and at <= $2', [counterKey, cutoff]);
       const { rows } = await tx.query<{ n: number }>('select count(*)::int as n from rule_rate_events where counter_key = $1 and at > $2', [counterKey, cutoff]);
       if (Number(rows[0]?.n ?? 0) >= max) return false;

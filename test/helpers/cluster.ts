@@ -35,7 +35,7 @@ export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv 
     dataDir,
     basePort,
     nodes: 3,
-    env: { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '3000', ...database, ...env },
+    env: { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '6000', ...database, ...env },
     output: (name: string, line: string) => {
       logs.push(`[${name}] ${line}`);
     },

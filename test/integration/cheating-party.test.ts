@@ -41,7 +41,7 @@ let identities: Identity[];
 async function startNode(id: PartyId) {
   const config = configFrom(
     { id, port: 0, relay: relayAddress, data_dir: root, peers },
-    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '2000' },
+    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000' },
   );
   running.set(id, await startSignerNode(config, () => {}));
 }

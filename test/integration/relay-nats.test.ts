@@ -302,11 +302,12 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     const c2 = await clientFor(t, relayA.url);
     const inC2 = inbox();
     await c2.join('x-4', 'carol', inC2.onMessage);
-    await inC2.waitFor(2);
-    await delay(100);
     // At least once: 'while up' may come again if B died between writing it and deleting it.
+    const downTexts = () => inC2.texts().filter((m) => m !== 'while up');
+    await until(() => downTexts().length >= 2, 'the two messages sent while B was down');
+    await delay(100);
     assert.deepEqual(
-      inC2.texts().filter((m) => m !== 'while up'),
+      downTexts(),
       ['while B is down 1', 'while B is down 2'],
     );
     await relayB.start();
@@ -471,7 +472,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'relay backplane unavailable', req: 1 });
     raw.send({ t: 'send', room: 'x-8', from: 'bob', to: 'alice', data: 'aGk=' });
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'not joined as bob in x-8' });
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 3000);
 
     await proxy.restore();
     await until(() => relay.connected, 'the relay to reconnect to NATS', 15_000);

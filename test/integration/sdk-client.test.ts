@@ -526,8 +526,28 @@ for (const [backend, base] of [['embedded', 17500], ['postgres', 17550]] as cons
         await tap.sign('bip340', { key_id, msg: hex(randomBytes(32)) });
         const replay = await fetch(captured!.url, { ...captured!.init, signal: null });
         assert.equal(replay.status, 401, 'replayed request refused');
-        const tampered = await fetch(captured!.url, { ...captured!.init, signal: null, body: String(captured!.init.body).replace(/"msg":"[0-9a-f]{2}/, '"msg":"00') });
+        // A signed request that was never sent, with another message in its body: refused, and
+        // the untouched original still works (its nonce was not spent by the forgery).
+        let unsent: { url: string; init: RequestInit } | undefined;
+        const hold = new TandemNodeClient({
+          nodes: [urls[0]!],
+          credential: { userId: created.user_id, key },
+          fetch: (input, init) => {
+            unsent = { url: String(input), init: init! };
+            return Promise.reject(new Error('held back by the test'));
+          },
+        });
+        const msg = hex(randomBytes(32));
+        await assert.rejects(hold.sign('bip340', { key_id, msg }));
+        const otherMsg = msg.startsWith('00') ? `ff${msg.slice(2)}` : `00${msg.slice(2)}`;
+        const body = String(unsent!.init.body);
+        assert.ok(body.includes(`"msg":"${msg}"`));
+        const tampered = await fetch(unsent!.url, { ...unsent!.init, signal: null, body: body.replace(msg, otherMsg) });
         assert.equal(tampered.status, 401, 'changed body refused');
+        const original = await fetch(unsent!.url, { ...unsent!.init, signal: null });
+        assert.equal(original.status, 200, 'the unchanged request is accepted once');
+        const { signature } = (await original.json()) as { signature: string };
+        assert.ok(ecc.verifySchnorr(bytes(msg), bytes(public_key), bytes(signature)));
       });
     }
   });

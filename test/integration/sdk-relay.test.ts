@@ -238,7 +238,7 @@ test('SDK connect rejects on a closed port and times out on a silent server', as
   const silentUrl = relayUrl(`127.0.0.1:${(silent.address() as AddressInfo).port}`);
   const started = Date.now();
   await assert.rejects(connectSdk(silentUrl, 150), /connect timed out after 150 ms/);
-  assert.ok(Date.now() - started < 1000);
+  assert.ok(Date.now() - started < 2500);
 
   await assert.rejects(RelayConnection.connect('not a url', { WebSocket }), /^Error: relay not a url: /);
   // Node 20 has no global WebSocket: the caller must pass one.
@@ -255,7 +255,7 @@ test('SDK close is clean; a dropped relay is reported to onClose and joins fail'
   a.onClose((r) => reasons.push(r));
   const started = Date.now();
   await a.close();
-  assert.ok(Date.now() - started < 500, 'close did not wait for the grace period');
+  assert.ok(Date.now() - started < 900, 'close did not wait for the grace period (1000 ms)');
   assert.deepEqual(reasons, ['closed with code 1000']);
   assert.equal(a.closed, true);
   await a.close(); // idempotent

@@ -342,7 +342,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
         database: { kind: 'embedded', dir: join(dataDir, 'gateway-short', 'db') },
         nodes: ['http://127.0.0.1:7001', 'http://127.0.0.1:7002', 'http://127.0.0.1:7003'],
         adminKey: dev!.adminKey!,
-        sessionTtlSeconds: 2,
+        sessionTtlSeconds: 5,
         devScope: { scopeId: 'short' },
       });
       const key = gw.gateway.envelope.publicKeyB64;
@@ -352,7 +352,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
       await p.register(u);
       await p.authenticate(u);
       assert.ok((await p.signMessage('fresh')).result);
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 6000));
       // Revocation: a second login of the same user, ended by revokeSession before it expires.
       const p2 = newPassport(key, (p as unknown as { signer: SoftAuthenticator }).signer, 'short', 'http://localhost:19545');
       await p2.setupEncryption();

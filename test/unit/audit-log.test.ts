@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { AuditLog, auditHash, canonicalJson, GENESIS_HASH, toJsonValue, type AuditEntry } from '../../src/storage/audit-log.js';
+import { AUDIT_LOCK_SPACE, AuditLog, auditHash, canonicalJson, GENESIS_HASH, toJsonValue, type AuditEntry } from '../../src/storage/audit-log.js';
+import { openDatabase } from '../../src/storage/open-database.js';
+import { lockInSchema } from '../../src/storage/schema-lock.js';
 import { migrate } from '../../src/storage/migrations.js';
 import type { SqlClient } from '../../src/storage/sql.js';
-import { backends, type TestDatabase } from '../helpers/databases.js';
+import { backends, postgres, postgresSkipped, type TestDatabase } from '../helpers/databases.js';
 
 describe('canonical encoding', () => {
   test('sorted keys at every depth, no whitespace', () => {
@@ -219,4 +221,59 @@ for (const backend of backends) {
       assert.equal((await log.verify()).ok, true);
     });
   });
+}
+
+// Two nodes sharing one PostgreSQL database, each in its own schema, must not wait for each
+// other's audit lock; two writers on the same schema must.
+if (!postgresSkipped) {
+  describe('audit appends lock their own schema only (postgres)', () => {
+    let a: TestDatabase;
+    let b: TestDatabase;
+    let a2: SqlClient;
+
+    before(async () => {
+      a = await postgres.open(migrate);
+      b = await postgres.open(migrate);
+      a2 = await openDatabase(a.config, migrate);
+    });
+
+    after(async () => {
+      await a2?.close();
+      await a?.close();
+      await b?.close();
+    });
+
+    test('a held lock on schema A blocks appends to A, not to B', async () => {
+      const entry = (requestId: string) => ({ requestId, actor: 'admin', operation: 'create-rule', result: 'ok' as const });
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = a.client.transaction(async (tx) => {
+        await lockInSchema(tx, AUDIT_LOCK_SPACE);
+        locked();
+        await released;
+      });
+      await isLocked;
+      let aDone = false;
+      const onA = new AuditLog(a2).append(entry('on-a')).then((e) => ((aDone = true), e));
+      try {
+        const onB = await withTimeout(new AuditLog(b.client).append(entry('on-b')), 15_000, 'append on schema B waited for schema A');
+        assert.equal(onB.seq, 1);
+        // onB finished while A's lock was held; the append to A must still be waiting.
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(aDone, false, 'append on schema A went through a held lock');
+      } finally {
+        release();
+        await holder;
+      }
+      assert.equal((await onA).seq, 1);
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

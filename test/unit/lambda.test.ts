@@ -245,7 +245,7 @@ describe('code conditions in the sandbox', () => {
   test('an infinite loop is stopped by the deadline', async () => {
     const t0 = Date.now();
     await rejectsWith(runInSandbox({ mode: 'body', source: 'while (true) {}', globals: {} }), 'code_timeout', /250 ms/);
-    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
     const caught = await rejectsWith(
       executeLambda(lambda({ conditions: [code('try { for (;;) {} } catch (e) {} return true')] }), { params: [], allowlist: [] }, fakeSigner().sign),
       'code_timeout',
@@ -265,14 +265,14 @@ describe('code conditions in the sandbox', () => {
     // so such a bomb usually ends at the deadline first; either way it is stopped.
     const t0 = Date.now();
     await rejectsWith(runInSandbox({ mode: 'body', source: 'const a = []; for (let i = 0; ; i++) a.push({ i })', globals: {} }), ['code_memory', 'code_timeout']);
-    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
   });
 
   test('runaway native builtins and deep recursion are contained; the sandbox keeps working', async () => {
     const t0 = Date.now();
     // QuickJS cannot interrupt this one; the host kills the worker at deadline + grace.
     await rejectsWith(runInSandbox({ mode: 'body', source: 'const a = []; for (;;) a.push(new Uint8Array(1 << 20))', globals: {} }), 'code_timeout');
-    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
     await rejectsWith(runInSandbox({ mode: 'body', source: 'function f() { return f() + 1 } return f()', globals: {} }, { timeoutMs: 2000 }), 'code_memory', /stack overflow/);
     assert.equal(await runInSandbox({ mode: 'body', source: 'return 6 * 7', globals: {} }), 42);
   });
@@ -310,7 +310,7 @@ describe('code conditions in the sandbox', () => {
     });
     const t0 = Date.now();
     const out = await executeLambda(def, { params: [evil], allowlist: [] }, sign);
-    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(Date.now() - t0 < 2500, 'the injected loop never ran');
     assert.equal(out.conditions[0]?.output, true);
     assert.deepEqual(messages, [`signed: ${evil}`]);
   });

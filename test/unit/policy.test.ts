@@ -640,7 +640,7 @@ describe('webhook rules', () => {
       const reason = await askRuleServer(hook(srv.url, { timeout_ms: 200 }), ctx(), signer);
       const elapsed = performance.now() - t0;
       assert.equal(reason, 'rule server timed out after 200 ms');
-      assert.ok(elapsed >= 190 && elapsed < 500, `took ${elapsed} ms`);
+      assert.ok(elapsed >= 190 && elapsed < 1500, `took ${elapsed} ms`); // the server would answer at 3000
     } finally {
       await srv.close();
     }
@@ -653,7 +653,7 @@ describe('webhook rules', () => {
     try {
       const t0 = performance.now();
       assert.equal(await askRuleServer(hook(dribble.url, { timeout_ms: 200 }), ctx(), signer), 'rule server timed out after 200 ms');
-      assert.ok(performance.now() - t0 < 500);
+      assert.ok(performance.now() - t0 < 1500);
     } finally {
       await dribble.close();
     }
@@ -722,14 +722,14 @@ describe('webhook rules', () => {
 
   test('in a policy: webhooks are asked concurrently, and a webhook refusal consumes no rate budget', async () => {
     let approve = false;
-    const slowA = await serve((_req, _body, res) => setTimeout(() => json(res, 200, { approved: true }), 300).unref());
-    const slowB = await serve((_req, _body, res) => setTimeout(() => json(res, 200, { approved: approve }), 300).unref());
+    const slowA = await serve((_req, _body, res) => setTimeout(() => json(res, 200, { approved: true }), 1000).unref());
+    const slowB = await serve((_req, _body, res) => setTimeout(() => json(res, 200, { approved: approve }), 1000).unref());
     try {
       const c = counters();
       const rules = [rule(hook(slowA.url), 'a'), rule({ type: 'rate_limit', per: 'user', max: 1, window_seconds: 60 }, 'limit'), rule(hook(slowB.url), 'b')];
       const t0 = performance.now();
       const d = await evaluatePolicy(rules, ctx(), { counters: c, signer, now: NOW });
-      assert.ok(performance.now() - t0 < 550, 'concurrent');
+      assert.ok(performance.now() - t0 < 1800, 'concurrent'); // one after the other would take 2000
       assert.deepEqual(d, { allowed: false, ruleId: 'id-b', ruleName: 'b', reason: 'rule server denied the request' });
       approve = true;
       assert.deepEqual(await evaluatePolicy(rules, ctx(), { counters: c, signer, now: NOW }), { allowed: true });
