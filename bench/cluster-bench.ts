@@ -2,6 +2,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { fromHex, toHex } from '../src/shared/hex.js';
 import { call, HttpError } from './http.js';
+import { relayPair } from './relay-pair.js';
 import { ed25519KeyObject, ethAddress, recoversTo, verifyBip340, verifyEcdsa, verifyEd25519 } from './verify.js';
 
 /**
@@ -201,26 +202,11 @@ export async function load(
 export async function relayRoundTrips(address: string, warmup: number, iterations: number): Promise<number[]> {
   const url = relayUrl(address);
   const [a, b] = await Promise.all([RelayClient.connect(url), RelayClient.connect(url)]);
-  const room = `bench-rtt-${toHex(new Uint8Array(randomBytes(8)))}`;
+  const pair = await relayPair(a, b, `bench-rtt-${toHex(new Uint8Array(randomBytes(8)))}`);
   try {
-    let pending: (() => void) | undefined;
     const payload = new Uint8Array(randomBytes(256)); // about the size of a sealed FROST message
-    await b.join(room, 'b', (from, data) => b.send(room, 'b', from, data));
-    await a.join(room, 'a', () => pending?.());
-    const once = () =>
-      new Promise<void>((resolve) => {
-        pending = resolve;
-        a.send(room, 'a', 'b', payload);
-      });
-    for (let i = 0; i < warmup; i++) await once();
-    const samples: number[] = [];
-    for (let i = 0; i < iterations; i++) {
-      const t0 = performance.now();
-      await once();
-      samples.push(performance.now() - t0);
-    }
-    return samples;
+    return await pair.roundTrips(payload, warmup, iterations);
   } finally {
-    await Promise.all([a.close(), b.close()]);
+    await pair.close();
   }
 }

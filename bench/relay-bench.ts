@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { startRelay } from '../src/relay/server.js';
 import { fromBase64, RelayConnection, toBase64 } from '../src/sdk/relay-connection.js';
+import { relayPair, type RelayPeer } from './relay-pair.js';
 import { summarize, timeSync } from './stats.js';
 import { formatGrid } from './table.js';
 
@@ -23,13 +24,7 @@ import { formatGrid } from './table.js';
  * JSON work; compare the rows with each other, and runs of the same machine.
  */
 
-interface Peer {
-  join(room: string, party: string, onMessage: (from: string, data: Uint8Array) => void): Promise<void>;
-  send(room: string, from: string, to: string, data: Uint8Array): void;
-  close(): Promise<void>;
-}
-
-const CLIENTS: ReadonlyArray<{ name: string; connect(url: string): Promise<Peer> }> = [
+const CLIENTS: ReadonlyArray<{ name: string; connect(url: string): Promise<RelayPeer> }> = [
   { name: 'node RelayClient', connect: (url) => RelayClient.connect(url) },
   { name: 'sdk RelayConnection (ws)', connect: (url) => RelayConnection.connect(url, { WebSocket }) },
 ];
@@ -48,50 +43,9 @@ const BURSTS = 7;
 
 let rooms = 0;
 
-async function pair(connect: (url: string) => Promise<Peer>, url: string) {
+async function pair(connect: (url: string) => Promise<RelayPeer>, url: string) {
   const [a, b] = await Promise.all([connect(url), connect(url)]);
-  const room = `bench-${++rooms}`;
-  let onA: () => void = () => {};
-  /** b echoes each message during round trips, and counts them during bursts. */
-  let onB: 'echo' | (() => void) = 'echo';
-  await a.join(room, 'a', () => onA());
-  await b.join(room, 'b', (from, data) => (onB === 'echo' ? b.send(room, 'b', from, data) : onB()));
-  return {
-    /** a -> b -> a, b sending back what it got; ms per round trip. */
-    async roundTrips(payload: Uint8Array, warmup: number, n: number): Promise<number[]> {
-      onB = 'echo';
-      const once = () =>
-        new Promise<void>((resolve) => {
-          onA = resolve;
-          a.send(room, 'a', 'b', payload);
-        });
-      for (let i = 0; i < warmup; i++) await once();
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await once();
-        out.push(performance.now() - t0);
-      }
-      return out;
-    },
-    /** a sends `n` messages back to back; ms until b has all of them, and CPU ms per message. */
-    async burst(payload: Uint8Array, n: number): Promise<{ ms: number; cpuMs: number }> {
-      let got = 0;
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const done = new Promise<void>((resolve) => {
-        onB = () => {
-          if (++got === n) resolve();
-        };
-      });
-      for (let i = 0; i < n; i++) a.send(room, 'a', 'b', payload);
-      await done;
-      const elapsed = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
-      return { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1000 / n };
-    },
-    close: () => Promise.all([a.close(), b.close()]),
-  };
+  return relayPair(a, b, `bench-${++rooms}`);
 }
 
 const ms = (x: number): string => x.toFixed(3);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
+import { relayPair } from './relay-pair.js';
 import { summarize } from './stats.js';
 import { formatGrid } from './table.js';
 
@@ -64,41 +65,15 @@ let rooms = 0;
 
 async function measure(urlA: string, urlB: string, bytes: number) {
   const [a, b] = await Promise.all([RelayClient.connect(urlA), RelayClient.connect(urlB)]);
-  const room = `bench-${++rooms}`;
-  let onA: () => void = () => {};
-  let onB: 'echo' | (() => void) = 'echo';
-  await a.join(room, 'a', () => onA());
-  await b.join(room, 'b', (from, data) => (onB === 'echo' ? b.send(room, 'b', from, data) : onB()));
+  const pair = await relayPair(a, b, `bench-${++rooms}`);
   const payload = new Uint8Array(randomBytes(bytes));
   try {
-    const roundTrip = () =>
-      new Promise<void>((resolve) => {
-        onA = resolve;
-        a.send(room, 'a', 'b', payload);
-      });
-    for (let i = 0; i < Math.max(10, iterations / 10); i++) await roundTrip();
-    const rtts: number[] = [];
-    for (let i = 0; i < iterations; i++) {
-      const t0 = performance.now();
-      await roundTrip();
-      rtts.push(performance.now() - t0);
-    }
+    const rtts = await pair.roundTrips(payload, Math.max(10, iterations / 10), iterations);
     const bursts: number[] = [];
-    for (let k = 0; k < BURSTS; k++) {
-      let got = 0;
-      const done = new Promise<void>((resolve) => {
-        onB = () => {
-          if (++got === iterations) resolve();
-        };
-      });
-      const t0 = performance.now();
-      for (let i = 0; i < iterations; i++) a.send(room, 'a', 'b', payload);
-      await done;
-      bursts.push(performance.now() - t0);
-    }
+    for (let k = 0; k < BURSTS; k++) bursts.push((await pair.burst(payload, iterations)).ms);
     return { rtt: summarize(rtts), burstMs: summarize(bursts).median };
   } finally {
-    await Promise.all([a.close(), b.close()]);
+    await pair.close();
   }
 }
 

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { newAdminKey } from '../node/api-keys.js';
-import { startCluster, stopOnSignal } from './processes.js';
+import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
 
 /**
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
@@ -13,14 +12,7 @@ const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem'
 const basePort = Number(values['base-port'] ?? 7000);
 const GATEWAY_PORT = 9545;
 const env: NodeJS.ProcessEnv = {};
-const { existsSync } = await import('node:fs');
-const { join } = await import('node:path');
-let generated: string | undefined;
-if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json'))) {
-  // First start without a configured key: one key for the whole cluster, shown once.
-  generated = newAdminKey();
-  env.TANDEM_ADMIN_KEY = generated;
-}
+const generated = firstStartAdminKey(dataDir, env);
 
 try {
   const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true } });
@@ -29,19 +21,18 @@ try {
     .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)
     .catch(() => '(unknown: GET /wallet/config.json failed)');
   stopOnSignal(cluster, 'dev', 'stopping the dev cluster...');
-  const lines = [
-    '',
-    'Tandem dev cluster is up.',
-    `  relay    ${cluster.relay.address}`,
-    ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (OpenAPI: ${n.url}/openapi.json)`),
-    `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
-    `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
-    `  data     ${dataDir}`,
-    ...(process.env.TANDEM_DATABASE_URL ? [`  database ${process.env.TANDEM_DATABASE_URL} (a schema per node and for the gateway)`] : []),
-  ];
-  if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);
-  lines.push('', 'Ctrl-C stops everything.', '');
-  process.stdout.write(lines.join('\n') + '\n');
+  upBanner(
+    [
+      'Tandem dev cluster is up.',
+      `  relay    ${cluster.relay.address}`,
+      ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (OpenAPI: ${n.url}/openapi.json)`),
+      `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
+      `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
+      `  data     ${dataDir}`,
+      ...(process.env.TANDEM_DATABASE_URL ? [`  database ${process.env.TANDEM_DATABASE_URL} (a schema per node and for the gateway)`] : []),
+    ],
+    generated,
+  );
 } catch (e) {
   process.stderr.write(`dev cluster failed to start: ${(e as Error).message}\n`);
   process.exit(1);

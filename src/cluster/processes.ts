@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
 import { toHex } from '../shared/hex.js';
 import { asPartyId } from '../shared/ids.js';
+import { newAdminKey } from '../node/api-keys.js';
 import type { NodeConfigFile } from '../node/config.js';
 
 /**
@@ -174,6 +175,24 @@ function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (nam
     },
   };
   return proc;
+}
+
+/**
+ * A launcher's first start without TANDEM_ADMIN_KEY: one admin key for the whole cluster, put
+ * into the children's `env` and returned so the launcher shows it once (upBanner).
+ */
+export function firstStartAdminKey(dataDir: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (process.env.TANDEM_ADMIN_KEY || existsSync(join(dataDir, 'cluster.json'))) return undefined;
+  env.TANDEM_ADMIN_KEY = newAdminKey();
+  return env.TANDEM_ADMIN_KEY;
+}
+
+/** A launcher's "is up" text on stdout: `lines`, then the generated admin key if any, and how to stop. */
+export function upBanner(lines: string[], generatedAdminKey: string | undefined): void {
+  const all = ['', ...lines];
+  if (generatedAdminKey) all.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generatedAdminKey}`);
+  all.push('', 'Ctrl-C stops everything.', '');
+  process.stdout.write(all.join('\n') + '\n');
 }
 
 /**

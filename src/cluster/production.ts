@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { newAdminKey } from '../node/api-keys.js';
-import { startCluster, stopOnSignal } from './processes.js';
+import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
 
 /**
  * `npm run start:prod`: the production layout on one machine, as a working example of the
@@ -22,11 +19,7 @@ const env: NodeJS.ProcessEnv = {
   TANDEM_DATABASE_SCHEMA_PREFIX: process.env.TANDEM_DATABASE_SCHEMA_PREFIX ?? 'tandem_prod',
   TANDEM_RELAY_NATS_URL: process.env.TANDEM_RELAY_NATS_URL ?? 'nats://127.0.0.1:4222',
 };
-let generated: string | undefined;
-if (!process.env.TANDEM_ADMIN_KEY && !existsSync(join(dataDir, 'cluster.json'))) {
-  generated = newAdminKey();
-  env.TANDEM_ADMIN_KEY = generated;
-}
+const generated = firstStartAdminKey(dataDir, env);
 
 try {
   const cluster = await startCluster({
@@ -38,18 +31,17 @@ try {
     gateway: { port: 9645, devScope: true, copies: 2 },
   });
   stopOnSignal(cluster, 'prod', 'stopping...');
-  const lines = [
-    '',
-    'Tandem (production mode, one machine) is up.',
-    ...cluster.relays.map((r, i) => `  relay-${i + 1}  ${r.address}   (NATS ${env.TANDEM_RELAY_NATS_URL})`),
-    ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (schema ${env.TANDEM_DATABASE_SCHEMA_PREFIX}_${n.id.replace(/-/g, '_')})`),
-    ...cluster.gateways.map((g, i) => `  gateway-${i + 1} ${g.url}`),
-    `  database ${env.TANDEM_DATABASE_URL}`,
-    `  metrics  GET /metrics on every node and gateway; readiness GET /health`,
-  ];
-  if (generated) lines.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generated}`);
-  lines.push('', 'Ctrl-C stops everything.', '');
-  process.stdout.write(lines.join('\n') + '\n');
+  upBanner(
+    [
+      'Tandem (production mode, one machine) is up.',
+      ...cluster.relays.map((r, i) => `  relay-${i + 1}  ${r.address}   (NATS ${env.TANDEM_RELAY_NATS_URL})`),
+      ...cluster.nodes.map((n) => `  ${n.id}   ${n.url}   (schema ${env.TANDEM_DATABASE_SCHEMA_PREFIX}_${n.id.replace(/-/g, '_')})`),
+      ...cluster.gateways.map((g, i) => `  gateway-${i + 1} ${g.url}`),
+      `  database ${env.TANDEM_DATABASE_URL}`,
+      `  metrics  GET /metrics on every node and gateway; readiness GET /health`,
+    ],
+    generated,
+  );
 } catch (e) {
   process.stderr.write(`start:prod failed: ${(e as Error).message}\n`);
   process.exit(1);

@@ -14,6 +14,7 @@ import { createLambda, executeLambda, listLambda } from './methods/lambdas.js';
 import { createScope, updateScope } from './methods/scopes.js';
 import { ethRequestAccounts, ethSignTransaction, ethSignTypedDataV4, personalSign } from './methods/wallet.js';
 import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
+import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../shared/timeout.js';
 
 type Method = (call: RpcCall) => Promise<unknown>;
 
@@ -83,10 +84,10 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
   app.options('/', async (_req, reply) => reply.code(204).send());
 
   app.get('/enclave-public-key', async () => ({ public_key: gw.envelope.publicKeyB64 }));
-  // Readiness: the database answers and at least two signer nodes are ready (a 2-of-3 key signs).
+  // Readiness: the database answers in time and at least two signer nodes are ready (a 2-of-3 key signs).
   let nodesCache: { at: number; ready: number } | undefined;
   app.get('/health', async (_req, reply) => {
-    const storageOk = await gw.store.getSetting('health-probe').then(() => true, () => false);
+    const storageOk = await withTimeout(gw.store.getSetting('health-probe'), STORAGE_PROBE_TIMEOUT_MS).then(() => true, () => false);
     if (!nodesCache || Date.now() - nodesCache.at > 5000) nodesCache = { at: Date.now(), ready: await gw.nodes.readyNodes() };
     const ok = storageOk && nodesCache.ready >= 2;
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', storage_ok: storageOk, nodes_ready: nodesCache.ready });

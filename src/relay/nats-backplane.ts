@@ -78,6 +78,7 @@ import {
   type PartySubscription,
 } from './backplane.js';
 import { MAX_FRAME_BYTES, RELAY_PARTY_RE } from './protocol.js';
+import { withTimeout } from '../shared/timeout.js';
 
 export interface NatsBackplaneOptions {
   /** `nats://host:port`, or several separated by commas (one NATS cluster). */
@@ -498,22 +499,6 @@ class NatsSubscription implements PartySubscription {
 function canonicalBase64(text: string): Buffer | undefined {
   const bytes = Buffer.from(text, 'base64');
   return bytes.toString('base64') === text ? bytes : undefined;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }
 
 function errorText(err: unknown): string {

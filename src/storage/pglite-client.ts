@@ -1,5 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { SqlClient } from './sql.js';
+import { inSavepoint, type SqlClient } from './sql.js';
 
 type Queryable = Pick<Transaction, 'query' | 'exec'>;
 
@@ -20,19 +20,8 @@ class PgliteQueries {
 class PgliteTransaction extends PgliteQueries implements SqlClient {
   private savepoints = 0;
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    // PGlite has no nested transactions; a savepoint gives the same all-or-nothing
-    // inner scope without ending the outer transaction.
-    const name = `tandem_sp_${++this.savepoints}`;
-    await this.db.exec(`savepoint ${name}`);
-    try {
-      const result = await fn(this);
-      await this.db.exec(`release savepoint ${name}`);
-      return result;
-    } catch (err) {
-      await this.db.exec(`rollback to savepoint ${name}`);
-      throw err;
-    }
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return inSavepoint(this, ++this.savepoints, fn);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import type { SqlClient } from './sql.js';
+import { inSavepoint, type SqlClient } from './sql.js';
 
 /** What a component's schema may be called: one plain identifier, so it can go into SQL unquoted. */
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -64,17 +64,8 @@ class PostgresQueries {
 class PostgresTransaction extends PostgresQueries implements SqlClient {
   private savepoints = 0;
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    const name = `tandem_sp_${++this.savepoints}`;
-    await this.db.query(`savepoint ${name}`);
-    try {
-      const result = await fn(this);
-      await this.db.query(`release savepoint ${name}`);
-      return result;
-    } catch (err) {
-      await this.db.query(`rollback to savepoint ${name}`);
-      throw err;
-    }
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return inSavepoint(this, ++this.savepoints, fn);
   }
 
   async close(): Promise<void> {

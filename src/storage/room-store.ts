@@ -1,3 +1,4 @@
+import { fromHex, toHex } from '../shared/hex.js';
 import type { PartyId, UserId } from '../shared/ids.js';
 import type { SqlClient } from './sql.js';
 
@@ -33,7 +34,7 @@ export class RoomStore {
   /** False when the id exists already. Expired rooms are swept here. */
   async insert(room: RoomRecord): Promise<boolean> {
     await this.sql.query('delete from rooms where expires_at < now() - interval \'1 hour\'');
-    const clients = JSON.stringify(room.clients.map((c) => ({ party_id: c.partyId, public_key: Buffer.from(c.publicKey).toString('hex') })));
+    const clients = JSON.stringify(room.clients.map((c) => ({ party_id: c.partyId, public_key: toHex(c.publicKey) })));
     const { rows } = await this.sql.query(
       `insert into rooms (room_uuid, owner_user_id, num_parties, clients, relay_address, expires_at)
        values ($1, $2, $3, $4::jsonb, $5, $6) on conflict do nothing returning 1`,
@@ -88,7 +89,7 @@ function fromRow(r: RoomRow): RoomRecord {
     roomUuid: r.room_uuid,
     ownerUserId: r.owner_user_id as UserId,
     numParties: r.num_parties,
-    clients: clients.map((c) => ({ partyId: c.party_id as PartyId, publicKey: new Uint8Array(Buffer.from(c.public_key, 'hex')) })),
+    clients: clients.map((c) => ({ partyId: c.party_id as PartyId, publicKey: fromHex(c.public_key) })),
     relayAddress: r.relay_address,
     expiresAt: new Date(r.expires_at),
   };

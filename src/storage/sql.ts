@@ -22,3 +22,21 @@ export interface SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * A transaction's nested transaction (SqlClient.transaction called on `tx`): a savepoint,
+ * released when `fn` resolves and rolled back to when it throws, leaving the outer
+ * transaction open either way. `n` makes the name unique within the outer transaction.
+ */
+export async function inSavepoint<T>(tx: SqlClient, n: number, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+  const name = `tandem_sp_${n}`;
+  await tx.exec(`savepoint ${name}`);
+  try {
+    const result = await fn(tx);
+    await tx.exec(`release savepoint ${name}`);
+    return result;
+  } catch (err) {
+    await tx.exec(`rollback to savepoint ${name}`);
+    throw err;
+  }
+}

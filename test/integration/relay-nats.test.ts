@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { WebSocket } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { partySubject } from '../../src/relay/nats-backplane.js';
-import { MAX_FRAME_BYTES, RELAY_CLOSE_BACKPLANE_LOST, type RelayFrame } from '../../src/relay/protocol.js';
+import { MAX_FRAME_BYTES, RELAY_CLOSE_BACKPLANE_LOST } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
+import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 const NATS_URL = process.env.TANDEM_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const PORT_A = 17950;
@@ -30,13 +31,7 @@ const streams = new Set<string>([STREAM]);
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (d: Uint8Array): string => Buffer.from(d).toString('utf8');
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 5000) => waitUntil(cond, what, ms);
 
 function inbox() {
   const got: Array<{ from: string; text: string; data: Uint8Array }> = [];
@@ -116,23 +111,7 @@ async function flush(client: RelayClient): Promise<void> {
 }
 
 /** A bare socket, to send what RelayClient never would. */
-async function rawSocket(t: TestContext, url: string) {
-  const ws = new WebSocket(url);
-  const frames: RelayFrame[] = [];
-  ws.on('message', (raw) => frames.push(JSON.parse(String(raw)) as RelayFrame));
-  ws.on('error', () => {});
-  await once(ws, 'open');
-  t.after(() => ws.terminate());
-  let seen = 0;
-  return {
-    ws,
-    send: (frame: unknown) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
-    async next(): Promise<RelayFrame> {
-      await until(() => frames.length > seen, 'a relay frame');
-      return frames[seen++]!;
-    },
-  };
-}
+const rawSocket = (t: TestContext, url: string) => rawRelaySocket(t, url, 5000);
 
 async function deleteStreams(): Promise<void> {
   const nc = await natsConnect({ servers: NATS_URL, timeout: 5000 });

@@ -11,6 +11,7 @@ import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
 import { fromBase64, RelayConnection, toBase64 } from '../../src/sdk/relay-connection.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 /**
  * The SDK's portable RelayConnection against the real relay, talking to the node's own
@@ -42,13 +43,7 @@ async function sdkClient(t: TestContext, url: string): Promise<RelayConnection> 
   return c;
 }
 
-async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 3000) => waitUntil(cond, what, ms);
 
 function inbox() {
   const got: Array<{ from: string; data: Uint8Array }> = [];

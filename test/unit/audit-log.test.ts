@@ -7,6 +7,7 @@ import { lockInSchema } from '../../src/storage/schema-lock.js';
 import { migrate } from '../../src/storage/migrations.js';
 import type { SqlClient } from '../../src/storage/sql.js';
 import { backends, postgres, postgresSkipped, type TestDatabase } from '../helpers/databases.js';
+import { withTimeout } from '../../src/shared/timeout.js';
 
 describe('canonical encoding', () => {
   test('sorted keys at every depth, no whitespace', () => {
@@ -270,10 +271,4 @@ if (!postgresSkipped) {
       assert.equal((await onA).seq, 1);
     });
   });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

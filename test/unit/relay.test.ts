@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { RelayPool } from '../../src/relay/pool.js';
-import { MAX_FRAME_BYTES, type RelayFrame } from '../../src/relay/protocol.js';
+import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
+import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -27,13 +29,7 @@ async function clientFor(t: TestContext, url: string): Promise<RelayClient> {
   return client;
 }
 
-async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 2000) => waitUntil(cond, what, ms);
 
 let flushes = 0;
 /** The relay handles a socket's frames in order: once this join is answered, all earlier ones were handled. */
@@ -57,24 +53,7 @@ function inbox() {
 }
 
 /** A bare socket, to send what RelayClient never would. */
-async function rawSocket(t: TestContext, url: string) {
-  const ws = new WebSocket(url);
-  const frames: RelayFrame[] = [];
-  ws.on('message', (raw) => frames.push(JSON.parse(String(raw)) as RelayFrame));
-  ws.on('error', () => {});
-  const closed = once(ws, 'close').then(([code]) => code as number);
-  await once(ws, 'open');
-  t.after(() => ws.terminate());
-  let seen = 0;
-  return {
-    ws,
-    closed,
-    async next(): Promise<RelayFrame> {
-      await until(() => frames.length > seen, 'a relay frame');
-      return frames[seen++]!;
-    },
-  };
-}
+const rawSocket = (t: TestContext, url: string) => rawRelaySocket(t, url, 2000);
 
 test('relay delivers between two parties, both ways', async (t) => {
   const { url } = await relayFor(t);

@@ -184,3 +184,33 @@ export function refuse(session: CeremonySession, to: PartyId, e: unknown): void 
     // nothing more to do: the coordinator times out
   }
 }
+
+/**
+ * A participant's side of a record every node keeps a copy of (a user, a room): `insert`
+ * checks the invitation and stores the record, throwing to refuse; then `ack`, and wait for
+ * the coordinator's commit. Only the coordinator's explicit abort undoes the insert: a lost
+ * commit keeps it, since the coordinator may already have reported success.
+ */
+export async function participateInsert(
+  ctx: NodeContext,
+  session: CeremonySession,
+  from: PartyId,
+  ack: string,
+  insert: () => Promise<void>,
+  undo: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    try {
+      await insert();
+    } catch (e) {
+      refuse(session, from, e);
+      return;
+    }
+    session.step(from, ack, {});
+    await session.expect(from, 'commit', ctx.stepTimeoutMs);
+  } catch (e) {
+    if (/aborted/.test((e as Error).message)) await undo().catch(() => undefined);
+  } finally {
+    session.close();
+  }
+}

@@ -4,7 +4,7 @@ import type { UserId } from '../../shared/ids.js';
 import { parseRequestPublicKey, type RequestKeyType } from '../../shared/request-signature.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
-import { abortAll, type Participant, asPeerFailure, ceremonyError, refuse, type NodeContext } from './context.js';
+import { abortAll, type Participant, asPeerFailure, ceremonyError, participateInsert, type NodeContext } from './context.js';
 
 /**
  * A user exists on every node of the cluster, so that every node can check the caller of
@@ -62,28 +62,15 @@ export const participateCreateUser: Participant = async (ctx, invite, from, join
   const session = await join();
   const op = invite.op as Record<string, unknown>;
   const userId = String(op.user_id) as UserId;
-  let inserted = false;
-  try {
-    try {
-      await ctx.authenticateAdmin(invite.credential);
-      if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
-      const apiKeyHash = fromHex(String(op.api_key_hash), 32);
-      const rk = op.request_key as { type?: unknown; key?: unknown } | undefined;
-      const requestKey = rk === undefined ? undefined : parseRequestPublicKey(rk.type, rk.key);
-      if (rk !== undefined && !requestKey) throw new TandemError('bad_request_params', 'malformed request key');
-      inserted = await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() });
-      if (!inserted) throw new TandemError('unique_violation', `user ${userId} exists already`);
-      if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
-    } catch (e) {
-      refuse(session, from, e);
-      return;
-    }
-    session.step(from, 'created', {});
-    await session.expect(from, 'commit', ctx.stepTimeoutMs);
-  } catch (e) {
-    // Undo only on the coordinator's explicit abort; a lost commit keeps the user.
-    if (inserted && /aborted/.test((e as Error).message)) await ctx.store.deleteUser(userId).catch(() => undefined);
-  } finally {
-    session.close();
-  }
+  const insert = async () => {
+    await ctx.authenticateAdmin(invite.credential);
+    if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
+    const apiKeyHash = fromHex(String(op.api_key_hash), 32);
+    const rk = op.request_key as { type?: unknown; key?: unknown } | undefined;
+    const requestKey = rk === undefined ? undefined : parseRequestPublicKey(rk.type, rk.key);
+    if (rk !== undefined && !requestKey) throw new TandemError('bad_request_params', 'malformed request key');
+    if (!(await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() }))) throw new TandemError('unique_violation', `user ${userId} exists already`);
+    if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
+  };
+  await participateInsert(ctx, session, from, 'created', insert, () => ctx.store.deleteUser(userId));
 };

@@ -7,7 +7,7 @@ import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import type { NodeSession } from '../peer-network.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import { abortAll, asPeerFailure, ceremonyError, nodeHolders, refuse, type NodeContext, type Participant } from './context.js';
+import { abortAll, asPeerFailure, ceremonyError, nodeHolders, participateInsert, type NodeContext, type Participant } from './context.js';
 
 /**
  * Rooms: a ceremony in which client parties (an SDK on a device or an app backend) take part
@@ -106,33 +106,23 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
   const session = await join();
   const op = invite.op as Record<string, unknown>;
   const roomUuid = String(op.room_uuid);
-  let inserted = false;
-  try {
-    try {
-      const user = await ctx.authenticateUser(invite.credential);
-      if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
-        throw new TandemError('bad_request_params', 'malformed room');
-      }
-      const listed = op.clients as Array<{ party_id: string; public_key: string }>;
-      const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
-      checkInvitationMatches(invite.credential, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
-      checkRoom(ctx, Number(op.num_parties), clients);
-      // The coordinator's clock sets the expiry, but never longer than a room may live here.
-      const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));
-      inserted = await ctx.rooms.insert({ roomUuid, ownerUserId: user.userId, numParties: Number(op.num_parties), clients, relayAddress: op.relay, expiresAt });
-      if (!inserted) throw problem(`room ${roomUuid} exists already`);
-      await auditRoom(ctx, user, 'create-room', roomUuid, 'ok', { num_parties: Number(op.num_parties), clients: clients.map((c) => c.partyId), coordinator: from });
-    } catch (e) {
-      refuse(session, from, e);
-      return;
+  const insert = async () => {
+    const user = await ctx.authenticateUser(invite.credential);
+    if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
+      throw new TandemError('bad_request_params', 'malformed room');
     }
-    session.step(from, 'stored', {});
-    await session.expect(from, 'commit', ctx.stepTimeoutMs);
-  } catch (e) {
-    if (inserted && /aborted/.test((e as Error).message)) await ctx.rooms.delete(roomUuid).catch(() => undefined);
-  } finally {
-    session.close();
-  }
+    const listed = op.clients as Array<{ party_id: string; public_key: string }>;
+    const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
+    checkInvitationMatches(invite.credential, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
+    checkRoom(ctx, Number(op.num_parties), clients);
+    // The coordinator's clock sets the expiry, but never longer than a room may live here.
+    const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));
+    if (!(await ctx.rooms.insert({ roomUuid, ownerUserId: user.userId, numParties: Number(op.num_parties), clients, relayAddress: op.relay, expiresAt }))) {
+      throw problem(`room ${roomUuid} exists already`);
+    }
+    await auditRoom(ctx, user, 'create-room', roomUuid, 'ok', { num_parties: Number(op.num_parties), clients: clients.map((c) => c.partyId), coordinator: from });
+  };
+  await participateInsert(ctx, session, from, 'stored', insert, () => ctx.rooms.delete(roomUuid));
 };
 
 export const MAX_ROOM_TTL_S = 3600;

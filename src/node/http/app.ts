@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
+import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../../shared/timeout.js';
 import { credentialFromHeader } from '../api-keys.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
@@ -14,7 +15,7 @@ import { coordinateCreateRoom, DEFAULT_ROOM_TTL_S } from '../ceremonies/rooms.js
 import { fromHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { Static } from 'typebox';
-import { FROST_SUITES, type FrostFamily } from '../families.js';
+import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
 import { Compile } from 'typebox/compile';
 import { parseRequestPublicKey } from '../../shared/request-signature.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -189,19 +190,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   return app;
 }
 
-/** A real query against the node's database, given at most two seconds. */
-async function storageAnswers(ctx: NodeContext): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      ctx.store.getSetting('health-probe').then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), 2000);
-      }),
-    ]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+/** A real query against the node's database, given at most STORAGE_PROBE_TIMEOUT_MS. */
+function storageAnswers(ctx: NodeContext): Promise<boolean> {
+  return withTimeout(ctx.store.getSetting('health-probe'), STORAGE_PROBE_TIMEOUT_MS).then(() => true, () => false);
 }

@@ -5,7 +5,7 @@ import { fromHex, toHex } from '../../shared/hex.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
 import { coordinateSign } from '../ceremonies/frost-sign.js';
-import type { FrostFamily } from '../families.js';
+import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
 import { errorResponses, KeygenBody, KeygenResponse, SignBody, SignResponse } from './schemas.js';
 

@@ -71,6 +71,10 @@ export const ed25519Suite: FrostSuite = {
   deriveStep: (parent, chainCode, index) => ed25519Step(parent, chainCode, index, ed25519.Point.Fn.ORDER),
 };
 
+/** Tandem's key families whose ceremonies are FROST, with the suite each uses (nodes and the SDK's device party alike). */
+export type FrostFamily = 'bip340' | 'ed25519';
+export const FROST_SUITES: Readonly<Record<FrostFamily, FrostSuite>> = { bip340: bip340Suite, ed25519: ed25519Suite };
+
 /** FROST identifiers are scalars; a party's is derived from its id, so no ordering is needed. */
 export function frostIdentifier(suite: FrostSuite, party: PartyId): string {
   return suite.lib.Identifier.derive(party);

@@ -13,7 +13,7 @@ import { FrostDkg } from '../../protocols/frost/dkg.js';
 import type { FrostKeyShare } from '../../protocols/frost/key-share.js';
 import { parseDkgRound1Set, parseSigningPackageBatch, type SigningPackage } from '../../protocols/frost/messages.js';
 import { FrostSigner } from '../../protocols/frost/sign.js';
-import { bip340Suite, ed25519Suite, type FrostSuite } from '../../protocols/frost/suite.js';
+import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
 import type { PartyId } from '../../shared/ids.js';
 
 /**
@@ -23,8 +23,6 @@ import type { PartyId } from '../../shared/ids.js';
  * the coordinator's invitation is exactly the operation it asked for, and that every other
  * party is a node it knows.
  */
-export type FrostFamily = 'bip340' | 'ed25519';
-export const FROST_SUITES: Readonly<Record<FrostFamily, FrostSuite>> = { bip340: bip340Suite, ed25519: ed25519Suite };
 
 export interface ClientCeremony {
   session: CeremonySession;

@@ -11,7 +11,8 @@ import type { CeremonyId, PartyId } from '../../shared/ids.js';
 import { TandemNodeClient } from '../node-client.js';
 import { RelayConnection, type WebSocketConstructor } from '../relay-connection.js';
 import type { CreateRoomResult, KeyFamily, KeygenResult, SignatureOf } from '../types.js';
-import { dklsKeygenAsClient, dklsSignAsClient, frostKeygenAsClient, frostSignAsClient, FROST_SUITES, type ClientCeremony, type FrostFamily } from './client-flows.js';
+import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
+import { dklsKeygenAsClient, dklsSignAsClient, frostKeygenAsClient, frostSignAsClient, type ClientCeremony } from './client-flows.js';
 import type { DeviceShare, DeviceShareStore } from './share-store.js';
 
 /** A device's X25519 identity for ceremonies: keep `privateKey` as secret as its shares. */
