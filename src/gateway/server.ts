@@ -146,4 +146,3 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
   return app;
 }
-
