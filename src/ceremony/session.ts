@@ -21,12 +21,21 @@ export interface SessionLink {
   leave(room: string, party: string): void;
 }
 
+/**
+ * Why a party stops a ceremony, as a fixed code: a peer's own words never reach a user's
+ * err_msg or our logs, so a peer can't inject text (or phishing links) into them.
+ */
+export const ABORT_CODES = ['not_selected', 'ceremony_failed', 'participant_failed', 'client_refused', 'banned', 'unspecified'] as const;
+export type AbortCode = (typeof ABORT_CODES)[number];
+
+const RULE_ID_RE = /^[0-9a-f-]{36}$/;
+
 /** What parties of a ceremony say to each other, sealed end to end. */
 export type CeremonyMessage =
   | { kind: 'step'; step: string; body: unknown }
-  /** The sender won't take part (or goes no further); `errType` says why in API terms. */
-  | { kind: 'refuse'; errType: ErrType; reason: string }
-  | { kind: 'abort'; reason: string };
+  /** The sender won't take part; `errType` says why in API terms, `ruleId` which of its policy rules refused. */
+  | { kind: 'refuse'; errType: ErrType; ruleId?: string }
+  | { kind: 'abort'; code: AbortCode };
 
 /** A party failed us: refused, aborted, sent garbage or went silent. */
 export class PeerFailure extends Error {
@@ -56,6 +65,10 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
   readonly #queues = new Map<PartyId, CeremonyMessage[]>();
   readonly #waiters = new Map<PartyId, Waiter>();
   #closed = false;
+  /** Set by fail(): every later expect and step throws it. */
+  #failure: Error | undefined;
+  /** Runs right before every step message is sealed; throwing stops the send (bans.ts). */
+  #sendCheck: (() => void) | undefined;
 
   constructor(
     readonly self: PartyId,
@@ -94,6 +107,10 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
   }
 
   send(to: PartyId, msg: CeremonyMessage): void {
+    if (msg.kind === 'step') {
+      if (this.#failure) throw this.#failure;
+      this.#sendCheck?.();
+    }
     if (this.#closed) return;
     this.relay.send(this.id, this.self, to, this.channel.seal(to, new TextEncoder().encode(JSON.stringify(msg))));
   }
@@ -105,10 +122,26 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
   /** The body of `from`'s next message, which must be `step`; anything else is a PeerFailure. */
   async expect(from: PartyId, step: string, timeoutMs: number): Promise<unknown> {
     const msg = await this.#next(from, timeoutMs, step);
-    if (msg.kind === 'refuse') throw new PeerFailure(from, msg.reason, msg.errType);
-    if (msg.kind === 'abort') throw new PeerFailure(from, `aborted: ${msg.reason}`);
-    if (msg.step !== step) throw new PeerFailure(from, `sent step ${msg.step} where ${step} was due`, undefined, true);
+    if (msg.kind === 'refuse') throw new PeerFailure(from, `refused (${msg.errType}${msg.ruleId ? `, rule ${msg.ruleId}` : ''})`, msg.errType);
+    if (msg.kind === 'abort') throw new PeerFailure(from, `aborted (${msg.code})`);
+    if (msg.step !== step) throw new PeerFailure(from, `sent another step where ${step} was due`, undefined, true);
     return msg.body;
+  }
+
+  /**
+   * Guards every later step message: `check` runs synchronously right before each one is
+   * sealed, so a ban marked anywhere in this process stops the very next send.
+   */
+  guardSends(check: () => void): void {
+    this.#sendCheck = check;
+  }
+
+  /** Ends the ceremony from outside (a ban seen by another ceremony): waits and sends throw `e`. */
+  fail(e: Error): void {
+    if (this.#failure) return;
+    this.#failure = e;
+    for (const w of this.#waiters.values()) w.reject(e);
+    this.#waiters.clear();
   }
 
   close(): void {
@@ -124,6 +157,7 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
   #next(from: PartyId, timeoutMs: number, step: string): Promise<CeremonyMessage> {
     const q = this.#queues.get(from);
     const head = q?.shift();
+    if (this.#failure) return Promise.reject(this.#failure);
     if (head) return Promise.resolve(head);
     if (this.#closed) return Promise.reject(new PeerFailure(from, 'ceremony closed'));
     if (this.#waiters.has(from)) return Promise.reject(new Error(`already waiting for ${from}`));
@@ -149,9 +183,9 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
 function parseMessage(bytes: Uint8Array): CeremonyMessage {
   const m = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
   if (m.kind === 'step' && typeof m.step === 'string' && 'body' in m) return { kind: 'step', step: m.step, body: m.body };
-  if (m.kind === 'refuse' && typeof m.reason === 'string' && typeof m.errType === 'string' && isErrType(m.errType)) {
-    return { kind: 'refuse', reason: m.reason.slice(0, 500), errType: m.errType };
+  if (m.kind === 'refuse' && typeof m.errType === 'string' && isErrType(m.errType)) {
+    return { kind: 'refuse', errType: m.errType, ...(typeof m.ruleId === 'string' && RULE_ID_RE.test(m.ruleId) ? { ruleId: m.ruleId } : {}) };
   }
-  if (m.kind === 'abort' && typeof m.reason === 'string') return { kind: 'abort', reason: m.reason.slice(0, 500) };
+  if (m.kind === 'abort') return { kind: 'abort', code: (ABORT_CODES as readonly unknown[]).includes(m.code) ? (m.code as AbortCode) : 'unspecified' };
   throw new Error('not a ceremony message');
 }

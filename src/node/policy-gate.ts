@@ -70,7 +70,7 @@ export class PolicyGate {
           result: 'refused',
           detail: { operation: req.operation, message_index: i, rule: decision.ruleName, reason: decision.reason },
         });
-        throw new TandemError('policy_validation_failed', `${this.deps.nodeId}: rule "${decision.ruleName}" (${decision.ruleId}) refused: ${decision.reason}`);
+        throw new TandemError('policy_validation_failed', `${this.deps.nodeId}: rule "${decision.ruleName}" (${decision.ruleId}) refused: ${decision.reason}`, decision.ruleId);
       }
     }
     await this.deps.audit.append({ ...base, result: 'ok', detail: { operation: req.operation, policies: bound.map((b) => b.policy.policyId), messages: msgs.length } });

@@ -106,9 +106,8 @@ export function checkInvitationMatches(credential: string, op: InvitedOperation,
   if (body.key_id !== op.keyId) throw mismatch('key_id');
   const signed = (Array.isArray(body.msg) ? body.msg : [body.msg]).map((m) => String(m).toLowerCase());
   const asked = op.msgs.map((m) => m.toLowerCase());
-  // A long ECDSA batch runs as several ceremonies: each must be a contiguous part of it.
-  const at = signed.findIndex((_, i) => asked.every((m, k) => signed[i + k] === m));
-  if (asked.length === 0 || at < 0) throw mismatch('messages');
+  // The whole request is one ceremony: exactly its messages, in order (so its batch size too).
+  if (asked.length === 0 || asked.length !== signed.length || asked.some((m, k) => signed[k] !== m)) throw mismatch('messages');
   let signedPath: number[];
   try {
     signedPath = parseDerivationPath(typeof body.derivation_path === 'string' ? body.derivation_path : 'm');

@@ -29,6 +29,9 @@ import { RoomStore } from '../storage/room-store.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
+import { BanList } from '../ceremony/bans.js';
+import { SqlBanStore } from '../storage/ban-store.js';
+import { randomUUID } from 'node:crypto';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
 export const VERSION = '0.1.0';
@@ -58,6 +61,14 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const gate = new PolicyGate({ nodeId: config.id, policies, counters: new SqlRuleCounters(sqlStore.client), signer: signingKey, audit });
   const adminHash = await adminKeyHash(store, config);
   const pool = new RelayPool({ timeoutMs: 3000 });
+  const banStore = new SqlBanStore(sqlStore.client);
+  const bans = new BanList(banStore, {
+    maxPerPeer: config.maxCeremoniesPerPeer,
+    onBan: async (b) => {
+      await audit.append({ requestId: randomUUID(), actor: b.party, operation: 'ban', keyId: b.keyId, result: 'refused', detail: { party: b.party, reason: b.reason } });
+      log(`key ${b.keyId}: ${b.party} is banned from ceremonies with us: ${b.reason}`);
+    },
+  });
 
   const authenticateAdmin = async (credential: string | undefined): Promise<void> => {
     if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
@@ -106,6 +117,9 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     signingPublicKey: signingKey.publicKeyHex,
     channelPublicKey: toHex(identity.publicKey),
     rooms: new RoomStore(sqlStore.client),
+    bans,
+    banRecords: banStore,
+    maxBatch: config.maxBatch,
     log,
   };
   let app: FastifyInstance | undefined;

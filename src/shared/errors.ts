@@ -48,6 +48,8 @@ export class TandemError extends Error {
   constructor(
     readonly type: ErrType,
     message: string,
+    /** For policy_validation_failed: the rule that refused (its id travels to a coordinator; its text does not). */
+    readonly ruleId?: string,
   ) {
     super(message);
     this.name = 'TandemError';

@@ -9,7 +9,7 @@ export interface Migration {
 }
 
 /** Plain PostgreSQL, so the embedded and server backends share one schema history. */
-const NODE_MIGRATIONS: readonly Migration[] = [
+export const NODE_MIGRATIONS: readonly Migration[] = [
   {
     name: '0001_initial',
     sql: `
@@ -158,6 +158,26 @@ const NODE_MIGRATIONS: readonly Migration[] = [
         public_key bytea not null,
         primary key (key_id, party_id)
       );
+    `,
+  },
+  {
+    name: '0005_key_bans',
+    sql: `
+      -- Parties this node never runs a ceremony with again on a key (a failed DKLs23
+      -- OT-extension, mu or Gamma check: see src/ceremony/bans.ts). Lifted only by replacing
+      -- the key material. Release 0.1.0 kept them as settings named dkls23-ban:<key>:<party>.
+      create table key_bans (
+        key_id text not null,
+        party_id text not null,
+        reason text not null,
+        created_at timestamptz not null,
+        primary key (key_id, party_id)
+      );
+      create index key_bans_created_idx on key_bans (created_at);
+      insert into key_bans (key_id, party_id, reason, created_at)
+        select split_part(name, ':', 2), split_part(name, ':', 3), value, now()
+        from settings where name like 'dkls23-ban:%:%';
+      delete from settings where name like 'dkls23-ban:%:%';
     `,
   },
 ];

@@ -24,6 +24,8 @@ import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
 import { RoomStore } from '../../src/storage/room-store.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
+import { BanList } from '../../src/ceremony/bans.js';
+import { SqlBanStore } from '../../src/storage/ban-store.js';
 
 /**
  * A party that cheats is named. Honest nodes run in this process over a real relay;
@@ -158,12 +160,13 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
         const step = session.step.bind(session);
         session.step = (to, name, body) => {
           if (name !== 'r1') return step(to, name, body);
-          const bad = (body as string[]).map((b64) => {
+          const { agree, items } = body as { agree: string; items: string[] };
+          const bad = items.map((b64) => {
             const bytes = Buffer.from(b64, 'base64');
             bytes[bytes.length - 100]! ^= 1; // inside t̂, the check values
             return bytes.toString('base64');
           });
-          return step(to, name, bad);
+          return step(to, name, { agree, items: bad });
         };
         return session;
       };
@@ -184,6 +187,9 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       signingPublicKey: '',
       channelPublicKey: '',
       rooms: new RoomStore(store.client),
+      bans: new BanList(new SqlBanStore(store.client)),
+      banRecords: new SqlBanStore(store.client),
+      maxBatch: 64,
       requestKeys: new RequestAuthStore(store.client),
       authenticateUser: async (credential) => {
         const user = await store.getUser(userIdOfApiKey(credential ?? '')!);

@@ -6,8 +6,10 @@ import type { AuditLog } from '../../storage/audit-log.js';
 import type { PolicyStore } from '../../storage/policy-store.js';
 import type { RequestAuthStore } from '../../storage/request-auth-store.js';
 import type { NodeStore, UserRecord } from '../../storage/store.js';
-import { PeerFailure, type CeremonySession } from '../../ceremony/session.js';
+import { PeerFailure, type AbortCode, type CeremonySession } from '../../ceremony/session.js';
+import { PeerBannedError, TooManyCeremoniesError, type BanList } from '../../ceremony/bans.js';
 import type { RoomStore } from '../../storage/room-store.js';
+import type { SqlBanStore } from '../../storage/ban-store.js';
 import type { Invite, NodeSession, PeerNetwork } from '../peer-network.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
 
@@ -22,7 +24,8 @@ export interface NodeContext {
   stepTimeoutMs: number;
   /**
    * A bearer API key, or a signed request (see signed-requests.ts); `fresh` marks the
-   * request's first sight on this node (HTTP), where its nonce is spent.
+   * request's first sight on this node, where its nonce is spent: the HTTP edge of the
+   * coordinator, and every participant's invitation (so one request is one ceremony per node).
    */
   authenticateUser(credential: string | undefined, fresh?: boolean): Promise<UserRecord>;
   /** Request-signing keys and seen nonces. */
@@ -37,6 +40,12 @@ export interface NodeContext {
   /** Hex X25519 key of this node's ceremony channel (what a room's clients seal to). */
   channelPublicKey: string;
   rooms: RoomStore;
+  /** DKLs23 bans of this node (one list per process: every ceremony sees a ban at once). */
+  bans: BanList;
+  /** The same bans as stored, for the admin endpoint. */
+  banRecords: SqlBanStore;
+  /** Most messages a sign request may carry (TANDEM_MAX_BATCH); participants check it too. */
+  maxBatch: number;
   log(msg: string): void;
 }
 
@@ -145,6 +154,8 @@ export function notEnoughParties(what: string, have: number, need: number, failu
 /** Maps anything thrown inside a ceremony to an API error, naming a cheating party. */
 export function ceremonyError(what: string, e: unknown): TandemError {
   if (e instanceof TandemError) return e;
+  if (e instanceof PeerBannedError) return new TandemError('executor_result', `${what} failed: party ${e.party} is banned for this key (${e.banReason})`);
+  if (e instanceof TooManyCeremoniesError) return new TandemError('executor_result', `${what} failed: ${e.message}`);
   if (e instanceof ProtocolError) {
     return new TandemError('executor_result', e.culprit ? `${what} failed: party ${e.culprit} sent an invalid message: ${e.reason}` : `${what} failed: ${e.reason}`);
   }
@@ -165,10 +176,10 @@ export async function openCeremony(ctx: NodeContext, relay: string, room?: Param
 }
 
 /** Tells a peer we won't go on, without waiting for it to listen. */
-export function abortAll(session: CeremonySession, parties: Iterable<PartyId>, reason: string): void {
+export function abortAll(session: CeremonySession, parties: Iterable<PartyId>, code: AbortCode): void {
   for (const p of parties) {
     try {
-      session.send(p, { kind: 'abort', reason });
+      session.send(p, { kind: 'abort', code });
     } catch {
       // The relay is gone; the peer's own timeout ends its side.
     }
@@ -179,7 +190,7 @@ export function abortAll(session: CeremonySession, parties: Iterable<PartyId>, r
 export function refuse(session: CeremonySession, to: PartyId, e: unknown): void {
   const err = e instanceof TandemError ? e : ceremonyError('ceremony', e);
   try {
-    session.send(to, { kind: 'refuse', errType: err.type, reason: err.message });
+    session.send(to, { kind: 'refuse', errType: err.type, ...(err.ruleId ? { ruleId: err.ruleId } : {}) });
   } catch {
     // nothing more to do: the coordinator times out
   }

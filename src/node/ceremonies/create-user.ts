@@ -42,7 +42,7 @@ export async function coordinateCreateUser(
     const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'created', ctx.stepTimeoutMs)));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
     if (failures.length) {
-      abortAll(s, peers, 'user creation failed on another node');
+      abortAll(s, peers, 'ceremony_failed');
       const detail = failures.map((f) => `${f.party}: ${f.reason}`).join('; ');
       const [first] = failures;
       const type = failures.every((f) => f.errType === first?.errType) && first?.errType ? first.errType : 'internal_problem';

@@ -57,7 +57,7 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
     const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
     const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, credential: req.credential, relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, (p) => s.expect(p, 'ready', ctx.stepTimeoutMs));
-    abortAll(s, losers, 'not selected for this key');
+    abortAll(s, losers, 'not_selected');
     if (winners.length < req.n - 1) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
     chosen = winners.map(([p]) => p);
     const parties = [ctx.self, ...chosen].sort();
@@ -74,7 +74,7 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
     for (const p of chosen) s.step(p, 'commit', {});
     return { keyId, publicKey };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, 'key generation failed');
+    if (session) abortAll(session, chosen.length ? chosen : peers, 'ceremony_failed');
     if (stored) await ctx.store.deleteKey(keyId);
     throw ceremonyError('key generation', e);
   } finally {
@@ -93,7 +93,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     const n = Number(op.n);
     const t = Number(op.t);
     try {
-      user = await ctx.authenticateUser(invite.credential);
+      user = await ctx.authenticateUser(invite.credential, true);
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
@@ -120,10 +120,10 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     await session.expect(from, 'commit', ctx.stepTimeoutMs);
   } catch (e) {
     const msg = (e as Error).message;
-    if (!/not selected/.test(msg)) ctx.log(`ecdsa keygen ${invite.ceremony}: ${msg}`);
+    if (!/not_selected/.test(msg)) ctx.log(`ecdsa keygen ${invite.ceremony}: ${msg}`);
     // Only an explicit abort undoes a stored share: a lost 'commit' must not lose a key.
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
-    else abortAll(session, [from], 'participant failed');
+    else abortAll(session, [from], 'participant_failed');
   } finally {
     session.close();
   }

@@ -2,7 +2,7 @@ import { shareAad } from '../../crypto/share-seal.js';
 import { derivePublic } from '../../protocols/dkls23/bip32/derive.js';
 import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare, type Dkls23Public } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
-import type { KeyId, PartyId } from '../../shared/ids.js';
+import type { KeyId } from '../../shared/ids.js';
 import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { NodeContext } from './context.js';
 
@@ -38,19 +38,4 @@ export function openDklsShare(ctx: NodeContext, key: KeyRecord): Dkls23KeyShare 
 /** The child of an ecdsa key at a non-hardened path: public key, chain code and tweak δ. */
 export function deriveDkls(pub: Dkls23Public, path: number[]) {
   return derivePublic({ publicKey: pub.publicKey, chainCode: pub.chainCode }, path);
-}
-
-/**
- * A peer caught cheating in a way that could leak our OT secrets (a failed OT-extension,
- * μ or Γ check) is never run with again for this key.
- */
-const banName = (keyId: string, party: PartyId) => `dkls23-ban:${keyId}:${party}`;
-
-export async function recordBan(ctx: NodeContext, keyId: string, party: PartyId, reason: string): Promise<void> {
-  await ctx.store.setSetting(banName(keyId, party), reason);
-  ctx.log(`key ${keyId}: ${party} is banned from signing with us: ${reason}`);
-}
-
-export async function isBanned(ctx: NodeContext, keyId: string, party: PartyId): Promise<boolean> {
-  return (await ctx.store.getSetting(banName(keyId, party))) !== undefined;
 }

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Dkls23Error } from '../../protocols/dkls23/errors.js';
 import { wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
-import { combine, decodeRound3, encodeRound3, type EcdsaSignature, type SignRound3 } from '../../protocols/dkls23/sign/sign.js';
+import { combine, decodeRound3, encodeRound3, type EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
 import { runDklsSign, type DklsSignStart } from '../../ceremony/dkls-sign-rounds.js';
+import { PeerBannedError } from '../../ceremony/bans.js';
 import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { ProtocolError } from '../../protocols/errors.js';
-import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
@@ -14,7 +13,7 @@ import { abortAll, gatherParties, nodeHolders, openCeremony, ceremonyError, notE
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { auditSigned, signDecision } from './child-keys.js';
-import { deriveDkls, isBanned, openDklsShare, recordBan } from './dkls-shares.js';
+import { deriveDkls, openDklsShare } from './dkls-shares.js';
 import { decodeItems } from '../../ceremony/exchange.js';
 import { ownedKey } from './key-shares.js';
 
@@ -42,25 +41,6 @@ export interface DklsSignRequest {
 
 type Start = DklsSignStart;
 
-/** The shared rounds, plus this node's ban of a peer caught cheating in a way that could leak OT secrets. */
-async function runSign(
-  ctx: NodeContext,
-  s: CeremonySession,
-  key: KeyRecord,
-  share: Dkls23KeyShare,
-  start: Start,
-  hashes: Uint8Array[],
-  path: number[],
-  tweak: bigint,
-): Promise<SignRound3[]> {
-  try {
-    return await runDklsSign(s, share, start, hashes, path, tweak, ctx.stepTimeoutMs);
-  } catch (e) {
-    if (e instanceof Dkls23Error && e.kind === 'ban' && e.culprit) await recordBan(ctx, key.keyId, e.culprit, e.reason);
-    throw e;
-  }
-}
-
 export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest): Promise<{ signatures: EcdsaSignature[] }> {
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
@@ -68,14 +48,15 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, key.threshold, key.keyId);
   const relay = room?.room.relayAddress ?? req.relay;
   checkEnoughSigners(ctx, key, room);
-  for (const c of room?.clients ?? []) if (await isBanned(ctx, key.keyId, c)) throw new TandemError('executor_result', `client ${c} is banned for this key`);
+  await ctx.bans.load(key.keyId);
+  const clientBan = ctx.bans.bannedIn(key.keyId, room?.clients ?? []);
+  if (clientBan) throw ceremonyError('signing', new PeerBannedError(clientBan.party, key.keyId, clientBan.reason));
   const share = openDklsShare(ctx, key);
   const child = deriveDkls(share.pub, req.path);
   let session: CeremonySession | undefined;
   const holders = [...nodeHolders(ctx, key.parties), ...(room?.clients ?? [])];
   try {
-    const candidates: PartyId[] = [];
-    for (const p of nodeHolders(ctx, key.parties)) if (!(await isBanned(ctx, key.keyId, p))) candidates.push(p);
+    const candidates = nodeHolders(ctx, key.parties).filter((p) => !ctx.bans.bannedIn(key.keyId, [p]));
     session = await openCeremony(ctx, relay, room?.channel);
     const s = session;
     const op = {
@@ -93,13 +74,14 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
       if (typeof body?.contribution !== 'string' || !/^[0-9a-f]{64}$/.test(body.contribution)) throw new ProtocolError('malformed ready message', p);
       return body.contribution;
     });
-    abortAll(s, losers, 'not selected for this signature');
+    abortAll(s, losers, 'not_selected');
     if (winners.length < need) throw notEnoughParties('signing', winners.length + 1, key.threshold, failures);
     const contributions: Record<string, string> = { [ctx.self]: toHex(new Uint8Array(randomBytes(32))) };
     for (const [p, c] of winners) contributions[p] = c;
     const start: Start = { signers: [ctx.self, ...winners.map(([p]) => p)].sort(), contributions };
     for (const [p] of winners) s.step(p, 'start', start);
-    const mine = await runSign(ctx, s, key, share, start, req.hashes, req.path, child.tweak);
+    const seat = { session: s, share, keyId: key.keyId, coordinator: ctx.self, bans: ctx.bans, stepTimeoutMs: ctx.stepTimeoutMs };
+    const mine = await runDklsSign(seat, start, req.hashes, req.path, child.tweak);
     const theirs = await Promise.all(
       winners.map(async ([p]) => decodeItems(await s.expect(p, 'r3', ctx.stepTimeoutMs), req.hashes.length, p, 'r3').map((b) => decodeRound3(b, p))),
     );
@@ -107,7 +89,7 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
     await auditSigned(ctx, user.userId, key.keyId, 'ecdsa', s.id, req.hashes, start.signers);
     return { signatures };
   } catch (e) {
-    if (session) abortAll(session, holders, 'signing failed');
+    if (session) abortAll(session, holders, 'ceremony_failed');
     throw ceremonyError('signing', e);
   } finally {
     wipe(share);
@@ -126,19 +108,20 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     const contribution = toHex(new Uint8Array(randomBytes(32)));
     try {
       try {
-        if (!Array.isArray(op.msgs) || op.msgs.length < 1 || !Array.isArray(op.path)) throw new Error('shape');
+        if (!Array.isArray(op.msgs) || op.msgs.length < 1 || op.msgs.length > ctx.maxBatch || !Array.isArray(op.path)) throw new Error('shape');
         hashes = op.msgs.map((m) => fromHex(String(m), 32));
         path = parseDerivationPath(['m', ...op.path.map(Number)].join('/'));
         fromHex(String(op.extra_data ?? ''));
       } catch {
-        throw new ProtocolError('invitation with malformed messages or path', from);
+        throw new ProtocolError('invitation with malformed messages, batch size or path', from);
       }
-      const user = await ctx.authenticateUser(invite.credential);
+      // Spent here, on this node: one signed request admits one ceremony per node.
+      const user = await ctx.authenticateUser(invite.credential, true);
       checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
-      if (await isBanned(ctx, key.keyId, from)) throw new ProtocolError('coordinator is banned for this key', from);
+      await ctx.bans.check(key.keyId, [from]);
       await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);
@@ -156,14 +139,14 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     ) {
       throw new ProtocolError('start message with a bad signer set or without our contribution', from);
     }
-    for (const p of signers) if (p !== ctx.self && (await isBanned(ctx, key.keyId, p))) throw new ProtocolError(`signer ${p} is banned for this key`);
     // Unsealed only once selected: a holder that is not chosen does no more than say ready.
     share = openDklsShare(ctx, key);
-    const partials = await runSign(ctx, session, key, share, start, hashes, path, deriveDkls(share.pub, path).tweak);
+    const seat = { session, share, keyId: key.keyId, coordinator: from, bans: ctx.bans, stepTimeoutMs: ctx.stepTimeoutMs };
+    const partials = await runDklsSign(seat, start, hashes, path, deriveDkls(share.pub, path).tweak);
     session.step(from, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
   } catch (e) {
-    if (!(e instanceof Error && /not selected/.test(e.message))) ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);
-    abortAll(session, [from], 'participant failed');
+    if (!(e instanceof Error && /not_selected/.test(e.message))) ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);
+    abortAll(session, [from], 'participant_failed');
   } finally {
     if (share) wipe(share);
     session.close();

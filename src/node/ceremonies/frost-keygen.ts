@@ -59,7 +59,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
       if (r1.from !== p) throw new ProtocolError('round-1 package carries another party id', p);
       return r1;
     });
-    abortAll(s, losers, 'not selected for this key');
+    abortAll(s, losers, 'not_selected');
     if (winners.length < need) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
     chosen = winners.map(([p]) => p);
     const set: DkgRound1Set = { v: 1, packages: [mine, ...winners.map(([, r1]) => r1)] };
@@ -76,7 +76,7 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
     for (const p of chosen) s.step(p, 'commit', {});
     return { keyId, publicKey: groupPublicKey(suite, result.share.publicPackage) };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, 'key generation failed');
+    if (session) abortAll(session, chosen.length ? chosen : peers, 'ceremony_failed');
     if (stored) await ctx.store.deleteKey(keyId);
     throw ceremonyError('key generation', e);
   } finally {
@@ -106,7 +106,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
   let room: ClaimedRoom | undefined;
   try {
     try {
-      user = await ctx.authenticateUser(invite.credential);
+      user = await ctx.authenticateUser(invite.credential, true);
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
       checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
       await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, requestId: invite.ceremony });
@@ -131,11 +131,11 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     await session.expect(from, 'commit', ctx.stepTimeoutMs);
   } catch (e) {
     const msg = (e as Error).message;
-    if (!/not selected/.test(msg)) ctx.log(`keygen ${invite.ceremony}: ${msg}`);
+    if (!/not_selected/.test(msg)) ctx.log(`keygen ${invite.ceremony}: ${msg}`);
     // Only an explicit abort undoes a stored share: a lost 'commit' must not lose a key
     // the coordinator already handed out.
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
-    else abortAll(session, [from], 'participant failed');
+    else abortAll(session, [from], 'participant_failed');
   } finally {
     dkg?.destroy();
     session.close();

@@ -77,7 +77,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
       const batch = parseSignCommitmentBatch(await s.expect(p, 'commit', ctx.stepTimeoutMs), p);
       return entries<SignCommitment>(batch.commitments, req.msgs.length, p, 'commitments');
     });
-    abortAll(s, losers, 'not selected for this signature');
+    abortAll(s, losers, 'not_selected');
     if (winners.length < need) throw notEnoughParties('signing', winners.length + 1, key.threshold, failures);
     for (const [, commitments] of winners) commitments.forEach((c, i) => aggs[i]!.addCommitment(c));
     const signers = [ctx.self, ...winners.map(([p]) => p)];
@@ -94,7 +94,7 @@ export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promis
     await auditSigned(ctx, user.userId, key.keyId, req.family, s.id, req.msgs, signers);
     return signatures;
   } catch (e) {
-    if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], 'signing failed');
+    if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], 'ceremony_failed');
     throw ceremonyError('signing', e);
   } finally {
     for (const m of mine) m.destroy();
@@ -133,7 +133,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       let msgs: Uint8Array[];
       let path: number[];
       try {
-        if (!Array.isArray(op.msgs) || op.msgs.length < 1) throw new Error('no messages');
+        if (!Array.isArray(op.msgs) || op.msgs.length < 1 || op.msgs.length > ctx.maxBatch) throw new Error('no messages, or more than TANDEM_MAX_BATCH');
         msgs = op.msgs.map((m) => fromHex(String(m)));
         fromHex(String(op.extra_data ?? ''));
         if (!Array.isArray(op.path)) throw new Error('no path');
@@ -141,7 +141,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       } catch {
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
-      const user = await ctx.authenticateUser(invite.credential);
+      const user = await ctx.authenticateUser(invite.credential, true);
       checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
@@ -161,8 +161,8 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
     session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!)) });
   } catch (e) {
     // Not being selected is the normal end for a t-of-n participant that answered late.
-    if (!(e instanceof Error && /not selected/.test(e.message))) ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);
-    abortAll(session, [from], 'participant failed');
+    if (!(e instanceof Error && /not_selected/.test(e.message))) ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);
+    abortAll(session, [from], 'participant_failed');
   } finally {
     for (const s of signers) s.destroy();
     secret?.fill(0);

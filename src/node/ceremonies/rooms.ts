@@ -86,7 +86,7 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
     const needNodes = room.numParties - room.clients.length;
     if (holders.length + 1 < needNodes) {
-      abortAll(s, holders, 'room creation failed');
+      abortAll(s, holders, 'ceremony_failed');
       const detail = failures.map((f) => `${f.party}: ${f.reason}`).join('; ');
       throw problem(`the room needs ${needNodes} nodes but only ${holders.length + 1} stored it (${detail})`);
     }
@@ -107,7 +107,7 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
   const op = invite.op as Record<string, unknown>;
   const roomUuid = String(op.room_uuid);
   const insert = async () => {
-    const user = await ctx.authenticateUser(invite.credential);
+    const user = await ctx.authenticateUser(invite.credential, true);
     if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
       throw new TandemError('bad_request_params', 'malformed room');
     }

@@ -9,9 +9,7 @@ import type { NodeContext } from '../ceremonies/context.js';
 import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
-import { DerivationPath, errorResponses, ExtraData, HexHash, KeygenBody, KeygenResponse, RelayAddress, RoomUuid } from './schemas.js';
-
-const ECDSA_CEREMONY_BATCH = 8;
+import { DerivationPath, errorResponses, ExtraData, HexHash, KeyId, KeygenBody, KeygenResponse, RelayAddress, RoomUuid } from './schemas.js';
 
 /** What an ECDSA signature looks like in the API: r|s, the recovery id, and DER. */
 const EcdsaSignatureBody = Type.Object({
@@ -21,7 +19,7 @@ const EcdsaSignatureBody = Type.Object({
 });
 
 const EcdsaSignBody = Type.Object({
-  key_id: Type.String({ maxLength: 64 }),
+  key_id: KeyId,
   msg: Type.Union([HexHash, Type.Array(HexHash, { minItems: 1 })], {
     description: 'The 32-byte message hash to sign (e.g. keccak256 of an Ethereum payload), hex; a list signs a batch.',
   }),
@@ -78,24 +76,18 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       const batch = Array.isArray(req.body.msg);
       const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
-      if (req.body.room_uuid !== undefined && hashes.length > ECDSA_CEREMONY_BATCH) {
-        throw new TandemError('batch_too_large', `a room runs one ceremony: at most ${ECDSA_CEREMONY_BATCH} hashes with room_uuid`);
-      }
-      // A DKLs23 round carries ~50 KB per message and peer; batches go in ceremonies of at
-      // most ECDSA_CEREMONY_BATCH messages so that no relay frame grows past its limit.
-      const signatures: EcdsaSignature[] = [];
-      for (let k = 0; k < hashes.length; k += ECDSA_CEREMONY_BATCH) {
-        const part = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () => coordinateDklsSign(ctx, {
+      // One ceremony per request, whatever its size: each node spends a signed request once.
+      const { signatures } = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () =>
+        coordinateDklsSign(ctx, {
           credential: credentialOf(req),
           keyId: req.body.key_id,
-          hashes: hashes.slice(k, k + ECDSA_CEREMONY_BATCH),
+          hashes,
           path: parsePath(req.body.derivation_path),
           extraData: fromHex(req.body.extra_data ?? ''),
           relay: relayOf(req.body.relay_address),
           roomUuid: req.body.room_uuid,
-        }));
-        signatures.push(...part.signatures);
-      }
+        }),
+      );
       const out = signatures.map(toBody);
       return batch ? { signatures: out } : out[0]!;
     },

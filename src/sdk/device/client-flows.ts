@@ -2,6 +2,8 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { toBase64 } from '#protocols/platform';
 import { dklsConfirmOf, runDklsDkg } from '../../ceremony/dkls-dkg-rounds.js';
 import { runDklsSign, type DklsSignStart } from '../../ceremony/dkls-sign-rounds.js';
+import { PeerBannedError, type BanList } from '../../ceremony/bans.js';
+import { Dkls23Error } from '../../protocols/dkls23/errors.js';
 import { exchangeDkgShares } from '../../ceremony/frost-dkg-rounds.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { derivePublic } from '../../protocols/dkls23/bip32/derive.js';
@@ -33,6 +35,8 @@ export interface ClientCeremony {
   nodes: ReadonlySet<PartyId>;
   roomUuid: string;
   timeoutMs: number;
+  /** The device's bans (one list per share store, so every ceremony of the app sees a ban at once). */
+  bans: BanList;
 }
 
 /** The coordinator's invitation; anything but the operation the client asked for is refused. */
@@ -159,6 +163,8 @@ export async function dklsSignAsClient(
     extra_data: bytesToHex(req.extraData),
     room_uuid: c.roomUuid,
   });
+  // A banned coordinator gets nothing more from us, not even a ready.
+  await c.bans.check(req.keyId, [c.coordinator]);
   const contribution = bytesToHex(randomBytes(32));
   c.session.step(c.coordinator, 'ready', { contribution });
   const start = (await c.session.expect(c.coordinator, 'start', c.timeoutMs)) as DklsSignStart;
@@ -166,6 +172,14 @@ export async function dklsSignAsClient(
   checkParties(c, signers, share.pub.threshold);
   if (start.contributions?.[c.self] !== contribution) throw new ProtocolError('start message without our contribution', c.coordinator);
   const tweak = derivePublic({ publicKey: share.pub.publicKey, chainCode: share.pub.chainCode }, req.path).tweak;
-  const partials = await runDklsSign(c.session, share, { signers, contributions: start.contributions }, req.hashes, req.path, tweak, c.timeoutMs);
+  const seat = { session: c.session, share, keyId: req.keyId, coordinator: c.coordinator, bans: c.bans, stepTimeoutMs: c.timeoutMs };
+  let partials;
+  try {
+    partials = await runDklsSign(seat, { signers, contributions: start.contributions }, req.hashes, req.path, tweak);
+  } catch (e) {
+    // Already recorded in the device's store by runDklsSign; the app gets it as a typed error.
+    if (e instanceof Dkls23Error && e.kind === 'ban' && e.culprit) throw new PeerBannedError(e.culprit, req.keyId, e.reason);
+    throw e;
+  }
   c.session.step(c.coordinator, 'r3', partials.map((p) => toBase64(encodeRound3(p))));
 }

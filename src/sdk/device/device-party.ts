@@ -1,6 +1,7 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { CeremonySession } from '../../ceremony/session.js';
+import { BanList, PeerBannedError } from '../../ceremony/bans.js';
 import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../crypto/portable-channel.js';
 import { decodeSecret, encodeSecret, publicFromJson, publicToJson, wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
@@ -66,10 +67,15 @@ interface NodeEntry {
  */
 export class DeviceParty {
   readonly #o: DevicePartyOptions;
+  readonly #bans: BanList;
   #nodes: Promise<NodeEntry[]> | undefined;
 
   constructor(options: DevicePartyOptions) {
+    if (typeof options.store?.listBans !== 'function' || typeof options.store.saveBan !== 'function') {
+      throw new TypeError('the share store must keep bans too (listBans, saveBan): see DeviceShareStore');
+    }
     this.#o = options;
+    this.#bans = banListOf(options.store);
   }
 
   get partyId(): string {
@@ -110,8 +116,15 @@ export class DeviceParty {
       const share = decodeSecret(this.partyId as PartyId, publicFromJson(stored.publicPackage), stored.secret);
       stored.secret.fill(0);
       try {
+        // Never ask a node this device has banned for the key to coordinate: it would get nothing.
+        const banned = new Set((await this.#bans.load(req.key_id)).map((b) => b.party as string));
+        const eligible = share.pub.parties.filter((p) => !banned.has(p));
+        if (eligible.length < share.pub.threshold - 1) {
+          const b = (await this.#bans.load(req.key_id))[0]!;
+          throw new PeerBannedError(b.party, req.key_id, b.reason);
+        }
         const room = await this.#createRoom(share.pub.threshold);
-        const coordinator = this.#coordinator(nodes, room, share.pub.parties);
+        const coordinator = this.#coordinator(nodes, room, eligible);
         return await this.#inRoom(room, nodes, coordinator, async (c) => {
           const ask = this.#o.client.forNode(coordinator.url).sign(family, { ...body, room_uuid: room.room_uuid });
           const [, answer] = await both(c, dklsSignAsClient(c, { keyId: req.key_id, hashes: [msg], path, extraData }, share), ask);
@@ -187,6 +200,7 @@ export class DeviceParty {
         nodes: new Set(nodes.map((n) => n.id)),
         roomUuid: room.room_uuid,
         timeoutMs: this.#o.timeoutMs ?? 30_000,
+        bans: this.#bans,
       });
     } finally {
       session.close();
@@ -223,7 +237,7 @@ export class DeviceParty {
  */
 async function both<A, B>(c: ClientCeremony, flow: Promise<A>, answer: Promise<B>): Promise<[A, B]> {
   const guarded = flow.catch((e: unknown) => {
-    c.session.send(c.coordinator, { kind: 'abort', reason: `client ${c.self}: ${(e as Error).message}`.slice(0, 300) });
+    c.session.send(c.coordinator, { kind: 'abort', code: isBan(e) ? 'banned' : 'client_refused' });
     throw e;
   });
   const watched = answer.catch((e: unknown) => {
@@ -231,11 +245,22 @@ async function both<A, B>(c: ClientCeremony, flow: Promise<A>, answer: Promise<B
     throw e;
   });
   const [f, a] = await Promise.allSettled([guarded, watched]);
+  // A ban is the device's own finding about a node: whatever that node answers, the app must see it.
+  if (f.status === 'rejected' && isBan(f.reason)) throw f.reason;
   if (a.status === 'rejected') throw a.reason;
   if (f.status === 'rejected') throw f.reason;
   return [f.value, a.value];
 }
 
+const isBan = (e: unknown): e is PeerBannedError => e instanceof PeerBannedError;
+
+/** One ban list per share store: two DeviceParty objects on one store see each other's bans at once. */
+const banLists = new WeakMap<DeviceShareStore, BanList>();
+function banListOf(store: DeviceShareStore): BanList {
+  let list = banLists.get(store);
+  if (!list) banLists.set(store, (list = new BanList(store)));
+  return list;
+}
 
 function relayUrl(address: string): string {
   if (!/^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/.test(address)) throw new Error(`invalid relay address ${address}`);

@@ -11,4 +11,5 @@
  */
 export { DeviceParty, generateDeviceIdentity, type DevicePartyOptions } from './device-party.js';
 export { MemoryShareStore, type DeviceShare, type DeviceShareStore } from './share-store.js';
+export { PeerBannedError, type BanRecord } from '../../ceremony/bans.js';
 export type { PortableIdentity as DeviceIdentity } from '../../crypto/portable-channel.js';
