@@ -1,9 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AesKey } from './envelope.js';
 import type { Gateway } from './gateway.js';
+import { displayText, idParam } from './params.js';
 import { CHALLENGE_TTL_MS, verifyAssertion } from './passkeys.js';
 import { RpcError } from './rpc.js';
 import { verifyOwnerSignature } from './scopes.js';
+import { isPrintableText } from '../shared/text.js';
 import type { AccountRecord, ChallengePurpose, ChallengeRecord, ScopeRecord } from './storage/gateway-store.js';
 
 /** Who the request says it is, from an encrypted user object. */
@@ -55,11 +57,10 @@ export class RpcCall {
     if (typeof u !== 'object' || u === null) throw new RpcError('invalid_params', `${what} must name a user`);
     if (typeof u.username !== 'string') throw new RpcError('invalid_params', `${what} needs a username`);
     const username = u.username.normalize('NFC');
-    // eslint-disable-next-line no-control-regex
-    if (username.length === 0 || username.length > 64 || /[\u0000-\u001f\u007f]/.test(username)) {
+    if (username.length === 0 || username.length > 64 || !isPrintableText(username)) {
       throw new RpcError('invalid_params', 'username must be 1-64 characters without control characters');
     }
-    const dn = typeof u.userDisplayName === 'string' && u.userDisplayName.length > 0 ? u.userDisplayName.slice(0, 64) : username;
+    const dn = typeof u.userDisplayName === 'string' && u.userDisplayName.length > 0 ? displayText(u.userDisplayName, 'userDisplayName', 64) : username;
     return { username, displayName: dn };
   }
 
@@ -81,9 +82,9 @@ export class RpcCall {
 
   /** Consumes a challenge and checks it was issued for this purpose, scope, user and key. */
   async takeChallenge(challengeId: unknown, purpose: ChallengePurpose, username: string): Promise<ChallengeRecord> {
-    if (typeof challengeId !== 'string' || challengeId.length > 64) throw new RpcError('invalid_params', 'challenge_id must be a string');
+    const id = idParam(challengeId, 'challenge_id');
     const scope = await this.scope();
-    const ch = await this.gw.store.consumeChallenge(challengeId);
+    const ch = await this.gw.store.consumeChallenge(id);
     if (!ch) throw new RpcError('invalid_challenge', 'unknown challenge, or already used');
     if (ch.purpose !== purpose) throw new RpcError('invalid_challenge', `the challenge was issued for ${ch.purpose}, not ${purpose}`);
     if (ch.scopeId !== scope.scopeId) throw new RpcError('invalid_challenge', 'the challenge was issued for another scope');

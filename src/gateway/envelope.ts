@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, createPrivateKey, createPublicKey, constants, generateKeyPairSync, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { checkJsonText } from './params.js';
 import { RpcError } from './rpc.js';
 
 /**
@@ -98,13 +99,16 @@ export class AesKey {
     }
   }
 
-  /** Decrypts and parses JSON. */
+  /** Decrypts and parses JSON, held to the same text rules as plain params (a "\ud800" escape decodes to a lone surrogate). */
   decryptJson(b64: unknown, what: string): unknown {
     const text = this.decrypt(b64, what);
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
       throw new RpcError('bad_encryption', `${what} is not JSON`);
     }
+    checkJsonText(value, what);
+    return value;
   }
 }

@@ -1,6 +1,7 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { isLambdaError, parseAllowlist } from './lambda/index.js';
 import { RpcError } from './rpc.js';
+import { isPrintableText } from '../shared/text.js';
 import type { ScopeConfig } from './storage/gateway-store.js';
 
 /**
@@ -31,7 +32,10 @@ export function parseScopeConfig(text: unknown): ScopeConfig {
   const id = rp.id;
   if (typeof id !== 'string' || !HOST_RE.test(id)) throw new RpcError('invalid_params', 'rp.id must be a host name');
   const name = rp.name === undefined ? id : rp.name;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 64) throw new RpcError('invalid_params', 'rp.name must be 1-64 characters');
+  // The name passkey prompts show, stored as jsonb: no control characters, well-formed.
+  if (typeof name !== 'string' || name.length === 0 || name.length > 64 || !isPrintableText(name)) {
+    throw new RpcError('invalid_params', 'rp.name must be 1-64 characters without control characters');
+  }
   const given = rp.origins ?? rp.origin;
   const origins = typeof given === 'string' ? [given] : given;
   if (!Array.isArray(origins) || origins.length === 0 || origins.length > MAX_ORIGINS) {

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { instrumentHttp, requestIdOptions } from '../observability/http.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
+import { frameworkRefusals, REFUSAL_MESSAGES, type RefusalFormat } from '../http/framework-refusals.js';
 import { keepConnectionAfterTooLarge } from '../http/too-large-body.js';
 import { RpcCall } from './call.js';
 import type { Gateway } from './gateway.js';
@@ -13,6 +14,7 @@ import { completeRegistration, delegatedRegistration, initiateRegistration } fro
 import { createLambda, executeLambda, listLambda } from './methods/lambdas.js';
 import { createScope, updateScope } from './methods/scopes.js';
 import { ethRequestAccounts, ethSignTransaction, ethSignTypedDataV4, personalSign } from './methods/wallet.js';
+import { checkJsonText } from './params.js';
 import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
 import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../shared/timeout.js';
 
@@ -62,7 +64,7 @@ export interface GatewayAppOptions {
 export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger ?? silentLogger();
   const metrics = opts.metrics ?? new Metrics('gateway');
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ...requestIdOptions });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ...requestIdOptions, ...frameworkRefusals(refusalAnswer) });
   instrumentHttp(app, logger, metrics);
 
   // Any content type, parsed here: the raw text is kept (the direct passkey flow signs
@@ -113,6 +115,7 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
       const rpc = parseRpcRequest(body);
       const method = Object.hasOwn(METHODS, rpc.method) ? METHODS[rpc.method] : undefined;
       if (!method) throw new RpcError('method_not_found', `method ${rpc.method} does not exist`);
+      checkJsonText(rpc.params, 'params');
       const raw = (req as unknown as Record<symbol, string>)[RAW] ?? '';
       const end = metrics.rpcSeconds.startTimer({ method: rpc.method });
       try {
@@ -136,7 +139,7 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
   // still answer as JSON-RPC, with HTTP 200, so the SDK can show why.
   app.setErrorHandler(async (err, req, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
-    if (req.method === 'POST' && req.url === '/') {
+    if (isRpcRoute(req.method, req.url)) {
       const kind = status < 500 ? 'invalid_request' : 'internal_error';
       if (status === 413) await keepConnectionAfterTooLarge(req.raw, reply);
       return reply.code(200).send(rpcError(null, new RpcError(kind, status === 413 ? 'the request body is too large' : 'the request could not be read')));
@@ -146,3 +149,17 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
   return app;
 }
+
+function isRpcRoute(method: string | undefined, url: string | undefined): boolean {
+  return method === 'POST' && url?.split('?')[0] === '/';
+}
+
+/**
+ * What the router and Node's parser refuse before any handler runs, answered as the error
+ * handler above answers: JSON-RPC on the JSON-RPC route (as far as the request line was
+ * read), `{ error }` elsewhere.
+ */
+const refusalAnswer: RefusalFormat = (refusal, req) =>
+  isRpcRoute(req.method, req.url)
+    ? { status: 200, body: rpcError(null, new RpcError('invalid_request', REFUSAL_MESSAGES[refusal])) }
+    : { status: 400, body: { error: 'bad request' } };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RpcCall } from '../call.js';
 import { personalMessageHash, rsv } from '../ethereum.js';
 import { executeLambda as runLambda, isLambdaError, parseLambdaDefinition, type LambdaDefinition } from '../lambda/index.js';
+import { checkJsonText, idParam } from '../params.js';
 import { RpcError } from '../rpc.js';
 import type { LambdaRecord } from '../storage/gateway-store.js';
 import { paramsObject } from './registration.js';
@@ -45,11 +46,10 @@ export async function listLambda(call: RpcCall) {
 export async function executeLambda(call: RpcCall) {
   const p = paramsObject(call.params);
   const data = p.data as { id?: unknown; params?: unknown } | undefined;
-  if (typeof data !== 'object' || data === null || typeof data.id !== 'string' || data.id.length > 64) {
-    throw new RpcError('invalid_params', 'params.data.id must name a lambda');
-  }
+  if (typeof data !== 'object' || data === null) throw new RpcError('invalid_params', 'params.data.id must name a lambda');
+  const lambdaId = idParam(data.id, 'params.data.id');
   const scope = await call.scope();
-  const lambda = await call.gw.store.getLambda(data.id);
+  const lambda = await call.gw.store.getLambda(lambdaId);
   // Another scope's lambda is indistinguishable from a missing one.
   if (!lambda || lambda.scopeId !== scope.scopeId) throw new RpcError('invalid_params', 'no such lambda in this scope');
   const def = lambda.definition as LambdaDefinition;
@@ -80,6 +80,8 @@ async function requireOwner(call: RpcCall, lambda: LambdaRecord): Promise<void> 
 }
 
 function lambdaDefinition(data: unknown): LambdaDefinition {
+  // Stored as jsonb, which holds no NUL: refused here rather than by the database.
+  checkJsonText(data, 'params.data', { storable: true });
   try {
     return parseLambdaDefinition(data);
   } catch (e) {

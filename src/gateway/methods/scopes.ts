@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RpcCall } from '../call.js';
 import { ownerKey, parseScopeConfig, verifyOwnerSignature } from '../scopes.js';
+import { idParam } from '../params.js';
 import { RpcError } from '../rpc.js';
 import { paramsObject } from './registration.js';
 
@@ -19,9 +20,9 @@ export async function createScope(call: RpcCall) {
 
 export async function updateScope(call: RpcCall) {
   const p = paramsObject(call.params);
-  if (typeof p.scope_id !== 'string') throw new RpcError('invalid_params', 'scope_id is required');
+  const scopeId = idParam(p.scope_id, 'scope_id', 128);
   const { config, publicKey } = signedConfig(p);
-  const scope = await call.gw.store.getScope(p.scope_id);
+  const scope = await call.gw.store.getScope(scopeId);
   if (!scope) throw new RpcError('scope_not_found', 'no scope has this id');
   if (scope.ownerPublicKey !== publicKey) throw new RpcError('forbidden', "only the scope's owner key can update it");
   await call.gw.store.updateScopeConfig(scope.scopeId, config);

@@ -5,6 +5,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { instrumentHttp, requestIdOptions } from '../../observability/http.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
+import { frameworkRefusals, REFUSAL_MESSAGES } from '../../http/framework-refusals.js';
 import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
 import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../../shared/timeout.js';
@@ -46,6 +47,9 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   const app = Fastify({
     logger: false,
     ...requestIdOptions,
+    // What the router and Node's parser refuse themselves is the caller's error too (seed 000
+    // knows only 400, 401, 404 and 500, so an over-long parameter or header is no 414 or 431).
+    ...frameworkRefusals((refusal) => ({ status: 400, body: { err_type: 'bad_request_params', err_msg: REFUSAL_MESSAGES[refusal] } })),
     bodyLimit: 256 * 1024,
     // Strict types: "3" is not a number of parties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },

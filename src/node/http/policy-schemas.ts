@@ -1,13 +1,14 @@
 import Type from 'typebox';
 import { RULE_LIMITS, RULE_TYPES } from '../../policy/rule-definition.js';
+import { PRINTABLE_TEXT_PATTERN } from '../../shared/text.js';
+import { TextId } from './schemas.js';
 
 /** Schemas of the admin policy and audit endpoints (admin-routes.ts); they also make the OpenAPI document. */
 
-const Id = (description: string) => Type.String({ minLength: 1, maxLength: 64, description });
-const RuleId = Id('A rule id (returned by create-rule).');
-const PolicyId = Id('A policy id (returned by create-policy).');
-const UserId = Id('A user id (returned by create-user).');
-const KeyId = Id('A key id (returned by keygen).');
+const RuleId = TextId('A rule id (returned by create-rule).');
+const PolicyId = TextId('A policy id (returned by create-policy).');
+const UserId = TextId('A user id (returned by create-user).');
+const KeyId = TextId('A key id (returned by keygen).');
 const Timestamp = Type.String({ description: 'ISO 8601 UTC.' });
 /** Query strings arrive as text and the node's validator doesn't coerce types. */
 const Count = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
@@ -15,13 +16,13 @@ const Count = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', d
 export const Name = Type.String({
   minLength: 1,
   maxLength: RULE_LIMITS.maxNameChars,
-  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+  pattern: PRINTABLE_TEXT_PATTERN,
   description: `Unique on this node; 1..${RULE_LIMITS.maxNameChars} characters, no control characters.`,
 });
 
 export const CreateRuleBody = Type.Object(
   {
-    name: Type.String({ description: `The rule's name, unique on this node (1..${RULE_LIMITS.maxNameChars} characters).` }),
+    name: Type.String({ pattern: PRINTABLE_TEXT_PATTERN, description: `The rule's name, unique on this node (1..${RULE_LIMITS.maxNameChars} characters).` }),
     type: Type.String({ enum: [...RULE_TYPES], description: 'The kind of rule; the other fields depend on it.' }),
   },
   {
@@ -108,7 +109,8 @@ const UserSummaryBody = Type.Object({
   created_at: Timestamp,
 });
 export const UserListQuery = Type.Object({
-  after: Type.Optional(Type.String({ maxLength: 64, description: 'Page after this user id (the previous page\'s next_after).' })),
+  // Empty means from the first user, as before; anything else is held to the id format.
+  after: Type.Optional(Type.String({ maxLength: 64, pattern: PRINTABLE_TEXT_PATTERN, description: 'Page after this user id (the previous page\'s next_after).' })),
   limit: Type.Optional(Count('Page size, 1..1000 (default 100).')),
 });
 export const UserListResponse = Type.Object({

@@ -1,10 +1,19 @@
 import Type from 'typebox';
 import { MAX_MESSAGE_BYTES } from '../../protocols/frost/messages.js';
 import { ERR_TYPES } from '../../shared/errors.js';
+import { PRINTABLE_TEXT_PATTERN } from '../../shared/text.js';
 
 /** Request and response schemas: they validate requests and make the OpenAPI document. */
 const hex = (description: string, maxBytes: number) =>
   Type.String({ pattern: '^(?:[0-9a-fA-F]{2})*$', maxLength: maxBytes * 2, description });
+
+/**
+ * An id a caller names (key, user, rule, policy): 1..64 characters storage can hold and a
+ * lookup can use (see shared/text.ts), so a NUL is the caller's bad_request_params, never
+ * the database's error; an unknown but well-formed id is still the route's "not found".
+ */
+export const TextId = (description: string) => Type.String({ minLength: 1, maxLength: 64, pattern: PRINTABLE_TEXT_PATTERN, description });
+export const KeyId = TextId('A key id (returned by keygen).');
 
 /** The API accepts what the FROST wire format carries. */
 const MAX_SIGN_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
@@ -85,7 +94,7 @@ export const DerivationPath = Type.String({
   description: 'Non-hardened derivation path such as m/0/7 (a threshold key has no parent private key, so no hardened steps).',
 });
 
-export const DeriveBody = Type.Object({ key_id: Type.String({ maxLength: 64 }), derivation_path: DerivationPath });
+export const DeriveBody = Type.Object({ key_id: KeyId, derivation_path: DerivationPath });
 export const DeriveResponse = Type.Object({
   key_id: Type.String(),
   derivation_path: Type.String(),
@@ -102,7 +111,7 @@ const Message = hex('A message to sign, hex encoded.', MAX_SIGN_MESSAGE_BYTES);
 
 export const SignBody = (msg: string) =>
   Type.Object({
-    key_id: Type.String({ maxLength: 64 }),
+    key_id: KeyId,
     msg: Type.Union([Message, Type.Array(Message, { minItems: 1 })], {
       description: `${msg} A list signs a batch in one ceremony; the answer is then { signatures: [...] } in the same order.`,
     }),
@@ -116,7 +125,7 @@ export const SignatureResponse = (signature: string) => Type.Object({ signature:
 export const SignResponse = (signature: string) =>
   Type.Union([SignatureResponse(signature), Type.Object({ signatures: Type.Array(SignatureResponse(signature)) })]);
 
-export const KeyIdParams = Type.Object({ key_id: Type.String({ maxLength: 64 }) });
+export const KeyIdParams = Type.Object({ key_id: KeyId });
 
 export const PublicKeyResponse = Type.Object({
   key_id: Type.String(),
