@@ -71,6 +71,8 @@ export function publicToJson(pub: Dkls23Public): Record<string, unknown> {
 }
 
 export function publicFromJson(j: unknown): Dkls23Public {
+  // A device's app store hands this back as it likes: anything but an object is refused too.
+  if (typeof j !== 'object' || j === null) throw abort('key share: unsupported public package');
   const o = j as Record<string, unknown>;
   const bytes = (h: unknown, len: number, what: string) => {
     if (typeof h !== 'string' || !/^[0-9a-f]*$/.test(h) || h.length !== len * 2) throw abort(`key share: bad ${what}`);
