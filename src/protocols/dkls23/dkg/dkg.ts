@@ -33,21 +33,38 @@ import type { Dkls23KeyShare, Dkls23PeerSecrets } from '../keyshare/keyshare.js'
  * every directed pair, which all later signatures reuse.
  *
  *   round1()          → to all: sid contribution, commitment to our Feldman vector
- *   round2(r1s)       → to each j: the vector opened with proofs, chain-code commitment,
- *                       OT setup message 1 of instance self→j (we are Alice)
- *   round3(r2s)       → to each j: our share f(j), an echo of all vectors, the chain-code
- *                       opening, the zero seed (lower index chooses), OT setup message 2 of
- *                       instance j→self (we are Bob)
+ *   round2(r1s)       → to each j: an echo of all round-1 messages, the vector opened with
+ *                       proofs, chain-code commitment, OT setup message 1 of instance
+ *                       self→j (we are Alice)
+ *   round3(r2s)       → to each j: our share f(j), an echo of all round-1 and round-2
+ *                       broadcast content, the chain-code opening, the zero seed (lower
+ *                       index chooses), OT setup message 2 of instance j→self (we are Bob)
  *   round4(r3s)       → to all: PK, our public share and a proof of our share bound to the
  *                       chain code
  *   finish(r4s)       → the key share
  *
  * Input maps hold one raw message per other party; every message is checked, and a bad
- * one aborts naming its sender. No I/O.
+ * one aborts naming its sender. What a party broadcasts reaches each peer over its own
+ * channel, so a cheater can show peers different broadcasts; each round's echo is compared
+ * before anything that depends on broadcast content is checked, and a mismatch names nobody:
+ * the echoing peer or the broadcaster may be the liar. Checks that come after an echo
+ * matched name the sender, because both sides then hold the same reference data. No I/O.
  */
 type Step = 'start' | 'r1' | 'r2' | 'r3' | 'r4' | 'done' | 'failed';
 
-const ECHO = 'dkg/echo';
+/**
+ * Round tags of wire layout 2 (layout 1 used tags 1-4 and echoed only the Feldman vectors):
+ * a peer running the other layout is refused at its first message.
+ */
+const TAG = { r1: 5, r2: 6, r3: 7, r4: 8 } as const;
+
+/** One party's round-2 broadcast, kept as received: it is all in the round-3 echo. */
+interface Round2Broadcast {
+  vector: Uint8Array;
+  salt: Uint8Array;
+  proofs: Uint8Array;
+  ccCommit: Uint8Array;
+}
 
 export class Dkls23Dkg {
   readonly #self: PartyId;
@@ -65,8 +82,10 @@ export class Dkls23Dkg {
   #otAlice = new Map<PartyId, OtSetupAliceState>();
   readonly #peerCommits = new Map<PartyId, { sidContrib: Uint8Array; feldman: Uint8Array }>();
   readonly #peerVectors = new Map<PartyId, { vector: Point[]; ccCommit: Uint8Array; otMsg1: Uint8Array }>();
+  readonly #broadcasts = new Map<PartyId, Round2Broadcast>();
   #vectors: Point[][] = [];
-  #echo: Uint8Array = new Uint8Array(0);
+  #echo1: Uint8Array = new Uint8Array(0);
+  #echo2: Uint8Array = new Uint8Array(0);
   readonly #peers = new Map<PartyId, Partial<Dkls23PeerSecrets>>();
   #x = 0n;
   #chainCode: Uint8Array = new Uint8Array(0);
@@ -91,14 +110,14 @@ export class Dkls23Dkg {
   round1(): Uint8Array {
     this.#steps.advance('start', 'r1');
     this.#feldmanCommit = commit({ sid: this.#sidContrib, sender: this.#idx, label: 'dkg/feldman' }, this.#feldman.map(encodePoint));
-    return packFields(1, [this.#sidContrib, this.#feldmanCommit.commitment]);
+    return packFields(TAG.r1, [this.#sidContrib, this.#feldmanCommit.commitment]);
   }
 
   round2(r1: ReadonlyMap<PartyId, Uint8Array>): Map<PartyId, Uint8Array> {
     this.#steps.advance('r1', 'r2');
     return this.#steps.run(() => {
       for (const p of this.others) {
-        const [sidContrib, feldman] = unpackFields(this.#need(r1, p), 1, [32, COMMITMENT_BYTES], p);
+        const [sidContrib, feldman] = unpackFields(this.#need(r1, p), TAG.r1, [32, COMMITMENT_BYTES], p);
         this.#peerCommits.set(p, { sidContrib: sidContrib!, feldman: feldman! });
       }
       this.#sid = computeDkgSid({
@@ -107,19 +126,29 @@ export class Dkls23Dkg {
         indices: this.#parties.map((_, k) => k + 1),
         contributions: this.#parties.map((p) => (p === this.#self ? this.#sidContrib : this.#peerCommits.get(p)!.sidContrib)),
       });
+      this.#echo1 = hash(
+        TAGS.dkgEcho,
+        DKLS23_VERSION,
+        'dkg/echo/r1',
+        this.#sid,
+        ...this.#parties.flatMap((p) => [this.#round1Of(p).sidContrib, this.#round1Of(p).feldman]),
+      );
       const proofs = this.#poly.map((a, k) => encodeSchnorrProof(proveDlog({ sid: this.#sid, prover: this.#idx, purpose: `dkg/coeff/${k}` }, a).proof));
       this.#ccCommit = commit({ sid: this.#sid, sender: this.#idx, label: 'dkg/chain-code' }, [this.#ccContrib]);
-      const broadcast = [
-        concat(this.#feldman.map(encodePoint)),
-        this.#feldmanCommit!.salt,
-        concat(proofs),
-        this.#ccCommit.commitment,
-      ];
+      const own: Round2Broadcast = {
+        vector: concat(this.#feldman.map(encodePoint)),
+        salt: this.#feldmanCommit!.salt,
+        proofs: concat(proofs),
+        ccCommit: this.#ccCommit.commitment,
+      };
+      this.#broadcasts.set(this.#self, own);
+      const broadcast = [this.#echo1, own.vector, own.salt, own.proofs, own.ccCommit];
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
+        // Per recipient by design (its instance's OT message), so not in any echo.
         const { state, msg } = otSetupAliceStart(osid(this.#sid, this.#idx, this.#index(p), 'dkg/ot'));
         this.#otAlice.set(p, state);
-        out.set(p, packFields(2, [...broadcast, encodeOtSetupMsg1(msg)]));
+        out.set(p, packFields(TAG.r2, [...broadcast, encodeOtSetupMsg1(msg)]));
       }
       return out;
     }, () => this.destroy());
@@ -129,26 +158,50 @@ export class Dkls23Dkg {
     this.#steps.advance('r2', 'r3');
     return this.#steps.run(() => {
       const t = this.#t;
+      const echoes = new Map<PartyId, Uint8Array>();
+      const otMsgs = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
-        const j = this.#index(p);
-        const [vec, salt, proofs, ccCommit, otMsg1] = unpackFields(
+        const [echo, vector, salt, proofs, ccCommit, otMsg1] = unpackFields(
           this.#need(r2, p),
-          2,
-          [33 * t, COMMIT_SALT_BYTES, SCHNORR_PROOF_BYTES * t, COMMITMENT_BYTES, undefined],
+          TAG.r2,
+          [32, 33 * t, COMMIT_SALT_BYTES, SCHNORR_PROOF_BYTES * t, COMMITMENT_BYTES, undefined],
           p,
         );
+        echoes.set(p, echo!);
+        this.#broadcasts.set(p, { vector: vector!, salt: salt!, proofs: proofs!, ccCommit: ccCommit! });
+        otMsgs.set(p, otMsg1!);
+      }
+      // The sid and the commitments below come from everyone's round 1: a peer whose proof
+      // fails under our sid may only have been shown another sid contribution.
+      for (const p of this.others) {
+        if (!ctEqual(echoes.get(p)!, this.#echo1)) throw abort(`${p} saw other round-1 messages than we did`);
+      }
+      for (const p of this.others) {
+        const j = this.#index(p);
+        const { vector: vec, salt, proofs, ccCommit } = this.#broadcasts.get(p)!;
         const committed = this.#peerCommits.get(p)!;
-        checkOpening({ sid: committed.sidContrib, sender: j, label: 'dkg/feldman' }, committed.feldman, salt!, chunks(vec!, 33), p);
-        const vector = chunks(vec!, 33).map((b) => decodePoint(b, p, 'Feldman commitment'));
-        chunks(proofs!, SCHNORR_PROOF_BYTES).forEach((bytes, k) => {
+        checkOpening({ sid: committed.sidContrib, sender: j, label: 'dkg/feldman' }, committed.feldman, salt, chunks(vec, 33), p);
+        const vector = chunks(vec, 33).map((b) => decodePoint(b, p, 'Feldman commitment'));
+        chunks(proofs, SCHNORR_PROOF_BYTES).forEach((bytes, k) => {
           if (!verifyDlog({ sid: this.#sid, prover: j, purpose: `dkg/coeff/${k}` }, vector[k]!, decodeSchnorrProof(bytes, p))) {
             throw abort(`proof of knowledge of coefficient ${k} does not verify`, p);
           }
         });
-        this.#peerVectors.set(p, { vector, ccCommit: ccCommit!, otMsg1: otMsg1! });
+        this.#peerVectors.set(p, { vector, ccCommit, otMsg1: otMsgs.get(p)! });
       }
       this.#vectors = this.#parties.map((p) => (p === this.#self ? this.#feldman : this.#peerVectors.get(p)!.vector));
-      this.#echo = hash(TAGS.commit, DKLS23_VERSION, this.#sid, ECHO, ...this.#vectors.flat().map(encodePoint));
+      // Everything a party broadcast in rounds 1-2, so round 4 checks shares and chain-code
+      // openings only against commitments every honest party holds alike.
+      this.#echo2 = hash(
+        TAGS.dkgEcho,
+        DKLS23_VERSION,
+        'dkg/echo/r2',
+        this.#sid,
+        ...this.#parties.flatMap((p) => {
+          const b = this.#broadcasts.get(p)!;
+          return [this.#round1Of(p).sidContrib, this.#round1Of(p).feldman, b.vector, b.salt, b.proofs, b.ccCommit];
+        }),
+      );
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         const j = this.#index(p);
@@ -158,7 +211,7 @@ export class Dkls23Dkg {
         this.#peers.set(p, { oteReceiver: seed, ...(zeroSeed.length ? { zeroSeed } : {}) });
         out.set(
           p,
-          packFields(3, [encodeScalar(evaluatePolynomial(this.#poly, j)), this.#echo, this.#ccContrib, this.#ccCommit!.salt, zeroSeed, encodeOtSetupMsg2(msg)]),
+          packFields(TAG.r3, [encodeScalar(evaluatePolynomial(this.#poly, j)), this.#echo2, this.#ccContrib, this.#ccCommit!.salt, zeroSeed, encodeOtSetupMsg2(msg)]),
         );
       }
       return out;
@@ -170,12 +223,20 @@ export class Dkls23Dkg {
     return this.#steps.run(() => {
       let x = evaluatePolynomial(this.#poly, this.#idx);
       const ccContribs = new Map<PartyId, Uint8Array>([[this.#self, this.#ccContrib]]);
+      const msgs = new Map<PartyId, Uint8Array[]>();
+      for (const p of this.others) {
+        const zeroLen = this.#index(p) < this.#idx ? ZERO_SEED_BYTES : 0;
+        msgs.set(p, unpackFields(this.#need(r3, p), TAG.r3, [32, 32, 32, COMMIT_SALT_BYTES, zeroLen, undefined], p));
+      }
+      // Either p or a broadcaster of rounds 1-2 lied (a chain-code commitment, say); we
+      // can't tell which, and checking openings first would blame an honest party.
+      for (const p of this.others) {
+        if (!ctEqual(msgs.get(p)![1]!, this.#echo2)) throw abort(`${p} saw other round-1 or round-2 broadcasts than we did`);
+      }
       for (const p of this.others) {
         const j = this.#index(p);
         const zeroLen = j < this.#idx ? ZERO_SEED_BYTES : 0;
-        const [share, echo, cc, ccSalt, zeroSeed, otMsg2] = unpackFields(this.#need(r3, p), 3, [32, 32, 32, COMMIT_SALT_BYTES, zeroLen, undefined], p);
-        // Either p or whoever relayed round 2 lied about a vector; we can't tell which.
-        if (!ctEqual(echo!, this.#echo)) throw abort(`${p} saw different Feldman vectors`);
+        const [share, , cc, ccSalt, zeroSeed, otMsg2] = msgs.get(p)!;
         const f = decodeScalar(share!, p, 'Feldman share');
         if (!verifyFeldmanShare(f, this.#idx, this.#peerVectors.get(p)!.vector)) throw abort('share does not match its Feldman vector', p);
         checkOpening({ sid: this.#sid, sender: j, label: 'dkg/chain-code' }, this.#peerVectors.get(p)!.ccCommit, ccSalt!, [cc!], p);
@@ -193,7 +254,7 @@ export class Dkls23Dkg {
       if (pk.is0()) throw abort('DKG produced the identity as public key');
       this.#pk = pk;
       const { statement, proof } = proveDlog({ sid: this.#shareSid(), prover: this.#idx, purpose: 'dkg/share' }, x);
-      return packFields(4, [encodePoint(pk), encodePoint(statement), encodeSchnorrProof(proof)]);
+      return packFields(TAG.r4, [encodePoint(pk), encodePoint(statement), encodeSchnorrProof(proof)]);
     }, () => this.destroy());
   }
 
@@ -206,7 +267,7 @@ export class Dkls23Dkg {
       if (!publicShares[this.#idx - 1]!.equals(G.multiply(this.#x))) throw abort('our share does not match the joint Feldman vector');
       for (const p of this.others) {
         const j = this.#index(p);
-        const [pkBytes, xBytes, proof] = unpackFields(this.#need(r4, p), 4, [33, 33, SCHNORR_PROOF_BYTES], p);
+        const [pkBytes, xBytes, proof] = unpackFields(this.#need(r4, p), TAG.r4, [33, 33, SCHNORR_PROOF_BYTES], p);
         if (!decodePoint(pkBytes!, p, 'public key').equals(pk)) throw abort('computed another public key', p);
         const X = decodePoint(xBytes!, p, 'public share');
         if (!X.equals(publicShares[j - 1]!)) throw abort('public share does not match the joint Feldman vector', p);
@@ -242,6 +303,11 @@ export class Dkls23Dkg {
       }
       this.#steps.fail();
     }
+  }
+
+  /** What p broadcast in round 1, as we received it (ours for self). */
+  #round1Of(p: PartyId): { sidContrib: Uint8Array; feldman: Uint8Array } {
+    return p === this.#self ? { sidContrib: this.#sidContrib, feldman: this.#feldmanCommit!.commitment } : this.#peerCommits.get(p)!;
   }
 
   #shareSid(): Uint8Array {

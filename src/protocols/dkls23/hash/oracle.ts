@@ -17,6 +17,7 @@ export const TAGS = Object.freeze({
   schnorr: 'tandem/dkls23/v1/schnorr-proof',
   zero: 'tandem/dkls23/v1/zero-share',
   chainCode: 'tandem/dkls23/v1/chain-code',
+  dkgEcho: 'tandem/dkls23/v1/dkg-echo',
   baseOtH0: 'tandem/dkls23/v1/base-ot-h0',
   baseOtH1: 'tandem/dkls23/v1/base-ot-h1',
   baseOtKey: 'tandem/dkls23/v1/base-ot-key',
