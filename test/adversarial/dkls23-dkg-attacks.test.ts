@@ -134,7 +134,7 @@ describe('DKLs23 DKG under attack', { timeout: 600_000 }, () => {
   // The victim aborts naming the cheater, or nobody where only an echo disagrees.
   for (const c of cases) {
     test(`2 parties: ${c.name}`, { skip: c.extra && !thorough && 'TANDEM_ADVERSARIAL=full runs it' }, () => {
-      const run = runAdversarial(dkls23DkgProtocol(two, 2), { malicious: [c.cheater], attack: c.attack, recorder });
+      const run = runAdversarial(dkls23DkgProtocol(two, 2), { malicious: [c.cheater], attack: c.attack, earlier: recorder });
       expectOutcome(run, c.want(c.cheater), c.name);
     });
   }

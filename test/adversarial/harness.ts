@@ -5,7 +5,7 @@ import { Dkls23Error, abort } from '../../src/protocols/dkls23/errors.js';
 import { Dkls23Dkg } from '../../src/protocols/dkls23/dkg/dkg.js';
 import { combine, decodeRound3, Dkls23Signer, encodeRound3, type EcdsaSignature } from '../../src/protocols/dkls23/sign/sign.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import { decodePoint, encodePoint, encodeScalar, Fn, G, q } from '../../src/protocols/dkls23/math/group.js';
+import { decodePoint, encodePoint, encodeScalar, Fn, G } from '../../src/protocols/dkls23/math/group.js';
 import { FrostDkg } from '../../src/protocols/frost/dkg.js';
 import type { FrostKeyShare } from '../../src/protocols/frost/key-share.js';
 import {
@@ -70,11 +70,13 @@ export interface Envelope<M> {
 export class Recorder<M> {
   readonly sessions: Envelope<M>[][] = [];
 
-  /** The message `from` sent `to` in `round` of recorded session `session`. */
-  previous(session: number, round: number, from: PartyId, to: PartyId): M {
-    const e = this.sessions[session]?.find((x) => x.round === round && x.from === from && x.to === to);
-    if (!e) throw new Error(`session ${session} has no round-${round} message ${from}→${to}`);
-    return e.msg;
+  /** The message `from` sent `to` in `round` of the most recent recorded session that has one. */
+  previous(round: number, from: PartyId, to: PartyId): M {
+    for (let s = this.sessions.length - 1; s >= 0; s--) {
+      const e = this.sessions[s]!.find((x) => x.round === round && x.from === from && x.to === to);
+      if (e) return e.msg;
+    }
+    throw new Error(`no recorded session has a round-${round} message ${from}→${to}`);
   }
 }
 
@@ -82,7 +84,8 @@ export interface AttackContext<M> {
   session: number;
   parties: PartyId[];
   honest: PartyId[];
-  recorder: Recorder<M>;
+  /** Earlier sessions, for replays. */
+  earlier: Recorder<M>;
   /** What was delivered in this session so far, including the honest messages of this round (a rushing adversary). */
   delivered: Envelope<M>[];
   /** Which of the seat's engines produced `out` (0 unless the seat runs twins). */
@@ -115,7 +118,10 @@ export interface RunOptions<M> {
    * messages: equivocation with internally consistent content.
    */
   twins?: { seat: PartyId; groups: PartyId[][] };
+  /** Records this session. */
   recorder?: Recorder<M>;
+  /** Sessions a replay attack may draw from (keep it to honest ones). */
+  earlier?: Recorder<M>;
   /** Honest-delivery order within a round (default: party order). */
   order?: (parties: PartyId[]) => PartyId[];
 }
@@ -167,7 +173,11 @@ export function runAdversarial<M, R>(proto: Protocol<M, R>, opts: RunOptions<M> 
     const sequence = [...instances].sort((a, b) => Number(malicious.includes(a.party)) - Number(malicious.includes(b.party)));
     const pending: Array<[Instance, Map<PartyId, M>]> = [];
     for (const inst of sequence) {
-      if (!inst.engine) continue;
+      if (!inst.engine) {
+        // A malicious seat whose engine gave up may still send what it likes.
+        if (!last && malicious.includes(inst.party)) pending.push([inst, new Map()]);
+        continue;
+      }
       const inbox = inboxes[instances.indexOf(inst)]!;
       try {
         if (last) {
@@ -183,6 +193,7 @@ export function runAdversarial<M, R>(proto: Protocol<M, R>, opts: RunOptions<M> 
         inst.engine = undefined;
         if (malicious.includes(inst.party)) {
           if (inst.twin === 0) fail(inst.party, round, e);
+          if (!last) pending.push([inst, new Map()]);
         } else {
           fail(inst.party, round, e);
           honestFailed = true;
@@ -195,7 +206,7 @@ export function runAdversarial<M, R>(proto: Protocol<M, R>, opts: RunOptions<M> 
       for (const [to, msg] of out) delivered.push({ session, round, from: inst.party, to, msg });
     }
     for (const [inst, out] of pending) {
-      const ctx: AttackContext<M> = { session, parties: proto.parties, honest, recorder, delivered, twin: inst.twin };
+      const ctx: AttackContext<M> = { session, parties: proto.parties, honest, earlier: opts.earlier ?? new Recorder<M>(), delivered, twin: inst.twin };
       const sent = opts.attack ? opts.attack(round, inst.party, out, ctx) : [...out];
       for (const [to, msg] of sent) delivered.push({ session, round, from: inst.party, to, msg });
     }
@@ -246,12 +257,10 @@ export function swapRecipients<M>(round: number): Attack<M> {
   };
 }
 
-/** Replaces the seat's messages of `round` by what it sent the same recipient in recorded session `session`. */
-export function replay<M>(round: number, session = 0, to?: PartyId): Attack<M> {
-  return (r, from, out, ctx) => {
-    assert.ok(session < ctx.session, 'replay from an earlier session only');
-    return [...out].map(([t, m]) => [t, r === round && (to === undefined || t === to) ? ctx.recorder.previous(session, round, from, t) : m]);
-  };
+/** Replaces the seat's messages of `round` by what it sent the same recipient in an earlier session. */
+export function replay<M>(round: number, to?: PartyId): Attack<M> {
+  return (r, from, out, ctx) =>
+    [...out].map(([t, m]) => [t, r === round && (to === undefined || t === to) ? ctx.earlier.previous(round, from, t) : m]);
 }
 
 /** Sends, in `round`, the seat's message of `round − 1` again (a stale or duplicated round). */
@@ -340,8 +349,8 @@ export function flipBit(b: Uint8Array, at = -1, bit = 0): Uint8Array {
 export const pointPlusG = (b: Uint8Array): Uint8Array => encodePoint(decodePoint(b).add(G));
 /** The 32-byte scalar x + 1 mod q (a different valid scalar). */
 export const scalarPlusOne = (b: Uint8Array): Uint8Array => encodeScalar(Fn.add(BigInt('0x' + Buffer.from(b).toString('hex')), 1n));
-/** A 32-byte value ≥ q: must be refused, never reduced. */
-export const scalarOutOfRange = (): Uint8Array => encodeScalar(q - 1n).map((x, k) => (k === 0 ? 0xff : x));
+/** A 32-byte value ≥ q (2^256 − 1): must be refused, never reduced. */
+export const scalarOutOfRange = (): Uint8Array => new Uint8Array(32).fill(0xff);
 /** A 33-byte string that is no compressed point (bad prefix). */
 export const notAPoint = (b: Uint8Array): Uint8Array => Uint8Array.from(b).fill(0x05, 0, 1);
 
@@ -438,6 +447,8 @@ export interface Dkls23SignOptions {
   tweak?: bigint;
   /** The session id all signers were given (default: fresh random). */
   sid?: Uint8Array;
+  /** Lets one seat run with another session id than the rest. */
+  sidOf?: (party: PartyId, sid: Uint8Array) => Uint8Array;
 }
 
 /**
@@ -455,7 +466,7 @@ export function dkls23SignProtocol(shares: Dkls23KeyShare[], msgHash: Uint8Array
     rounds: 3,
     create(p) {
       const share = shares.find((s) => s.self === p)!;
-      const signer = new Dkls23Signer(share, ids, sid, msgHash, opts.tweak ?? 0n);
+      const signer = new Dkls23Signer(share, ids, opts.sidOf ? opts.sidOf(p, sid) : sid, msgHash, opts.tweak ?? 0n);
       let own: Uint8Array | undefined;
       return {
         send(round, inbox) {
