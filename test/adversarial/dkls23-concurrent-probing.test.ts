@@ -4,26 +4,20 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BanList, PeerBannedError, type BanRecord, type BanStore } from '../../src/ceremony/bans.js';
+import { BanList, PeerBannedError } from '../../src/ceremony/bans.js';
 import { runDklsSign, type DklsSignStart } from '../../src/ceremony/dkls-sign-rounds.js';
-import { CeremonySession, type SessionChannel, type SessionLink } from '../../src/ceremony/session.js';
-import { CeremonyChannel } from '../../src/crypto/channel.js';
+import { CeremonySession, type SessionChannel } from '../../src/ceremony/session.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
 import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../src/crypto/portable-channel.js';
-import { loadKek } from '../../src/crypto/share-seal.js';
-import type { NodeContext } from '../../src/node/ceremonies/context.js';
-import { sealDklsShare } from '../../src/node/ceremonies/dkls-shares.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
-import type { Invite, NodeSession } from '../../src/node/peer-network.js';
+import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
 import { dklsSignAsClient, type ClientCeremony } from '../../src/sdk/device/client-flows.js';
 import { MemoryShareStore } from '../../src/sdk/device/share-store.js';
+import { MemoryLink, nodeSeat, sessionsOf, signInvite, WatchedBans } from './node-seat.js';
 import { toHex } from '../../src/shared/hex.js';
-import type { CeremonyId, KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { CeremonyId, KeyId, PartyId } from '../../src/shared/ids.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
-import { openEmbeddedStore } from '../../src/storage/open-database.js';
-import type { SqlNodeStore } from '../../src/storage/sql-store.js';
-import type { UserRecord } from '../../src/storage/store.js';
 import { runDkls23Dkg } from '../helpers/dkls23.js';
 
 /**
@@ -43,41 +37,6 @@ import { runDkls23Dkg } from '../helpers/dkls23.js';
  */
 const CEREMONIES = 64;
 const ATTACKER = 'node-2' as PartyId;
-
-/** Delivers between sessions of one process, a macrotask per message like a socket. */
-class MemoryLink implements SessionLink {
-  readonly closed = false;
-  readonly #rooms = new Map<string, Map<string, CeremonySession>>();
-
-  join(room: string, party: string, s: CeremonySession): void {
-    if (!this.#rooms.has(room)) this.#rooms.set(room, new Map());
-    this.#rooms.get(room)!.set(party, s);
-  }
-
-  send(room: string, from: string, to: string, data: Uint8Array): void {
-    setImmediate(() => this.#rooms.get(room)?.get(to)?.deliver(from as PartyId, data));
-  }
-
-  leave(room: string, party: string): void {
-    this.#rooms.get(room)?.delete(party);
-  }
-}
-
-/** A ban store that notes when the (synchronous part of the) ban happened. */
-class WatchedBans implements BanStore {
-  readonly saved: Array<{ ban: BanRecord; at: number }> = [];
-  constructor(
-    private readonly inner: BanStore,
-    private readonly clock: () => number,
-  ) {}
-  listBans(keyId: string) {
-    return this.inner.listBans(keyId);
-  }
-  async saveBan(ban: BanRecord) {
-    this.saved.push({ ban, at: this.clock() });
-    await this.inner.saveBan(ban);
-  }
-}
 
 /** Corrupts the attacker's round-1 messages and holds them until every ceremony has one ready. */
 function probeGate(total: number) {
@@ -172,55 +131,23 @@ describe('DKLs23: concurrent selective-abort probing by a malicious co-signer', 
   });
 
   test(`node participant: ${CEREMONIES} ceremonies, one probe checked, then nothing more to the attacker`, async () => {
-    const store: SqlNodeStore = await openEmbeddedStore(join(root, 'node-1'));
+    const victim = 'node-1' as PartyId;
+    const keyId = randomUUID() as KeyId;
+    const rec = recorder();
+    const seat = await nodeSeat(root, victim, keyId, nodeShares[0]!, { clock: rec.tick });
+    const { ctx, store, logs, bans } = seat;
     try {
-      const victim = 'node-1' as PartyId;
-      const owner: UserRecord = { userId: 'a'.repeat(32) as UserId, apiKeyHash: new Uint8Array(32), createdAt: new Date() };
-      await store.insertUser(owner);
-      const kek = await loadKek({ env: randomBytes(32).toString('hex'), keyFile: join(root, 'unused.kek') });
-      const keyId = randomUUID() as KeyId;
-      const rec = recorder();
-      const bans = new WatchedBans(new SqlBanStore(store.client), rec.tick);
-      const logs: string[] = [];
-      const ctx = {
-        self: victim,
-        store,
-        kek,
-        stepTimeoutMs: 20_000,
-        maxBatch: 64,
-        bans: new BanList(bans, { maxPerPeer: 1000 }),
-        authenticateUser: async () => owner,
-        authorize: async () => {},
-        log: (m: string) => logs.push(m),
-      } as unknown as NodeContext;
-      await store.insertKey(sealDklsShare(ctx, keyId, owner, nodeShares[0]!));
-
       const link = new MemoryLink();
-      const peers = new Map(identities.map((i) => [i.partyId, i.publicKey]));
       const attackerBans = new BanList({ listBans: async () => [], saveBan: async () => {} }, { maxPerPeer: 1000 });
       const gate = probeGate(CEREMONIES);
       const hash = randomBytes(32);
-      const session = (who: Identity, id: CeremonyId) => {
-        const s = new CeremonySession(who.partyId, new CeremonyChannel(who, id, peers), link);
-        link.join(id, who.partyId, s);
-        return s;
-      };
-      const invite = (id: CeremonyId): Invite => ({
-        v: 1,
-        ceremony: id,
-        relay: 'memory',
-        issuedAt: Date.now(),
-        credential: 'bearer',
-        op: { type: DKLS_SIGN, key_id: keyId, msgs: [toHex(hash)], path: [], extra_data: '' } as Invite['op'],
-      });
-
       const runs = Array.from({ length: CEREMONIES }, async () => {
-        const id = randomUUID() as CeremonyId;
-        const mine = session(identities[0]!, id);
+        const sessions = sessionsOf(link, identities);
+        const mine = sessions.get(victim)!;
         rec.watch(mine);
-        const theirs = session(identities[1]!, id);
+        const theirs = sessions.get(ATTACKER)!;
         probing(theirs, gate);
-        const honest = participateDklsSign(ctx, invite(id), ATTACKER, async () => mine as NodeSession);
+        const honest = participateDklsSign(ctx, signInvite(mine.id, keyId, [toHex(hash)]), ATTACKER, async () => mine);
         await Promise.all([honest, attackerSide(theirs, nodeShares[1]!, victim, keyId, hash, attackerBans)]);
       });
       await Promise.all(runs);
@@ -240,13 +167,13 @@ describe('DKLs23: concurrent selective-abort probing by a malicious co-signer', 
       const stored = await new SqlBanStore(store.client).listBans(keyId);
       assert.deepEqual(stored.map((b) => [b.party, b.reason]), [[ATTACKER, 'OT extension consistency check failed']]);
       const restarted = { ...ctx, bans: new BanList(new SqlBanStore(store.client)) } as NodeContext;
-      const id = randomUUID() as CeremonyId;
-      const mine = session(identities[0]!, id);
-      const theirs = session(identities[1]!, id);
-      await participateDklsSign(restarted, invite(id), ATTACKER, async () => mine as NodeSession);
+      const sessions = sessionsOf(link, identities);
+      const mine = sessions.get(victim)!;
+      const theirs = sessions.get(ATTACKER)!;
+      await participateDklsSign(restarted, signInvite(mine.id, keyId, [toHex(hash)]), ATTACKER, async () => mine);
       await assert.rejects(theirs.expect(victim, 'ready', 5000), (e: Error) => /refused \(executor_result\)/.test(e.message));
     } finally {
-      await store.close();
+      await seat.close();
     }
   });
 

@@ -93,11 +93,11 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     const n = Number(op.n);
     const t = Number(op.t);
     try {
-      user = await ctx.authenticateUser(invite.credential, true);
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
       checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
+      user = await ctx.authenticateUser(invite.credential, true);
       await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, requestId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);
     } catch (e) {

@@ -115,9 +115,10 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       } catch {
         throw new ProtocolError('invitation with malformed messages, batch size or path', from);
       }
-      // Spent here, on this node: one signed request admits one ceremony per node.
-      const user = await ctx.authenticateUser(invite.credential, true);
+      // Checked before the nonce is spent (a mismatched invitation must not burn the request),
+      // then spent here, on this node: one signed request admits one ceremony per node.
       checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
+      const user = await ctx.authenticateUser(invite.credential, true);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);

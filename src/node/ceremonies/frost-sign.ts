@@ -141,8 +141,8 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       } catch {
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
-      const user = await ctx.authenticateUser(invite.credential, true);
       checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
+      const user = await ctx.authenticateUser(invite.credential, true);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);

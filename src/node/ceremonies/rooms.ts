@@ -107,13 +107,13 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
   const op = invite.op as Record<string, unknown>;
   const roomUuid = String(op.room_uuid);
   const insert = async () => {
-    const user = await ctx.authenticateUser(invite.credential, true);
     if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
       throw new TandemError('bad_request_params', 'malformed room');
     }
     const listed = op.clients as Array<{ party_id: string; public_key: string }>;
     const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
     checkInvitationMatches(invite.credential, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
+    const user = await ctx.authenticateUser(invite.credential, true);
     checkRoom(ctx, Number(op.num_parties), clients);
     // The coordinator's clock sets the expiry, but never longer than a room may live here.
     const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));
