@@ -216,6 +216,16 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       await pool.closeAll();
       await store.close();
     }
+    // Operators see it: GET /admin/bans and the audit log (the ban is durable before the error is answered).
+    const listed = await api(node1, 'GET', `/admin/bans?key_id=${ecdsaKeyId}`, { key: ADMIN_KEY });
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    const bans = listed.body.bans as Array<Record<string, string>>;
+    assert.deepEqual(bans.map((b) => [b.key_id, b.party_id, b.reason]), [[ecdsaKeyId, 'node-2', 'OT extension consistency check failed']]);
+    assert.ok(!Number.isNaN(Date.parse(bans[0]!.banned_at!)));
+    assert.equal((await api(node1, 'GET', '/admin/bans', { key })).body.err_type, 'you_have_to_be_admin');
+    const audit = await api(node1, 'GET', '/admin/audit?limit=1000', { key: ADMIN_KEY });
+    const entries = audit.body.entries as Array<Record<string, unknown>>;
+    assert.equal(entries.filter((e) => e.operation === 'ban' && e.key_id === ecdsaKeyId && e.actor === 'node-2').length, 1, JSON.stringify(entries.slice(-3)));
     // With node-3 back, node-1 signs with node-3, never with node-2.
     await startNode(ids[2]!);
     const hash = randomBytes(32);

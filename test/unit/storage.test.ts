@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
 import { openEmbeddedStore, openNodeStore } from '../../src/storage/open-database.js';
-import { migrate } from '../../src/storage/migrations.js';
+import { migrate, NODE_MIGRATIONS, runMigrations } from '../../src/storage/migrations.js';
+import { SqlBanStore } from '../../src/storage/ban-store.js';
 import { PgliteClient } from '../../src/storage/pglite-client.js';
 import { PostgresClient } from '../../src/storage/postgres-client.js';
 import type { SqlClient } from '../../src/storage/sql.js';
@@ -11,7 +12,7 @@ import { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { KeyRecord, NodeStore, UserRecord } from '../../src/storage/store.js';
 import { backends, type Backend, type TestDatabase } from '../helpers/databases.js';
 
-const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }];
+const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }, { name: '0005_key_bans' }];
 
 function user(id: string): UserRecord {
   return {
@@ -202,4 +203,26 @@ for (const backend of backends) {
       (db) => openNodeStore(db.config),
     );
   }
+}
+
+for (const backend of backends) {
+  describe(`${backend.name}: a database of release 0.1.0 with DKLs23 bans`, () => {
+    test('bans kept as settings rows move to key_bans, and keep refusing', async () => {
+      // Release 0.1.0's schema (migrations 0001-0004), with a ban as its recordBan wrote it.
+      const db = await backend.open((sql) => runMigrations(sql, NODE_MIGRATIONS.slice(0, 4)));
+      try {
+        const old = new SqlNodeStore(db.client);
+        const keyId = '3f2b9c1e-5a47-4d0e-9b2a-7c1d8e6f4a30';
+        await old.setSetting(`dkls23-ban:${keyId}:node-2`, 'OT extension consistency check failed');
+        await old.setSetting('admin_key_hash', 'ab'.repeat(32));
+        assert.deepEqual(await migrate(db.client), ['0005_key_bans']);
+        const bans = await new SqlBanStore(db.client).listBans(keyId);
+        assert.deepEqual(bans.map((b) => [b.keyId, b.party, b.reason]), [[keyId, 'node-2', 'OT extension consistency check failed']]);
+        assert.equal(await old.getSetting(`dkls23-ban:${keyId}:node-2`), undefined, 'moved, not copied');
+        assert.equal(await old.getSetting('admin_key_hash'), 'ab'.repeat(32), 'other settings untouched');
+      } finally {
+        await db.close();
+      }
+    });
+  });
 }
