@@ -160,6 +160,11 @@ export function runAdversarial<M, R>(proto: Protocol<M, R>, opts: RunOptions<M> 
     });
   }
 
+  if (honest.some((p) => outcomes.has(p))) {
+    for (const p of proto.parties) if (!outcomes.has(p)) outcomes.set(p, { party: p, honest: !malicious.includes(p), status: 'stopped', round: 0 });
+    return { outcomes, honest: honest.map((p) => outcomes.get(p)!), malicious };
+  }
+
   // inboxes[instance index] for the round being computed
   let inboxes = instances.map(() => new Map() as Inbox<M>);
   const inboxOf = (to: PartyId) => instances.map((inst, k) => (inst.party === to ? k : -1)).filter((k) => k >= 0);
