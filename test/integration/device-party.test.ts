@@ -5,8 +5,9 @@ import { computeAddress, recoverAddress, Signature } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
 import { WebSocket } from 'ws';
 import { generateRequestKey, TandemApiError, TandemNodeClient, type EcdsaSignature } from '../../src/sdk/index.js';
-import { DeviceParty, generateDeviceIdentity, MemoryShareStore } from '../../src/sdk/device/index.js';
+import { DeviceParty, PeerBannedError, generateDeviceIdentity, MemoryShareStore } from '../../src/sdk/device/index.js';
 import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import type { PartyId } from '../../src/shared/ids.js';
 
 /**
  * A device party from the SDK against a real cluster (relay + three node processes): the
@@ -100,7 +101,7 @@ for (const [backend, base] of [['embedded', 17700], ['postgres', 17750]] as cons
   });
 
   test('ecdsa (DKLs23) 2-of-2 and 2-of-3 with the device: ethers recovers the address', async () => {
-    const { party } = device('phone-ecdsa');
+    const { party, store } = device('phone-ecdsa');
     for (const n of [2, 3]) {
       const { key_id, public_key } = await party.keygen('ecdsa', { num_parties: n, threshold: 2 });
       const info = await user.publicKey('ecdsa', key_id);
@@ -113,6 +114,11 @@ for (const [backend, base] of [['embedded', 17700], ['postgres', 17750]] as cons
       checkEcdsa(child.public_key, chash, await party.sign('ecdsa', { key_id, msg: hex(chash), derivation_path: 'm/0/7' }));
       if (n === 2) await rejectsApi(user.sign('ecdsa', { key_id, msg: hex(randomBytes(32)) }), 'executor_result', /room_uuid.*phone-ecdsa/);
       else checkEcdsa(public_key, hash, await user.sign('ecdsa', { key_id, msg: hex(hash) }));
+      // A node the device banned for this key (kept in the device's store) is never asked again;
+      // with no other node able to sign, the app gets a typed error naming the node.
+      const nodes = info.parties.filter((p) => p !== 'phone-ecdsa') as PartyId[];
+      for (const p of nodes) await store.saveBan({ keyId: key_id, party: p, reason: 'OT extension consistency check failed', at: new Date() });
+      await assert.rejects(party.sign('ecdsa', { key_id, msg: hex(hash) }), (e: unknown) => e instanceof PeerBannedError && e.party === nodes[0] && e.keyId === key_id);
     }
   });
 

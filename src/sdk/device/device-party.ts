@@ -117,12 +117,9 @@ export class DeviceParty {
       stored.secret.fill(0);
       try {
         // Never ask a node this device has banned for the key to coordinate: it would get nothing.
-        const banned = new Set((await this.#bans.load(req.key_id)).map((b) => b.party as string));
-        const eligible = share.pub.parties.filter((p) => !banned.has(p));
-        if (eligible.length < share.pub.threshold - 1) {
-          const b = (await this.#bans.load(req.key_id))[0]!;
-          throw new PeerBannedError(b.party, req.key_id, b.reason);
-        }
+        const bans = await this.#bans.load(req.key_id);
+        const eligible = share.pub.parties.filter((p) => p !== this.partyId && !bans.some((b) => b.party === p));
+        if (eligible.length < share.pub.threshold - 1) throw new PeerBannedError(bans[0]!.party, req.key_id, bans[0]!.reason);
         const room = await this.#createRoom(share.pub.threshold);
         const coordinator = this.#coordinator(nodes, room, eligible);
         return await this.#inRoom(room, nodes, coordinator, async (c) => {
