@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { instrumentHttp, requestIdOptions } from '../observability/http.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { frameworkRefusals, REFUSAL_MESSAGES, type RefusalFormat } from '../http/framework-refusals.js';
+import { frameworkRefusals, refuseUnmetExpectations, REFUSAL_MESSAGES, type RefusalFormat } from '../http/framework-refusals.js';
 import { keepConnectionAfterTooLarge } from '../http/too-large-body.js';
 import { RpcCall } from './call.js';
 import type { Gateway } from './gateway.js';
@@ -65,6 +65,7 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
   const logger = opts.logger ?? silentLogger();
   const metrics = opts.metrics ?? new Metrics('gateway');
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ...requestIdOptions, ...frameworkRefusals(refusalAnswer) });
+  refuseUnmetExpectations(app.server, refusalAnswer);
   instrumentHttp(app, logger, metrics);
 
   // Any content type, parsed here: the raw text is kept (the direct passkey flow signs

@@ -1,14 +1,15 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * Requests refused before any route, hook or error handler runs: by Fastify's router
  * (a path whose %-encoding does not decode, a path parameter over its maxParamLength) or by
- * Node's HTTP parser (headers over maxHeaderSize, a request that is not HTTP). Left alone,
- * Fastify and Node answer these in their own formats; an API promises callers one format.
+ * Node's HTTP server (headers over maxHeaderSize, a request that is not HTTP, an Expect
+ * header other than 100-continue). Left alone, Fastify and Node answer these in their own
+ * formats; an API promises callers one format.
  */
-export type FrameworkRefusal = 'bad_url' | 'param_too_long' | 'headers_too_large' | 'request_timeout' | 'malformed_request';
+export type FrameworkRefusal = 'bad_url' | 'param_too_long' | 'headers_too_large' | 'request_timeout' | 'malformed_request' | 'unmet_expectation';
 
 /** What every API says about them; the apps put it into their own error format. */
 export const REFUSAL_MESSAGES: Record<FrameworkRefusal, string> = {
@@ -17,6 +18,7 @@ export const REFUSAL_MESSAGES: Record<FrameworkRefusal, string> = {
   headers_too_large: 'the request headers are too large',
   request_timeout: 'the request did not arrive in time',
   malformed_request: 'the request is not valid HTTP/1.1',
+  unmet_expectation: 'the Expect header asks for something other than 100-continue',
 };
 
 /** The request as far as it was read: a parse error may come before its request line is known. */
@@ -84,6 +86,18 @@ export function frameworkRefusals(format: RefusalFormat) {
       setTimeout(() => socket.destroy(), LINGER_MS).unref();
     },
   };
+}
+
+/**
+ * Node answers an Expect header other than 100-continue with its own 417 unless the server
+ * listens for 'checkExpectation'; then no route runs and the answer is written here.
+ */
+export function refuseUnmetExpectations(server: Server, format: RefusalFormat): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const a = format('unmet_expectation', { ...(req.method ? { method: req.method } : {}), ...(req.url ? { url: req.url } : {}) });
+    res.writeHead(a.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify(a.body));
+  });
 }
 
 /** The method and target of the request line, when the failing packet begins with one. */

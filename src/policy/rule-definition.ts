@@ -1,5 +1,6 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { getAddress } from 'viem';
+import { isPrintableText } from '../shared/text.js';
 import type { Operation, RuleDefinition } from './types.js';
 
 /**
@@ -106,7 +107,7 @@ function unique<T>(xs: T[]): T[] {
 function parseName(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) fail('name must be a non-empty string');
   if (v.length > RULE_LIMITS.maxNameChars) fail(`name must be at most ${RULE_LIMITS.maxNameChars} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(v)) fail('name must not contain control characters');
+  if (!isPrintableText(v)) fail('name must not contain control characters or lone surrogates');
   return v;
 }
 
@@ -114,6 +115,8 @@ function parseWebhook(b: Record<string, unknown>): RuleDefinition {
   onlyFields(b, ['name', 'type', 'url', 'timeout_ms', 'public_key']);
   if (typeof b.url !== 'string' || b.url.length === 0) fail('url must be a non-empty string');
   if (b.url.length > RULE_LIMITS.maxUrlChars) fail(`url must be at most ${RULE_LIMITS.maxUrlChars} characters`);
+  // Stored as given, and the URL parser drops some control characters silently: refused here.
+  if (!isPrintableText(b.url)) fail('url must not contain control characters or lone surrogates');
   let url: URL;
   try {
     url = new URL(b.url);

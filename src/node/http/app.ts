@@ -5,7 +5,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { instrumentHttp, requestIdOptions } from '../../observability/http.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
-import { frameworkRefusals, REFUSAL_MESSAGES } from '../../http/framework-refusals.js';
+import { frameworkRefusals, refuseUnmetExpectations, REFUSAL_MESSAGES, type RefusalFormat } from '../../http/framework-refusals.js';
 import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
 import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../../shared/timeout.js';
@@ -20,6 +20,7 @@ import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
 import { Compile } from 'typebox/compile';
 import { parseRequestPublicKey } from '../../shared/request-signature.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerBanRoutes } from './ban-routes.js';
 import { credentialOf, isSignedRequest, RAW_BODY } from './key-routes.js';
 import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
@@ -30,6 +31,12 @@ import { CreateRoomBody, CreateRoomResponse, CreateUserBody, CreateUserResponse,
  * even parsed, so an anonymous caller learns nothing about what a valid body looks like.
  */
 const checkCreateUserBody = Compile(CreateUserBody);
+
+/**
+ * What the router and Node's HTTP server refuse themselves is the caller's error too (seed
+ * 000 knows only 400, 401, 404 and 500, so an over-long parameter or header is no 414 or 431).
+ */
+const seedRefusal: RefusalFormat = (refusal) => ({ status: 400, body: { err_type: 'bad_request_params', err_msg: REFUSAL_MESSAGES[refusal] } });
 
 export interface AppOptions {
   version: string;
@@ -47,14 +54,13 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   const app = Fastify({
     logger: false,
     ...requestIdOptions,
-    // What the router and Node's parser refuse themselves is the caller's error too (seed 000
-    // knows only 400, 401, 404 and 500, so an over-long parameter or header is no 414 or 431).
-    ...frameworkRefusals((refusal) => ({ status: 400, body: { err_type: 'bad_request_params', err_msg: REFUSAL_MESSAGES[refusal] } })),
+    ...frameworkRefusals(seedRefusal),
     bodyLimit: 256 * 1024,
     // Strict types: "3" is not a number of parties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  refuseUnmetExpectations(app.server, seedRefusal);
   app.addSchema(ErrorBody);
   if (opts.corsOrigins?.length) {
     // Exact origins only, never a wildcard: a page on another site must not drive a user's key.
@@ -190,6 +196,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   }
   registerEcdsaRoutes(app, ctx, { maxBatch: opts.maxBatch, requireUser, metrics });
   registerAdminRoutes(app, ctx, { requireAdmin });
+  registerBanRoutes(app, ctx.banRecords, { requireAdmin });
 
   return app;
 }

@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+
+/**
+ * Inputs for the property-based tests of the HTTP edges (test/adversarial/): arbitrary
+ * JSON and text with what storage, parsers and routers trip on, and valid samples with
+ * one thing broken, so that generated input also gets past the first check.
+ */
+
+/** Strings with what storage, parsers and routers trip on: NUL, controls, lone surrogates, separators, huge runs. */
+export const nastyString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.string({ unit: fc.constantFrom('\u0000', '\u0001', '\u001f', '\u007f', '\ud800', '\udfff', '\ud83d\ude00', '%', '/', '?', '#', '&', '=', '\\', '"', "'", '.', 'é', 'a', '0', '-', ' ', 'm'), maxLength: 30 }),
+  fc.constantFrom('', 'x'.repeat(65), 'k'.repeat(100_000), '%00', '%zz', 'm/0', 'm' + '/1'.repeat(300), '00'.repeat(40_000), 'ab'.repeat(32)),
+);
+/** JSON values with nasty strings in them, and wrong types. */
+export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
+  { depthSize: 'small' },
+  fc.jsonValue({ maxDepth: 3 }),
+  nastyString,
+  fc.dictionary(nastyString, fc.oneof(nastyString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null)), { maxKeys: 4 }),
+  fc.array(fc.oneof(nastyString, fc.integer()), { maxLength: 4 }),
+);
+
+/** Characters that, put inside an otherwise valid string, reach the validators behind the schema. */
+export const nastyChar = fc.constantFrom('\u0000', '\u0001', '\n', '\u007f', '\ud800', '\udfff', '%00', '%', '\\', '"', '\u2028', '\ufeff');
+
+/**
+ * `sample` with one field (at any depth) replaced by arbitrary JSON, removed, or a field
+ * added; or a nasty character put into one of its strings, which keeps the rest valid so
+ * the input gets past the schema to what parses the field further (a URL, a path).
+ */
+export function mutated(sample: object): fc.Arbitrary<unknown> {
+  const edit = fc.record({
+    kind: fc.constantFrom('replace', 'remove', 'add', 'insert', 'insert'),
+    slot: fc.nat(),
+    at: fc.nat(),
+    value: anyJson,
+    key: nastyString,
+    char: nastyChar,
+  });
+  return edit.map(({ kind, slot, at, value, key, char }) => {
+    const copy = structuredClone(sample) as Record<string, unknown>;
+    const slots: Array<[Record<string, unknown>, string]> = [];
+    const walk = (v: unknown) => {
+      if (typeof v !== 'object' || v === null) return;
+      for (const k of Object.keys(v)) {
+        slots.push([v as Record<string, unknown>, k]);
+        walk((v as Record<string, unknown>)[k]);
+      }
+    };
+    walk(copy);
+    if (slots.length === 0 || kind === 'add') {
+      copy[key] = value;
+      return copy;
+    }
+    const [where, k] = slots[slot % slots.length]!;
+    const old = where[k];
+    if (kind === 'insert' && typeof old === 'string') where[k] = old.slice(0, at % (old.length + 1)) + char + old.slice(at % (old.length + 1));
+    else if (kind === 'remove') delete where[k];
+    else where[k] = value;
+    return copy;
+  });
+}
+
+/** The sample with NUL, a lone surrogate or a control character put into each of its strings in turn: every free-text field, systematically. */
+export function stringEdits(sample: object): unknown[] {
+  const out: unknown[] = [];
+  const paths: Array<Array<string>> = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (typeof v === 'string') paths.push(path);
+    else if (typeof v === 'object' && v !== null) for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], [...path, k]);
+  };
+  walk(sample, []);
+  for (const path of paths) {
+    for (const char of ['\u0000', '\ud800', '\udc00', '\u0001']) {
+      for (const where of ['start', 'middle', 'end'] as const) {
+        const copy = structuredClone(sample) as Record<string, unknown>;
+        let parent = copy;
+        for (const k of path.slice(0, -1)) parent = parent[k] as Record<string, unknown>;
+        const leaf = path[path.length - 1]!;
+        const s = parent[leaf] as string;
+        const at = where === 'start' ? 0 : where === 'end' ? s.length : Math.floor(s.length / 2);
+        parent[leaf] = s.slice(0, at) + char + s.slice(at);
+        out.push(copy);
+      }
+    }
+  }
+  return out;
+}
+
+/** A body as sent: JSON text of a value, or raw text and bytes that are not JSON. */
+export function bodyText(values: fc.Arbitrary<unknown>): fc.Arbitrary<string | Buffer> {
+  return fc.oneof(
+    { weight: 6, arbitrary: values.map((v) => JSON.stringify(v) ?? 'null') },
+    { weight: 1, arbitrary: nastyString },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)) },
+    { weight: 1, arbitrary: fc.constantFrom('{', '{"key_id":', '[]', 'null', '"x"', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{}}}') },
+    // Deep nesting as text: as values it would overflow the test's own stack before the server's.
+    { weight: 1, arbitrary: fc.tuple(fc.nat({ max: 20_000 }), fc.constantFrom('[', '{"key_id":', '{"msg":')).map(([n, open]) => open.repeat(n) + '1' + (open === '[' ? ']' : '}').repeat(n)) },
+  );
+}
+
+/** A path segment as sent: %-encoded text (any characters) or raw %-sequences that may not decode. */
+export const pathSegment = fc.oneof(
+  nastyString.map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/gu, '\ufffd'))),
+  fc.string({ unit: fc.constantFrom('%', '%0', '%00', '%zz', '%ff', '%ED%A0%80', '%C0%AF', '%E0%A4%A', 'a', 'Z', '9', '-', '_', '.', '~', '!', '$', "'", '(', '*', '+', ',', ';', '=', ':', '@'), maxLength: 30 }),
+  fc.nat({ max: 300 }).map((n) => 'k'.repeat(n)),
+);
