@@ -17,7 +17,8 @@ export function parser<S extends TSchema>(name: string, schema: S): (input: unkn
   return (input, from) => {
     if (!compiled.Check(input)) {
       const first = [...compiled.Errors(input)][0];
-      const where = first ? `${first.instancePath || '/'} ${first.message}` : 'invalid';
+      // The path can hold a key the sender chose: keep it to plain characters, short.
+      const where = first ? `${first.instancePath || '/'} ${first.message}`.replace(/[^A-Za-z0-9/_ .-]/g, '?').slice(0, 120) : 'invalid';
       throw new ProtocolError(`malformed ${name}: ${where}`, from);
     }
     return input as Static<S>;
