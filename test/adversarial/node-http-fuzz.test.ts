@@ -232,8 +232,8 @@ describe('the node HTTP API under arbitrary input', { timeout: 240_000 }, () => 
     });
 
     test('query strings', async () => {
-      const routes = ['/admin/users', '/admin/audit', '/admin/audit/verify', `/bip340/public-key/${keyIds.bip340}`, '/identity'];
-      const name = fc.oneof(fc.constantFrom('after', 'limit', 'after_seq', 'anchor_seq', 'anchor_hash', '__proto__', 'constructor'), pathSegment);
+      const routes = ['/admin/users', '/admin/audit', '/admin/audit/verify', '/admin/bans', `/bip340/public-key/${keyIds.bip340}`, '/identity'];
+      const name = fc.oneof(fc.constantFrom('after', 'limit', 'after_seq', 'anchor_seq', 'anchor_hash', 'key_id', '__proto__', 'constructor'), pathSegment);
       const value = fc.oneof(pathSegment, fc.nat().map(String), fc.constantFrom('', '0', '1000', '1001', '-1', '1e3', '0x10', 'a'.repeat(64), '9'.repeat(20)));
       const query = fc.array(fc.tuple(name, fc.option(value)), { minLength: 1, maxLength: 4 }).map((pairs) => pairs.map(([k, v]) => (v === null ? k : `${k}=${v}`)).join('&'));
       await fc.assert(
