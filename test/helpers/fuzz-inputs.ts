@@ -62,27 +62,35 @@ export function mutated(sample: object): fc.Arbitrary<unknown> {
   });
 }
 
-/** The sample with NUL, a lone surrogate or a control character put into each of its strings in turn: every free-text field, systematically. */
+/**
+ * The sample with what storage and text handling trip on put into each of its strings in
+ * turn (every free-text field, systematically): a NUL inside, a control character inside,
+ * a lone high surrogate at the end (a string cut in the middle of a pair), a lone low
+ * surrogate at the start.
+ */
+const STRING_EDITS: Array<(s: string) => string> = [
+  (s) => s.slice(0, s.length >> 1) + '\u0000' + s.slice(s.length >> 1),
+  (s) => s.slice(0, s.length >> 1) + '\u0001' + s.slice(s.length >> 1),
+  (s) => s + '\ud83d',
+  (s) => '\udc00' + s,
+];
+
 export function stringEdits(sample: object): unknown[] {
   const out: unknown[] = [];
-  const paths: Array<Array<string>> = [];
+  const paths: string[][] = [];
   const walk = (v: unknown, path: string[]) => {
     if (typeof v === 'string') paths.push(path);
     else if (typeof v === 'object' && v !== null) for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], [...path, k]);
   };
   walk(sample, []);
   for (const path of paths) {
-    for (const char of ['\u0000', '\ud800', '\udc00', '\u0001']) {
-      for (const where of ['start', 'middle', 'end'] as const) {
-        const copy = structuredClone(sample) as Record<string, unknown>;
-        let parent = copy;
-        for (const k of path.slice(0, -1)) parent = parent[k] as Record<string, unknown>;
-        const leaf = path[path.length - 1]!;
-        const s = parent[leaf] as string;
-        const at = where === 'start' ? 0 : where === 'end' ? s.length : Math.floor(s.length / 2);
-        parent[leaf] = s.slice(0, at) + char + s.slice(at);
-        out.push(copy);
-      }
+    for (const edit of STRING_EDITS) {
+      const copy = structuredClone(sample) as Record<string, unknown>;
+      let parent = copy;
+      for (const k of path.slice(0, -1)) parent = parent[k] as Record<string, unknown>;
+      const leaf = path[path.length - 1]!;
+      parent[leaf] = edit(parent[leaf] as string);
+      out.push(copy);
     }
   }
   return out;

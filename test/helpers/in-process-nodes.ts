@@ -41,16 +41,10 @@ export async function startInProcessNodes(count: number, env: NodeJS.ProcessEnv 
     await rm(root, { recursive: true, force: true });
   };
   try {
-    // In parallel: most of a start is opening and migrating the embedded database.
-    const started = await Promise.allSettled(
-      ids.map((id) => {
-        const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...env });
-        return startSignerNode(config, (msg) => logs.push(`[${id}] ${msg}`));
-      }),
-    );
-    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    for (const id of ids) {
+      const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...env });
+      nodes.push(await startSignerNode(config, (msg) => logs.push(`[${id}] ${msg}`)));
+    }
     const url = nodes[0]!.url;
     const made = await api(url, 'POST', '/admin/create-user', { key: ADMIN_KEY });
     if (made.status !== 200) throw new Error(`create-user: ${JSON.stringify(made.body)}`);
