@@ -60,11 +60,11 @@ describe('an invitation must be the operation the user signed', () => {
   const envelope = (path: string, body: unknown) => encodeEnvelope({ method: 'POST', path, body: JSON.stringify(body), authorization: 'Tandem-Signature …' });
   const signBody = { key_id: 'k1', msg: ['aa', 'bb', 'cc'], derivation_path: 'm/0/7', extra_data: 'ee' };
   const cred = envelope('/ecdsa/sign', signBody);
-  const op = { kind: 'sign' as const, family: 'ecdsa', keyId: 'k1', msgs: ['bb', 'cc'], path: [0, 7], extraData: 'ee' };
+  const op = { kind: 'sign' as const, family: 'ecdsa', keyId: 'k1', msgs: ['aa', 'bb', 'cc'], path: [0, 7], extraData: 'ee' };
   const refused = (o: Parameters<typeof checkInvitationMatches>[1], c = cred) =>
     assert.throws(() => checkInvitationMatches(c, o, coordinator), (e: unknown) => e instanceof ProtocolError && e.culprit === coordinator);
 
-  test('the same operation (a contiguous part of a batch) passes', () => {
+  test('the same operation (exactly its messages, in order) passes', () => {
     checkInvitationMatches(cred, op, coordinator);
     checkInvitationMatches(envelope('/ecdsa/keygen', { num_parties: 3, threshold: 2 }), { kind: 'keygen', family: 'ecdsa', n: 3, t: 2 }, coordinator);
     checkInvitationMatches('tdm_bearer_key', { ...op, msgs: ['ff'] }, coordinator); // a bearer key binds nothing
@@ -73,6 +73,11 @@ describe('an invitation must be the operation the user signed', () => {
   test('another message, key, path, extra data, family or kind names the coordinator', () => {
     refused({ ...op, msgs: ['ff'] });
     refused({ ...op, msgs: ['aa', 'cc'] });
+    // One request is one ceremony: a part of its batch, or more than it, is another operation.
+    refused({ ...op, msgs: ['bb', 'cc'] });
+    refused({ ...op, msgs: ['aa', 'bb'] });
+    refused({ ...op, msgs: ['aa', 'bb', 'cc', 'cc'] });
+    refused({ ...op, msgs: ['cc', 'bb', 'aa'] });
     refused({ ...op, keyId: 'k2' });
     refused({ ...op, path: [0, 8] });
     refused({ ...op, extraData: '' });
