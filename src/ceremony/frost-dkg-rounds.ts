@@ -1,23 +1,24 @@
 import type { FrostDkg } from '../protocols/frost/dkg.js';
 import type { FrostKeyShare } from '../protocols/frost/key-share.js';
-import { parseDkgRound2, type DkgConfirm, type DkgRound1Set, type DkgRound2 } from '../protocols/frost/messages.js';
+import { parseDkgRound2, type DkgConfirm, type DkgRound2 } from '../protocols/frost/messages.js';
 import { ProtocolError } from '../protocols/errors.js';
 import type { PartyId } from '../shared/ids.js';
 import type { CeremonySession } from './session.js';
 
 /**
  * FROST DKG rounds 2 and 3 from one party's view: the same for a coordinator, a node
- * participant and a room's client.
+ * participant and a room's client. `shares` is what `dkg.round2` made of the round-1 set:
+ * the caller checks the set first, the coordinator before it relays it (so a bad package
+ * names its author there and reaches nobody), a participant as soon as it arrives (naming
+ * the coordinator that relayed it).
  */
 export async function exchangeDkgShares(
   s: CeremonySession,
   dkg: FrostDkg,
-  set: DkgRound1Set,
+  shares: DkgRound2[],
   others: PartyId[],
   timeoutMs: number,
 ): Promise<{ share: FrostKeyShare; confirm: DkgConfirm }> {
-  // Check the round-1 set (naming a cheater) before anything else.
-  const shares = dkg.round2(set);
   // Hear from every party before sending shares: they then travel under the
   // ephemeral-ephemeral channel key (forward secret), never under a first-contact key.
   for (const p of others) s.step(p, 'hello', {});

@@ -514,9 +514,11 @@ function one<M>(inbox: Inbox<M>, from: PartyId, what: string): M {
 /**
  * FROST DKG as the ceremonies run it (src/node/ceremonies/frost-keygen.ts,
  * src/ceremony/frost-dkg-rounds.ts): round 1, each participant's package to the
- * coordinator; round 2, the coordinator relays the round-1 set; round 3, shares peer to
- * peer. The ceremony's own checks are reproduced here (schema parse, `from` equals the
- * channel sender, one message per step), so the engine sees what it would in a ceremony.
+ * coordinator; round 2, the coordinator checks the round-1 set (its own round2) and only
+ * then relays it; round 3, shares peer to peer, each participant checking the relayed set
+ * as relayed by the coordinator. The ceremony's own checks are reproduced here (schema
+ * parse, `from` equals the channel sender, one message per step), so the engine sees what
+ * it would in a ceremony.
  */
 export function frostDkgProtocol(suite: FrostSuite, ids: PartyId[], t: number, coordinator: PartyId = ids[0]!): Protocol<FrostDkgWire, FrostKeyShare> {
   return {
@@ -526,7 +528,7 @@ export function frostDkgProtocol(suite: FrostSuite, ids: PartyId[], t: number, c
     create(p) {
       const dkg = new FrostDkg(suite, p, t, ids.length);
       const mine = dkg.round1();
-      let set: DkgRound1Set | undefined;
+      let shares: DkgRound2[] | undefined;
       return {
         send(round, inbox) {
           if (round === 1) return p === coordinator ? new Map() : new Map([[coordinator, mine]]);
@@ -539,11 +541,12 @@ export function frostDkgProtocol(suite: FrostSuite, ids: PartyId[], t: number, c
                 if (r1.from !== q) throw new ProtocolError('round-1 package carries another party id', q);
                 return r1;
               });
-            set = { v: 1, packages: [mine, ...packages] };
-            return new Map(ids.filter((q) => q !== p).map((q) => [q, set!]));
+            const set: DkgRound1Set = { v: 2, packages: [mine, ...packages] };
+            shares = dkg.round2(set);
+            return new Map(ids.filter((q) => q !== p).map((q) => [q, set]));
           }
-          if (p !== coordinator) set = parseDkgRound1Set(one(inbox, coordinator, 'round-1 set'), coordinator);
-          return new Map(dkg.round2(set!).map((m) => [m.to as PartyId, m]));
+          if (p !== coordinator) shares = dkg.round2(parseDkgRound1Set(one(inbox, coordinator, 'round-1 set'), coordinator), coordinator);
+          return new Map(shares!.map((m) => [m.to as PartyId, m]));
         },
         finish(inbox) {
           const received: DkgRound2[] = [];
@@ -605,7 +608,7 @@ export function frostSignProtocol(suite: FrostSuite, shares: FrostKeyShare[], ms
           const packages = inbox.get(coordinator) ?? [];
           if (packages.length === 0) throw new ProtocolError('missing signing package', coordinator);
           let share: SignatureShare | undefined;
-          for (const m of packages) share = signer.sign(parseSigningPackage(m, coordinator));
+          for (const m of packages) share = signer.sign(parseSigningPackage(m, coordinator), coordinator);
           return new Map([[coordinator, share!]]);
         },
         finish(inbox) {

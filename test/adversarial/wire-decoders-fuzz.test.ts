@@ -107,7 +107,7 @@ describe('FROST wire messages', () => {
   const h33 = hex(encodePoint(point()));
   const samples: Array<[string, (x: unknown, f?: PartyId) => unknown, unknown]> = [
     ['DKG round 1', frost.parseDkgRound1, { v: 1, from, commitment: [h33], proofOfKnowledge: h32 + h32 }],
-    ['DKG round 1 set', frost.parseDkgRound1Set, { v: 1, packages: [{ v: 1, from, commitment: [h33], proofOfKnowledge: h32 + h32 }, { v: 1, from: 'node-1', commitment: [h33], proofOfKnowledge: h32 + h32 }] }],
+    ['DKG round 1 set', frost.parseDkgRound1Set, { v: 2, packages: [{ v: 1, from, commitment: [h33], proofOfKnowledge: h32 + h32 }, { v: 1, from: 'node-1', commitment: [h33], proofOfKnowledge: h32 + h32 }] }],
     ['DKG round 2', frost.parseDkgRound2, { v: 1, from, to: 'node-1', signingShare: h32, transcript: h32 }],
     ['DKG confirmation', frost.parseDkgConfirm, { v: 1, from, transcript: h32, publicDigest: h32, groupPublicKey: h32 }],
     ['signing commitment', frost.parseSignCommitment, { v: 1, from, hiding: h33, binding: h33 }],

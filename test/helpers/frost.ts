@@ -10,7 +10,7 @@ export const parties = (n: number): PartyId[] => Array.from({ length: n }, (_, i
 /** Runs a whole DKG in memory, with an optional hook to tamper with round-2 messages. */
 export function runDkg(ids: PartyId[], t: number, tamper?: (m: DkgRound2) => DkgRound2, suite: FrostSuite = bip340Suite): FrostKeyShare[] {
   const dkgs = ids.map((p) => new FrostDkg(suite, p, t, ids.length));
-  const set = { v: 1 as const, packages: dkgs.map((d) => d.round1()) };
+  const set = { v: 2 as const, packages: dkgs.map((d) => d.round1()) };
   const r2 = dkgs.flatMap((d) => d.round2(set)).map((m) => (tamper ? tamper(m) : m));
   return dkgs.map((d, i) => d.round3(r2.filter((m) => m.to === ids[i])).share);
 }

@@ -62,9 +62,11 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
     abortAll(s, losers, 'not_selected');
     if (winners.length < need) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
     chosen = winners.map(([p]) => p);
-    const set: DkgRound1Set = { v: 1, packages: [mine, ...winners.map(([, r1]) => r1)] };
+    const set: DkgRound1Set = { v: 2, packages: [mine, ...winners.map(([, r1]) => r1)] };
+    // Checked before it is relayed: participants name us for a bad package in it.
+    const shares = dkg.round2(set);
     for (const p of chosen) s.step(p, 'r1set', set);
-    const result = await exchangeDkgShares(s, dkg, set, chosen, ctx.stepTimeoutMs);
+    const result = await exchangeDkgShares(s, dkg, shares, chosen, ctx.stepTimeoutMs);
     await store(ctx, req.family, keyId, user, result.share, room);
     stored = true;
     const confirms = await Promise.all(chosen.map(async (p) => parseDkgConfirm(await s.expect(p, 'confirm', ctx.stepTimeoutMs), p)));
@@ -124,7 +126,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     const others = parties.filter((p) => p !== ctx.self);
     for (const p of others) if (p !== from && !ctx.network.peerIds.includes(p) && !clients.includes(p)) throw new ProtocolError(`unknown party ${p} in key`, from);
     if (!clients.every((c) => parties.includes(c))) throw new ProtocolError('the room\'s clients are not all in the key', from);
-    const result = await exchangeDkgShares(session, dkg, set, others, ctx.stepTimeoutMs);
+    const result = await exchangeDkgShares(session, dkg, dkg.round2(set, from), others, ctx.stepTimeoutMs);
     await store(ctx, family, keyId, user, result.share, room);
     stored = true;
     session.step(from, 'confirm', result.confirm);

@@ -158,7 +158,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
     const batch = parseSigningPackageBatch(await session.expect(from, 'package', ctx.stepTimeoutMs), from);
     const packages = batch.packages as SigningPackage[];
     if (packages.length !== signers.length) throw new ProtocolError('signing packages do not match the invitation', from);
-    session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!)) });
+    session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!, from)) });
   } catch (e) {
     // Not being selected is the normal end for a t-of-n participant that answered late.
     if (!(e instanceof Error && /not_selected/.test(e.message))) ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);

@@ -19,7 +19,8 @@ type LibRound1 = ReturnType<LibDkg['round1']>['public'];
  *   round1()        → broadcast: VSS commitment + proof of knowledge of the secret term
  *   round2(set)     → one private share per other party, each echoing a hash of the
  *                     round-1 set this party saw (so an equivocating relay or
- *                     coordinator is caught: broadcast consistency)
+ *                     coordinator is caught: broadcast consistency); a participant
+ *                     passes who relayed the set, and a bad set names that relayer
  *   round3(shares)  → this party's key share + a confirmation of the public result
  *
  * No I/O: the caller moves messages. Every input is checked, and a check that fails
@@ -59,22 +60,29 @@ export class FrostDkg {
     return this.#own;
   }
 
-  round2(set: DkgRound1Set): DkgRound2[] {
+  /**
+   * `relayedBy`: the party the set came from, when this party did not build it from packages
+   * each received from its author. A bad package in a relayed set is then the relayer's
+   * fault, never the listed author's: the relayer could have altered it, and an honest one
+   * checks every package before relaying (the coordinator runs round2 on its own set first).
+   */
+  round2(set: DkgRound1Set, relayedBy?: PartyId): DkgRound2[] {
     this.#steps.advance('round1', 'round2');
     return this.#steps.run(() => {
+      const author = (p: DkgRound1) => (relayedBy === undefined ? (p.from as PartyId) : relayedBy);
       const packages = set.packages.map(lower);
-      if (packages.length !== this.#n) throw new ProtocolError(`round-1 set has ${packages.length} packages, expected ${this.#n}`);
+      if (packages.length !== this.#n) throw new ProtocolError(`round-1 set has ${packages.length} packages, expected ${this.#n}`, relayedBy);
       const seen = new Set<string>();
       for (const p of packages) {
-        if (seen.has(p.from)) throw new ProtocolError('duplicate party in round-1 set', p.from as PartyId);
+        if (seen.has(p.from)) throw new ProtocolError('duplicate party in round-1 set', author(p));
         seen.add(p.from);
         if (p.commitment.length !== this.#threshold) {
-          throw new ProtocolError(`commitment has ${p.commitment.length} terms, expected ${this.#threshold}`, p.from as PartyId);
+          throw new ProtocolError(`commitment has ${p.commitment.length} terms, expected ${this.#threshold}`, author(p));
         }
       }
       const mine = packages.find((p) => p.from === this.#self);
       if (!mine || JSON.stringify(mine) !== JSON.stringify(this.#own)) {
-        throw new ProtocolError('round-1 set does not carry our own package unchanged');
+        throw new ProtocolError('round-1 set does not carry our own package unchanged', relayedBy);
       }
       const others = packages.filter((p) => p.from !== this.#self);
       const libOthers = others.map((p) => this.#toLib(p));
@@ -82,7 +90,7 @@ export class FrostDkg {
       try {
         shares = this.#suite.lib.DKG.round2(this.#secret!, libOthers);
       } catch (e) {
-        throw new ProtocolError(`round-1 package rejected: ${(e as Error).message}`, this.#blameRound1(others));
+        throw new ProtocolError(`round-1 package rejected: ${(e as Error).message}`, relayedBy ?? this.#blameRound1(others));
       }
       this.#set = packages;
       this.#transcript = bytesToHex(transcriptHash(this.#suite, packages, this.#threshold));
@@ -102,10 +110,12 @@ export class FrostDkg {
       for (const r of received) {
         const sender = r.from as PartyId;
         if (r.to !== this.#self) throw new ProtocolError('round-2 share addressed to another party', sender);
-        if (!others.some((p) => p.from === r.from)) throw new ProtocolError('round-2 share from a party outside the set', sender);
         if (byFrom.has(r.from)) throw new ProtocolError('two round-2 shares', sender);
-        // Either the sender or whoever relayed round 1 lied; we can't tell which.
+        // Either the sender or whoever relayed round 1 lied; we can't tell which. Compared
+        // before anything that reads our set: a relayer that left an honest sender out of it
+        // must not get that sender named.
         if (r.transcript.toLowerCase() !== this.#transcript) throw new ProtocolError(`${sender} saw a different round-1 set`);
+        if (!others.some((p) => p.from === r.from)) throw new ProtocolError('round-2 share from a party outside the set', sender);
         byFrom.set(r.from, r);
       }
       const missing = others.find((p) => !byFrom.has(p.from));

@@ -26,8 +26,13 @@ export const DkgRound1Schema = Type.Object(
 export type DkgRound1 = Static<typeof DkgRound1Schema>;
 export const parseDkgRound1 = parser('DKG round 1', DkgRound1Schema);
 
+/**
+ * Version 2: the coordinator checks every package (naming its author) before it relays the
+ * set, so a participant that finds a bad one names the coordinator. A version-1 coordinator
+ * relayed unchecked, so the versions must not meet: each refuses the other's set.
+ */
 export const DkgRound1SetSchema = Type.Object(
-  { v: Type.Literal(1), packages: Type.Array(DkgRound1Schema, { minItems: 2, maxItems: MAX_PARTIES }) },
+  { v: Type.Literal(2), packages: Type.Array(DkgRound1Schema, { minItems: 2, maxItems: MAX_PARTIES }) },
   { additionalProperties: false },
 );
 export type DkgRound1Set = Static<typeof DkgRound1SetSchema>;

@@ -13,7 +13,7 @@ type Nonces = ReturnType<FrostSuite['lib']['commit']>['nonces'];
  *   commit()      → round 1: fresh nonce commitments (the nonces stay in memory only)
  *   sign(package) → round 2: this party's signature share, after checking that the
  *                   package is for the message it agreed to sign, includes its own
- *                   commitment unchanged and names only holders of the key
+ *                   commitment unchanged and names only holders of the key, once each
  *
  * A signer signs at most once: its nonces are erased by the first sign() or by
  * destroy(), so a nonce can't be used twice even if a package is replayed.
@@ -41,18 +41,23 @@ export class FrostSigner {
     return this.#commitment;
   }
 
-  sign(pkg: SigningPackage): SignatureShare {
+  /**
+   * `from`: who sent the package (the coordinator). Whatever is wrong with it is named on
+   * `from`, never on a party it lists: only `from` built it, from commitments it checked
+   * itself (FrostAggregator.addCommitment).
+   */
+  sign(pkg: SigningPackage, from?: PartyId): SignatureShare {
     if (this.#step !== 'committed' || !this.#nonces || !this.#commitment) {
-      throw new ProtocolError(`sign() at step ${this.#step}: a signer signs once`);
+      throw new ProtocolError(`sign() at step ${this.#step}: a signer signs once`, this.#step === 'signed' ? from : undefined);
     }
     try {
-      if (pkg.msg.toLowerCase() !== bytesToHex(this.#msg)) throw new ProtocolError('signing package is for another message');
+      if (pkg.msg.toLowerCase() !== bytesToHex(this.#msg)) throw new ProtocolError('signing package is for another message', from);
       // Points are validated by the library's signShare (subgroup included); checking them here
       // too doubled the cost of an Ed25519 share, whose torsion check is ~2.5 ms a point.
-      const list = checkCommitmentList(this.#suite, this.#share.publicPackage, pkg.commitments, false);
+      const list = checkCommitmentList(this.#suite, this.#share.publicPackage, pkg.commitments, false, () => from);
       const mine = list.find((c) => c.from === this.#share.party);
       if (!mine || mine.hiding !== this.#commitment.hiding || mine.binding !== this.#commitment.binding) {
-        throw new ProtocolError('signing package does not carry our commitment unchanged');
+        throw new ProtocolError('signing package does not carry our commitment unchanged', from);
       }
       const share = this.#suite.lib.signShare(
         this.#libSecret(),
@@ -65,7 +70,7 @@ export class FrostSigner {
       return { v: 1, from: this.#share.party, share: bytesToHex(share) };
     } catch (e) {
       this.#step = 'failed';
-      throw e instanceof ProtocolError ? e : new ProtocolError((e as Error).message);
+      throw e instanceof ProtocolError ? e : new ProtocolError((e as Error).message, from);
     } finally {
       this.destroy();
     }
@@ -147,7 +152,10 @@ export class FrostAggregator {
       const id = frostIdentifier(this.#suite, from);
       if (!partyOf.has(id)) throw new ProtocolError('share from a party outside the signing set', from);
       if (byParty[id]) throw new ProtocolError('second signature share', from);
-      byParty[id] = hexToBytes(s.share);
+      const share = hexToBytes(s.share);
+      // The library would throw on it while summing, before it checks shares one by one.
+      if (!this.#suite.isValidScalar(share)) throw new ProtocolError('signature share is not a scalar', from);
+      byParty[id] = share;
     }
     const missing = [...partyOf].find(([id]) => !byParty[id]);
     if (missing) throw new ProtocolError('missing signature share', missing[1]);
@@ -175,16 +183,26 @@ function lowerCommitment(c: SignCommitment): SignCommitment {
   return { v: 1, from: c.from, hiding: c.hiding.toLowerCase(), binding: c.binding.toLowerCase() };
 }
 
-/** Every entry from a distinct holder of the key, with points that decode (when `points`). */
-function checkCommitmentList(suite: FrostSuite, pub: FrostPublicPackage, list: SignCommitment[], points = true): SignCommitment[] {
+/**
+ * Every entry from a distinct holder of the key, with points that decode (when `points`).
+ * `blame` names who answers for a bad entry: by default its author, which is right only
+ * where each entry came straight from its author.
+ */
+function checkCommitmentList(
+  suite: FrostSuite,
+  pub: FrostPublicPackage,
+  list: SignCommitment[],
+  points = true,
+  blame: (c: SignCommitment) => PartyId | undefined = (c) => c.from as PartyId,
+): SignCommitment[] {
   const seen = new Set<string>();
   return list.map((c) => {
     const from = c.from as PartyId;
-    if (!pub.parties.includes(from)) throw new ProtocolError('commitment from a party that holds no share of this key', from);
-    if (seen.has(from)) throw new ProtocolError('duplicate commitment', from);
+    if (!pub.parties.includes(from)) throw new ProtocolError('commitment from a party that holds no share of this key', blame(c));
+    if (seen.has(from)) throw new ProtocolError('duplicate commitment', blame(c));
     seen.add(from);
     if (points && (!suite.isValidPoint(hexToBytes(c.hiding)) || !suite.isValidPoint(hexToBytes(c.binding)))) {
-      throw new ProtocolError('commitment is not a valid curve point', from);
+      throw new ProtocolError('commitment is not a valid curve point', blame(c));
     }
     return lowerCommitment(c);
   });

@@ -16,6 +16,8 @@ export interface FrostSuite {
   publicKey(groupCommitment: Uint8Array): Uint8Array;
   /** An encoded group element that decodes and is not the identity. */
   isValidPoint(bytes: Uint8Array): boolean;
+  /** An encoded scalar below the group order (never reduced). */
+  isValidScalar(bytes: Uint8Array): boolean;
   /** point + tweak·G, encoded; throws if the result is the identity. */
   addTweak(point: Uint8Array, tweak: bigint): Uint8Array;
   /** One non-hardened derivation step from an encoded public key (see derive.ts). */
@@ -38,6 +40,7 @@ export const bip340Suite: FrostSuite = {
       return false;
     }
   },
+  isValidScalar: (bytes) => validScalar(secp256k1.Point.Fn, bytes),
   addTweak: (point, tweak) => {
     const p = secp256k1.Point.fromBytes(point).add(secp256k1.Point.BASE.multiplyUnsafe(tweak));
     if (p.is0()) throw new ProtocolError('derived key is the identity; use another path');
@@ -49,6 +52,16 @@ export const bip340Suite: FrostSuite = {
     return { tweak: step.tweak, chainCode: step.chainCode };
   },
 };
+
+/** Field.fromBytes refuses a wrong length and a value at or above the order. */
+function validScalar(Fn: { fromBytes(b: Uint8Array): bigint }, bytes: Uint8Array): boolean {
+  try {
+    Fn.fromBytes(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** FROST(Ed25519, SHA-512), RFC 9591 §6.1: signatures are plain RFC 8032 Ed25519 ones. */
 export const ed25519Suite: FrostSuite = {
@@ -63,6 +76,7 @@ export const ed25519Suite: FrostSuite = {
       return false;
     }
   },
+  isValidScalar: (bytes) => validScalar(ed25519.Point.Fn, bytes),
   addTweak: (point, tweak) => {
     const p = ed25519.Point.fromBytes(point).add(ed25519.Point.BASE.multiplyUnsafe(tweak));
     if (p.is0()) throw new ProtocolError('derived key is the identity; use another path');

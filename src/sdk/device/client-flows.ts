@@ -86,7 +86,7 @@ export async function frostKeygenAsClient(
     c.session.step(c.coordinator, 'r1', dkg.round1());
     const set = parseDkgRound1Set(await c.session.expect(c.coordinator, 'r1set', c.timeoutMs), c.coordinator);
     const others = checkParties(c, set.packages.map((p) => p.from as PartyId), req.n);
-    const { share, confirm } = await exchangeDkgShares(c.session, dkg, set, others, c.timeoutMs);
+    const { share, confirm } = await exchangeDkgShares(c.session, dkg, dkg.round2(set, c.coordinator), others, c.timeoutMs);
     try {
       await keep(keyId, share);
     } finally {
@@ -120,7 +120,7 @@ export async function frostSignAsClient(
     const batch = parseSigningPackageBatch(await c.session.expect(c.coordinator, 'package', c.timeoutMs), c.coordinator);
     const packages = batch.packages as SigningPackage[];
     if (packages.length !== signers.length) throw new ProtocolError('signing packages do not match the request', c.coordinator);
-    c.session.step(c.coordinator, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!)) });
+    c.session.step(c.coordinator, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!, c.coordinator)) });
   } finally {
     for (const s of signers) s.destroy();
     share.secretShare.fill(0);
