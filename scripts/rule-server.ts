@@ -12,8 +12,10 @@ import type { NodeSigningKey } from '../src/policy/types.js';
  *        [--nodes <file>] [--deny-prefix <hex>] [--delay-ms N]
  *
  * --key          its Ed25519 key (raw 32 bytes, created mode 0600 if absent); answers are
- *                then signed (x-tandem-rule-signature). Prints "rule server public key: <hex>":
- *                give it as the rule's public_key.
+ *                then signed (x-tandem-rule-signature, tandem-rule-response/v2: over the
+ *                SHA-256 of the exact request body received, so an answer is good for that
+ *                request only). Prints "rule server public key: <hex>": give it as the
+ *                rule's public_key.
  * --nodes        JSON file [{ "id", "public_key" }] of the nodes' signing keys; requests
  *                must then come from one of them, validly signed (x-tandem-signature), with
  *                the body's node_id the signer's and its timestamp within 5 minutes.
@@ -99,10 +101,11 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-function send(res: ServerResponse, status: number, answer: Record<string, unknown>, requestId?: string): void {
+/** `signFor`: the raw body of the request answered, when the answer is to be signed. */
+function send(res: ServerResponse, status: number, answer: Record<string, unknown>, signFor?: Buffer): void {
   const body = Buffer.from(JSON.stringify(answer), 'utf8');
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(body.length) };
-  if (key && requestId !== undefined) headers[RESPONSE_SIGNATURE_HEADER] = signRuleResponse(key, requestId, body);
+  if (key && signFor !== undefined) headers[RESPONSE_SIGNATURE_HEADER] = signRuleResponse(key, signFor, body);
   res.writeHead(status, headers);
   res.end(body);
 }
@@ -141,7 +144,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return send(res, 400, { approved: false, reason: 'the body is not a JSON object' });
   }
   const requestId = typeof request.request_id === 'string' ? request.request_id : '';
-  const who = `request_id=${JSON.stringify(requestId)} node=${JSON.stringify(String(req.headers[NODE_ID_HEADER] ?? ''))}`;
+  const ceremonyId = typeof request.ceremony_id === 'string' ? request.ceremony_id : null;
+  const who = `request_id=${JSON.stringify(requestId)} ceremony_id=${JSON.stringify(ceremonyId)} node=${JSON.stringify(String(req.headers[NODE_ID_HEADER] ?? ''))}`;
   const unauthentic = authenticate(req, body, request);
   if (unauthentic !== null) {
     log(`${who} rejected: ${unauthentic}`);
@@ -150,7 +154,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const decision = decide(request);
   if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
   log(`${who} operation=${String(request.operation)} key_id=${String(request.key_id)} approved=${decision.approved}${decision.reason ? ` reason=${JSON.stringify(decision.reason)}` : ''}`);
-  send(res, 200, { ...decision, request_id: requestId }, requestId);
+  send(res, 200, { ...decision, request_id: requestId }, body);
 }
 
 const server = createServer((req, res) => {

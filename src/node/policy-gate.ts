@@ -24,20 +24,28 @@ export interface AuthorizeRequest {
   path?: number[];
   derivedPublicKey?: Uint8Array;
   extraData?: Uint8Array;
-  /** The ceremony or HTTP request this decision belongs to. */
-  requestId?: string;
+  /**
+   * The ceremony this decision belongs to: the audit entry's request id and the Rule
+   * Server's `ceremony_id`, never the Rule Server's `request_id` (webhook.ts makes that fresh).
+   */
+  ceremonyId?: string;
 }
 
 export class PolicyGate {
   constructor(
-    private readonly deps: { nodeId: string; policies: PolicyStore; counters: RuleCounters; signer: NodeSigningKey; audit: AuditLog },
+    private readonly deps: {
+      nodeId: string;
+      policies: Pick<PolicyStore, 'policiesFor'>;
+      counters: RuleCounters;
+      signer: NodeSigningKey;
+      audit: Pick<AuditLog, 'append'>;
+    },
   ) {}
 
   async authorize(req: AuthorizeRequest): Promise<void> {
-    const requestId = req.requestId ?? randomUUID();
     const bound = await this.deps.policies.policiesFor(req.userId, req.key?.keyId ?? null);
     const base = {
-      requestId,
+      requestId: req.ceremonyId ?? randomUUID(),
       actor: req.userId,
       operation: 'policy-decision',
       ...(req.key ? { keyId: req.key.keyId } : {}),
@@ -49,7 +57,7 @@ export class PolicyGate {
     const msgs: Array<Uint8Array | null> = req.msgs && req.msgs.length > 0 ? req.msgs : [null];
     for (const [i, msg] of msgs.entries()) {
       const ctx: OperationContext = {
-        requestId: msgs.length > 1 ? `${requestId}/${i}` : requestId,
+        ceremonyId: req.ceremonyId ?? null,
         operation: req.operation,
         keyFamily: req.family,
         keyId: req.key?.keyId ?? null,

@@ -1,4 +1,4 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { NodeSigningKey } from './types.js';
 
 /**
@@ -14,12 +14,18 @@ import type { NodeSigningKey } from './types.js';
  *
  * Response (Rule Server -> node), header `x-tandem-rule-signature`, by the rule's
  * `public_key`, required only when the rule has one:
- *   "tandem-rule-response/v1\n" || request_id || "\n" || raw response body bytes
- * request_id is the `request_id` of the request being answered (UTF-8), so an approval
- * captured for one request cannot be replayed for another.
+ *   "tandem-rule-response/v2\n" || hex(SHA-256(raw request body bytes)) || "\n" || raw response body bytes
+ * The hash binds the answer to everything the node asked (message, key, path, user...),
+ * and the body's `request_id` is fresh for every request a node sends, so an approval
+ * captured for one request cannot be replayed as the answer to any other.
+ *
+ * v1 ("tandem-rule-response/v1\n" || request_id || "\n" || response body) bound the request
+ * id only, and that id was the coordinator's ceremony id, which the coordinator can reuse:
+ * an approval captured once answered any later request under that id. Nodes refuse v1.
  */
 export const RULE_REQUEST_DOMAIN = 'tandem-rule-request/v1\n';
-export const RULE_RESPONSE_DOMAIN = 'tandem-rule-response/v1\n';
+export const RULE_RESPONSE_DOMAIN = 'tandem-rule-response/v2\n';
+const RETIRED_RULE_RESPONSE_DOMAIN_V1 = 'tandem-rule-response/v1\n';
 export const NODE_ID_HEADER = 'x-tandem-node-id';
 export const REQUEST_SIGNATURE_HEADER = 'x-tandem-signature';
 export const RESPONSE_SIGNATURE_HEADER = 'x-tandem-rule-signature';
@@ -35,9 +41,13 @@ export function ruleRequestSigningBytes(body: Uint8Array | string): Uint8Array {
   return Buffer.concat([Buffer.from(RULE_REQUEST_DOMAIN, 'utf8'), bytesOf(body)]);
 }
 
-/** The bytes a Rule Server signs for its answer to `requestId`. */
-export function ruleResponseSigningBytes(requestId: string, body: Uint8Array | string): Uint8Array {
-  return Buffer.concat([Buffer.from(`${RULE_RESPONSE_DOMAIN}${requestId}\n`, 'utf8'), bytesOf(body)]);
+/**
+ * The bytes a Rule Server signs for its answer to one request. `requestBody` must be the
+ * exact bytes received: a re-serialisation of the parsed JSON need not hash the same.
+ */
+export function ruleResponseSigningBytes(requestBody: Uint8Array, responseBody: Uint8Array | string): Uint8Array {
+  const requestHash = createHash('sha256').update(requestBody).digest('hex');
+  return Buffer.concat([Buffer.from(`${RULE_RESPONSE_DOMAIN}${requestHash}\n`, 'utf8'), bytesOf(responseBody)]);
 }
 
 const keyCache = new Map<string, KeyObject>();
@@ -65,12 +75,21 @@ export function verifyNodeSignature(publicKeyHex: string, body: Uint8Array | str
   return verifyEd25519(publicKeyHex, ruleRequestSigningBytes(body), signatureHex);
 }
 
-/** For Rule Servers: the `x-tandem-rule-signature` value (hex) for an answer to `requestId`. */
-export function signRuleResponse(key: Pick<NodeSigningKey, 'sign'>, requestId: string, body: Uint8Array | string): string {
-  return Buffer.from(key.sign(ruleResponseSigningBytes(requestId, body))).toString('hex');
+/** For Rule Servers: the `x-tandem-rule-signature` value (hex) for `responseBody` answering the request whose raw body is `requestBody`. */
+export function signRuleResponse(key: Pick<NodeSigningKey, 'sign'>, requestBody: Uint8Array, responseBody: Uint8Array | string): string {
+  return Buffer.from(key.sign(ruleResponseSigningBytes(requestBody, responseBody))).toString('hex');
 }
 
-/** For nodes: checks a Rule Server's answer signature with the rule's public key. */
-export function verifyRuleResponseSignature(publicKeyHex: string, requestId: string, body: Uint8Array | string, signatureHex: string): boolean {
-  return verifyEd25519(publicKeyHex, ruleResponseSigningBytes(requestId, body), signatureHex);
+/** For nodes: checks a Rule Server's answer signature with the rule's public key, against the request body this node sent. */
+export function verifyRuleResponseSignature(publicKeyHex: string, requestBody: Uint8Array, responseBody: Uint8Array | string, signatureHex: string): boolean {
+  return verifyEd25519(publicKeyHex, ruleResponseSigningBytes(requestBody, responseBody), signatureHex);
+}
+
+/**
+ * Whether a signature that failed v2 is a valid v1 one: never accepted, only so that the
+ * refusal tells a Rule Server operator who has not upgraded what to change.
+ */
+export function isRetiredV1RuleResponseSignature(publicKeyHex: string, requestId: string, responseBody: Uint8Array | string, signatureHex: string): boolean {
+  const v1 = Buffer.concat([Buffer.from(`${RETIRED_RULE_RESPONSE_DOMAIN_V1}${requestId}\n`, 'utf8'), bytesOf(responseBody)]);
+  return verifyEd25519(publicKeyHex, v1, signatureHex);
 }

@@ -9,7 +9,13 @@ export type Operation = 'keygen' | 'sign' | 'derive' | 'public-key';
 
 /** One operation as a rule sees it. Hex strings are lower case without 0x. */
 export interface OperationContext {
-  requestId: string;
+  /**
+   * The ceremony this decision is for; null when there is none (a `derive` or `public-key`
+   * read) or not yet (the coordinator decides before it opens the ceremony). Chosen by the
+   * coordinator, so it identifies no single decision: a Rule Server gets it to correlate
+   * only, and its answer is bound to the request body with a fresh request id instead.
+   */
+  ceremonyId: string | null;
   operation: Operation;
   keyFamily: KeyFamily;
   /** null for keygen. */

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { fetch, type Dispatcher, type Response } from 'undici';
 import {
+  isRetiredV1RuleResponseSignature,
   NODE_ID_HEADER,
   REQUEST_SIGNATURE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
@@ -16,19 +18,27 @@ import type { NodeSigningKey, OperationContext, RuleDefinition } from './types.j
  *   content-type: application/json
  *   x-tandem-node-id: <node id>
  *   x-tandem-signature: <hex Ed25519 over "tandem-rule-request/v1\n" || body>
- *   { "request_id", "operation", "key_family", "key_id", "public_key", "derivation_path",
- *     "derived_public_key", "msg", "extra_data", "user_id", "node_id", "timestamp" }
+ *   { "request_id", "ceremony_id", "operation", "key_family", "key_id", "public_key",
+ *     "derivation_path", "derived_public_key", "msg", "extra_data", "user_id", "node_id",
+ *     "timestamp" }
  *   (hex lower case without 0x; null where the operation has no such value)
  *
  *   200 { "approved": true | false, "reason"?: string }
- *   x-tandem-rule-signature: <hex Ed25519 over "tandem-rule-response/v1\n" || request_id || "\n" || body>
+ *   x-tandem-rule-signature: <hex Ed25519 over
+ *     "tandem-rule-response/v2\n" || hex(SHA-256(request body)) || "\n" || body>
  *   (required when the rule has a public_key)
+ *
+ * request_id is made here, fresh for every request, never taken from the ceremony: the
+ * ceremony id is the coordinator's choice and can come back, and two rules (or two
+ * messages of a batch) asked in one decision must not share an answer. ceremony_id is
+ * there only to let the Rule Server correlate (see OperationContext.ceremonyId).
  *
  * Everything else refuses (fail closed): a connection error, no complete answer within
  * `timeout_ms` (connect, headers and body together), a redirect (never followed), any
  * status but 200, a body over 16 KiB or not a JSON object, `approved` anything but the
  * boolean true, a `request_id` in the answer that is not this request's, and, when the rule
- * has a public_key, a missing or invalid signature. askRuleServer never throws for these:
+ * has a public_key, a missing or invalid signature (a v1 signature included: it does not
+ * bind the request body). askRuleServer never throws for these:
  * it returns the reason.
  *
  * The URL is the administrator's, so it is not restricted to public addresses (Rule
@@ -46,10 +56,11 @@ export interface AskOptions {
 
 type WebhookDefinition = Extract<RuleDefinition, { type: 'webhook' }>;
 
-/** The JSON body a Rule Server receives, field names as documented. */
-export function ruleRequestBody(ctx: OperationContext): string {
+/** The JSON body a Rule Server receives, field names as documented; `requestId` must be fresh (see above). */
+export function ruleRequestBody(ctx: OperationContext, requestId: string): string {
   return JSON.stringify({
-    request_id: ctx.requestId,
+    request_id: requestId,
+    ceremony_id: ctx.ceremonyId,
     operation: ctx.operation,
     key_family: ctx.keyFamily,
     key_id: ctx.keyId,
@@ -75,7 +86,8 @@ export async function askRuleServer(def: WebhookDefinition, ctx: OperationContex
 
 async function ask(def: WebhookDefinition, ctx: OperationContext, signer: NodeSigningKey, opts: AskOptions): Promise<string | null> {
   const maxBytes = opts.maxResponseBytes ?? MAX_RULE_RESPONSE_BYTES;
-  const body = Buffer.from(ruleRequestBody(ctx), 'utf8');
+  const requestId = randomUUID();
+  const body = Buffer.from(ruleRequestBody(ctx, requestId), 'utf8');
   const signature = Buffer.from(signer.sign(ruleRequestSigningBytes(body))).toString('hex');
   const signal = AbortSignal.timeout(def.timeout_ms);
   const timedOut = `rule server timed out after ${def.timeout_ms} ms`;
@@ -123,7 +135,10 @@ async function ask(def: WebhookDefinition, ctx: OperationContext, signer: NodeSi
   if (def.public_key !== null) {
     const sig = res.headers.get(RESPONSE_SIGNATURE_HEADER);
     if (sig === null || sig === '') return `rule server answer is not signed (${RESPONSE_SIGNATURE_HEADER} missing)`;
-    if (!verifyRuleResponseSignature(def.public_key, ctx.requestId, bytes, sig.trim())) {
+    if (!verifyRuleResponseSignature(def.public_key, body, bytes, sig.trim())) {
+      if (isRetiredV1RuleResponseSignature(def.public_key, requestId, bytes, sig.trim())) {
+        return 'rule server answer is signed with tandem-rule-response/v1, which nodes no longer accept: sign v2 (over the request body hash)';
+      }
       return 'rule server answer signature is invalid (for this rule key and request)';
     }
   }
@@ -131,7 +146,7 @@ async function ask(def: WebhookDefinition, ctx: OperationContext, signer: NodeSi
   const answer = parseJson(bytes);
   if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) return 'rule server answer is not a JSON object';
   const a = answer as Record<string, unknown>;
-  if (a.request_id !== undefined && a.request_id !== ctx.requestId) return 'rule server answered another request';
+  if (a.request_id !== undefined && a.request_id !== requestId) return 'rule server answered another request';
   if (a.approved === true) return null;
   if (a.approved === false) {
     const why = reasonOf(a);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,10 @@ import { parseRuleDefinition, RuleDefinitionError } from '../../src/policy/rule-
 import { RULE_REQUEST_DOMAIN, signRuleResponse, verifyRuleResponseSignature } from '../../src/policy/signatures.js';
 import type { NodeSigningKey, OperationContext, PolicyRecord, RuleDefinition, RuleRecord } from '../../src/policy/types.js';
 import { askRuleServer } from '../../src/policy/webhook.js';
+import { PolicyGate } from '../../src/node/policy-gate.js';
+import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { AuditAppend, AuditEntry } from '../../src/storage/audit-log.js';
+import type { KeyRecord } from '../../src/storage/store.js';
 
 // ---- helpers ----
 
@@ -35,7 +40,7 @@ const NOW = new Date('2024-01-03T12:00:00Z'); // a Wednesday
 
 function ctx(over: Partial<OperationContext> = {}): OperationContext {
   return {
-    requestId: 'req-1',
+    ceremonyId: 'cer-1',
     operation: 'sign',
     keyFamily: 'ecdsa',
     keyId: 'key-1',
@@ -69,6 +74,8 @@ function refuses(body: unknown, pattern?: RegExp): void {
 }
 
 const signer = generateSigningKey('node-a');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const counters = () => new MemoryRuleCounters();
 
 // ---- parser ----
@@ -548,6 +555,7 @@ describe('webhook rules', () => {
       const body = JSON.parse(r.body.toString('utf8'));
       assert.deepEqual(Object.keys(body), [
         'request_id',
+        'ceremony_id',
         'operation',
         'key_family',
         'key_id',
@@ -560,8 +568,10 @@ describe('webhook rules', () => {
         'node_id',
         'timestamp',
       ]);
+      assert.match(body.request_id, UUID, 'a fresh request id of its own, not the ceremony id');
       assert.deepEqual(body, {
-        request_id: 'req-1',
+        request_id: body.request_id,
+        ceremony_id: 'cer-1',
         operation: 'sign',
         key_family: 'ecdsa',
         key_id: 'key-1',
@@ -587,6 +597,8 @@ describe('webhook rules', () => {
       const keygen = ctx({ operation: 'keygen', keyId: null, publicKey: null, msg: null });
       assert.equal(await askRuleServer(hook(srv.url), keygen, signer), null);
       const kb = JSON.parse(srv.seen[1]!.body.toString('utf8'));
+      assert.match(kb.request_id, UUID);
+      assert.notEqual(kb.request_id, body.request_id);
       assert.equal(kb.key_id, null);
       assert.equal(kb.msg, null);
       assert.equal(kb.extra_data, null);
@@ -596,9 +608,9 @@ describe('webhook rules', () => {
   });
 
   test('deny, non-200, bad JSON, non-boolean approved, oversized answer, another request id', async () => {
-    let answer: (res: ServerResponse) => void = () => undefined;
-    const srv = await serve((_req, _body, res) => answer(res));
-    const ask = async (fn: (res: ServerResponse) => void) => {
+    let answer: (res: ServerResponse, sent: { request_id: string }) => void = () => undefined;
+    const srv = await serve((_req, body, res) => answer(res, JSON.parse(body.toString('utf8'))));
+    const ask = async (fn: (res: ServerResponse, sent: { request_id: string }) => void) => {
       answer = fn;
       return askRuleServer(hook(srv.url), ctx(), signer);
     };
@@ -615,7 +627,8 @@ describe('webhook rules', () => {
       assert.equal(await ask((res) => json(res, 200, { approved: 1 })), 'rule server answer has no boolean "approved"');
       assert.equal(await ask((res) => json(res, 200, { ok: true })), 'rule server answer has no boolean "approved"');
       assert.equal(await ask((res) => json(res, 200, { approved: true, request_id: 'req-0' })), 'rule server answered another request');
-      assert.equal(await ask((res) => json(res, 200, { approved: true, request_id: 'req-1' })), null);
+      assert.equal(await ask((res) => json(res, 200, { approved: true, request_id: 'cer-1' })), 'rule server answered another request', 'the ceremony id is not the request id');
+      assert.equal(await ask((res, sent) => json(res, 200, { approved: true, request_id: sent.request_id })), null);
       assert.equal(await ask((res) => json(res, 200, { approved: true, pad: 'x'.repeat(20_000) })), 'rule server answer exceeds 16384 bytes');
       assert.equal(
         await ask((res) => {
@@ -687,14 +700,16 @@ describe('webhook rules', () => {
     const ruleKey = generateSigningKey('rule-server');
     const otherKey = generateSigningKey('impostor');
     let mode: 'good' | 'none' | 'wrong-key' | 'replay' | 'altered' | 'good-deny' = 'good';
+    let previous: Buffer | undefined;
     const srv = await serve((_req, raw, res) => {
-      const req = JSON.parse(raw.toString('utf8')) as { request_id: string };
       const body = JSON.stringify(mode === 'good-deny' ? { approved: false, reason: 'limit' } : { approved: true });
       const headers: Record<string, string> = {};
-      if (mode === 'good' || mode === 'good-deny') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, req.request_id, body);
-      if (mode === 'wrong-key') headers['x-tandem-rule-signature'] = signRuleResponse(otherKey, req.request_id, body);
-      if (mode === 'replay') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, 'req-0', body);
-      if (mode === 'altered') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, req.request_id, JSON.stringify({ approved: false }));
+      if (mode === 'good' || mode === 'good-deny') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, raw, body);
+      if (mode === 'wrong-key') headers['x-tandem-rule-signature'] = signRuleResponse(otherKey, raw, body);
+      // Signed for the previous request of the same ceremony: the bodies differ only in request_id.
+      if (mode === 'replay') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, previous!, body);
+      if (mode === 'altered') headers['x-tandem-rule-signature'] = signRuleResponse(ruleKey, raw, JSON.stringify({ approved: false }));
+      previous = raw;
       json(res, 200, body, headers);
     });
     const def = hook(srv.url, { public_key: ruleKey.publicKeyHex });
@@ -714,10 +729,11 @@ describe('webhook rules', () => {
     }
     // The documented format, checked directly.
     const body = '{"approved":true}';
-    const sig = signRuleResponse(ruleKey, 'req-9', body);
-    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, 'req-9', body, sig), true);
-    assert.equal(ed25519.verify(Buffer.from(sig, 'hex'), Buffer.from(`tandem-rule-response/v1\nreq-9\n${body}`), Buffer.from(ruleKey.publicKeyHex, 'hex')), true);
-    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, 'req-8', body, sig), false);
+    const request = Buffer.from('{"request_id":"req-9"}');
+    const sig = signRuleResponse(ruleKey, request, body);
+    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, request, body, sig), true);
+    assert.equal(ed25519.verify(Buffer.from(sig, 'hex'), Buffer.from(`tandem-rule-response/v2\n${sha256Hex(request)}\n${body}`), Buffer.from(ruleKey.publicKeyHex, 'hex')), true);
+    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, Buffer.from('{"request_id":"req-8"}'), body, sig), false);
   });
 
   test('in a policy: webhooks are asked concurrently, and a webhook refusal consumes no rate budget', async () => {
@@ -744,6 +760,109 @@ describe('webhook rules', () => {
     } finally {
       await slowA.close();
       await slowB.close();
+    }
+  });
+});
+
+// ---- finding 9 of issue 12: an answer is for one request body, and request ids are fresh ----
+
+describe('Rule Server answers are bound to the request body', () => {
+  const ruleKey = generateSigningKey('rule-server');
+  /** Signatures built from the documented bytes here, not with signatures.ts. */
+  const v2 = (request: Buffer, answer: string) =>
+    Buffer.from(ruleKey.sign(Buffer.concat([Buffer.from(`tandem-rule-response/v2\n${sha256Hex(request)}\n`), Buffer.from(answer)]))).toString('hex');
+  const v1 = (requestId: string, answer: string) => Buffer.from(ruleKey.sign(Buffer.from(`tandem-rule-response/v1\n${requestId}\n${answer}`))).toString('hex');
+  const signedHook = (url: string) => hook(url, { public_key: ruleKey.publicKeyHex });
+  const requestIdOf = (raw: Buffer) => (JSON.parse(raw.toString('utf8')) as { request_id: string }).request_id;
+
+  test('an approval replayed as the answer to another request of the same ceremony is refused', async () => {
+    // The Rule Server (or someone between it and the node) keeps its first signed approval
+    // and gives it as the answer to everything after.
+    let kept: { answer: string; sig: string } | undefined;
+    const srv = await serve((_req, raw, res) => {
+      const answer = '{"approved":true}';
+      kept ??= { answer, sig: v2(raw, answer) };
+      json(res, 200, kept.answer, { 'x-tandem-rule-signature': kept.sig });
+    });
+    try {
+      assert.equal(await askRuleServer(signedHook(srv.url), ctx({ msg: '11'.repeat(32) }), signer), null);
+      assert.equal(
+        await askRuleServer(signedHook(srv.url), ctx({ msg: 'dead'.repeat(16) }), signer),
+        'rule server answer signature is invalid (for this rule key and request)',
+      );
+    } finally {
+      await srv.close();
+    }
+    // With the same request id, even: the signature is over the whole body, not the id.
+    const asked = Buffer.from(JSON.stringify({ request_id: 'r-1', ceremony_id: 'cer-1', msg: '11'.repeat(32) }));
+    const other = Buffer.from(JSON.stringify({ request_id: 'r-1', ceremony_id: 'cer-1', msg: 'dead'.repeat(16) }));
+    const sig = signRuleResponse(ruleKey, asked, '{"approved":true}');
+    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, asked, '{"approved":true}', sig), true);
+    assert.equal(verifyRuleResponseSignature(ruleKey.publicKeyHex, other, '{"approved":true}', sig), false);
+  });
+
+  test('a v2 answer over the request body approves; a v1 answer is refused', async () => {
+    let scheme: 'v1' | 'v2' = 'v2';
+    const srv = await serve((_req, raw, res) => {
+      const answer = JSON.stringify({ approved: true, request_id: requestIdOf(raw) });
+      json(res, 200, answer, { 'x-tandem-rule-signature': scheme === 'v2' ? v2(raw, answer) : v1(requestIdOf(raw), answer) });
+    });
+    try {
+      assert.equal(await askRuleServer(signedHook(srv.url), ctx(), signer), null);
+      scheme = 'v1';
+      assert.equal(
+        await askRuleServer(signedHook(srv.url), ctx(), signer),
+        'rule server answer is signed with tandem-rule-response/v1, which nodes no longer accept: sign v2 (over the request body hash)',
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('every decision asks with a request id of its own: same ceremony, a batch, two rules', async () => {
+    const srv = await serve((_req, _raw, res) => json(res, 200, { approved: true }));
+    const rules = [rule(hook(srv.url), 'hook-a'), rule(hook(`${srv.url}/b`), 'hook-b')];
+    const audited: AuditAppend[] = [];
+    const gate = new PolicyGate({
+      nodeId: 'node-a',
+      signer,
+      counters: counters(),
+      policies: { policiesFor: async () => [{ policy: { policyId: 'p', name: 'p', ruleIds: rules.map((r) => r.ruleId), createdAt: NOW }, rules }] },
+      audit: {
+        append: async (e) => {
+          audited.push(e);
+          return {} as AuditEntry;
+        },
+      },
+    });
+    const key: KeyRecord = {
+      keyId: 'key-1' as KeyId,
+      family: 'ecdsa',
+      ownerUserId: 'user-1' as UserId,
+      publicKey: new Uint8Array(33).fill(2),
+      threshold: 2,
+      parties: ['node-a', 'node-b'] as PartyId[],
+      publicPackage: {},
+      shareCiphertext: new Uint8Array(0),
+      createdAt: NOW,
+    };
+    const sign = (msgs: Uint8Array[], ceremonyId?: string) =>
+      gate.authorize({ operation: 'sign', family: 'ecdsa', userId: 'user-1' as UserId, key, msgs, ...(ceremonyId === undefined ? {} : { ceremonyId }) });
+    try {
+      await sign([new Uint8Array(32).fill(1)], 'cer-1');
+      await sign([new Uint8Array(32).fill(1)], 'cer-1'); // the same ceremony id again, as a coordinator may send it
+      await sign([new Uint8Array(32).fill(2), new Uint8Array(32).fill(3)], 'cer-1');
+      await sign([new Uint8Array(32).fill(4)]); // the coordinator's own decision: no ceremony yet
+      const sent = srv.seen.map((r) => JSON.parse(r.body.toString('utf8')) as { request_id: string; ceremony_id: string | null });
+      assert.equal(sent.length, 10, '2 rules x (1 + 1 + 2 + 1) messages');
+      for (const b of sent) assert.match(b.request_id, UUID);
+      assert.equal(new Set(sent.map((b) => b.request_id)).size, sent.length, `request ids: ${sent.map((b) => b.request_id).join(' ')}`);
+      assert.deepEqual(sent.map((b) => b.ceremony_id), [...Array(8).fill('cer-1'), null, null]);
+      // The audit log keeps the ceremony id (the participants' `signed` entries carry it too).
+      assert.deepEqual(audited.slice(0, 3).map((e) => e.requestId), ['cer-1', 'cer-1', 'cer-1']);
+      assert.match(audited[3]!.requestId, UUID);
+    } finally {
+      await srv.close();
     }
   });
 });
@@ -817,19 +936,19 @@ describe('scripts/rule-server', () => {
 
     const live = (over: Partial<OperationContext> = {}) => ctx({ timestamp: new Date().toISOString(), ...over });
     assert.equal(await askRuleServer(def, live({ msg: 'beef' }), signer), null);
-    assert.equal(await askRuleServer(def, live({ requestId: 'req-2', msg: 'deadbeef' }), signer), 'rule server denied: message starts with denied prefix dead');
-    assert.equal(await askRuleServer(def, live({ requestId: 'req-3', nodeId: 'node-b' }), nodeB), null);
-    assert.equal(await askRuleServer(def, live({ requestId: 'req-4', nodeId: 'node-x' }), stranger), 'rule server answered HTTP 401: unknown node "node-x"');
+    assert.equal(await askRuleServer(def, live({ ceremonyId: 'cer-2', msg: 'deadbeef' }), signer), 'rule server denied: message starts with denied prefix dead');
+    assert.equal(await askRuleServer(def, live({ ceremonyId: 'cer-3', nodeId: 'node-b' }), nodeB), null);
+    assert.equal(await askRuleServer(def, live({ ceremonyId: 'cer-4', nodeId: 'node-x' }), stranger), 'rule server answered HTTP 401: unknown node "node-x"');
     const impostor: NodeSigningKey = { ...stranger, nodeId: 'node-a' };
-    assert.equal(await askRuleServer(def, live({ requestId: 'req-5' }), impostor), 'rule server answered HTTP 401: invalid request signature');
-    assert.equal(await askRuleServer(def, live({ requestId: 'req-6', nodeId: 'node-b' }), signer), 'rule server answered HTTP 401: node_id does not match the signing node');
-    const stale = live({ requestId: 'req-7', timestamp: new Date(Date.now() - 10 * 60_000).toISOString() });
+    assert.equal(await askRuleServer(def, live({ ceremonyId: 'cer-5' }), impostor), 'rule server answered HTTP 401: invalid request signature');
+    assert.equal(await askRuleServer(def, live({ ceremonyId: 'cer-6', nodeId: 'node-b' }), signer), 'rule server answered HTTP 401: node_id does not match the signing node');
+    const stale = live({ ceremonyId: 'cer-7', timestamp: new Date(Date.now() - 10 * 60_000).toISOString() });
     assert.equal(await askRuleServer(def, stale, signer), 'rule server answered HTTP 401: timestamp missing or not within 5 minutes');
     // Its answers are signed by the key it printed: another key refuses them.
-    assert.equal(await askRuleServer(hook(url, { public_key: generateSigningKey('y').publicKeyHex }), live({ requestId: 'req-8', msg: 'beef' }), signer), 'rule server answer signature is invalid (for this rule key and request)');
+    assert.equal(await askRuleServer(hook(url, { public_key: generateSigningKey('y').publicKeyHex }), live({ ceremonyId: 'cer-8', msg: 'beef' }), signer), 'rule server answer signature is invalid (for this rule key and request)');
     for (let i = 0; i < 100 && lines.filter((l) => / approved=/.test(l)).length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     const decisions = lines.filter((l) => / approved=/.test(l));
     assert.equal(decisions.length >= 4, true, lines.join('\n'));
-    assert.ok(decisions.some((l) => l.includes('request_id="req-2"') && l.includes('approved=false')));
+    assert.ok(decisions.some((l) => l.includes('ceremony_id="cer-2"') && l.includes('approved=false')));
   });
 });

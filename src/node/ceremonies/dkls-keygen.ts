@@ -98,7 +98,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       }
       checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
-      await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, requestId: invite.ceremony });
+      await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);
     } catch (e) {
       refuse(session, from, e);

@@ -123,7 +123,7 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
       await ctx.bans.check(key.keyId, [from]);
-      await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
+      await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);
       return;

@@ -111,7 +111,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
       checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
-      await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, requestId: invite.ceremony });
+      await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, Number(op.n));
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {

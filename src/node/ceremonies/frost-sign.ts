@@ -146,7 +146,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
-      await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), requestId: invite.ceremony });
+      await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
       const share = childShare(ctx, key, suite, path);
       secret = share.secretShare;
       signers = msgs.map((m) => new FrostSigner(suite, share, m));

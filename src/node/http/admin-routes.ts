@@ -45,9 +45,9 @@ import { errorResponses } from './schemas.js';
 /** The webhook contract, in the OpenAPI document as in the README. */
 const WEBHOOK_DOC = [
   'Declarative rules are checked by the node itself; a webhook rule asks a Rule Server.',
-  'Webhook request: POST <url>, JSON {request_id, operation, key_family, key_id, public_key, derivation_path, derived_public_key, msg, extra_data, user_id, node_id, timestamp} (hex without 0x, null where absent),',
+  'Webhook request: POST <url>, JSON {request_id, ceremony_id, operation, key_family, key_id, public_key, derivation_path, derived_public_key, msg, extra_data, user_id, node_id, timestamp} (hex without 0x, null where absent; request_id fresh for every request, ceremony_id for correlation only),',
   'headers x-tandem-node-id and x-tandem-signature = hex Ed25519 signature by the node (GET /identity) over "tandem-rule-request/v1\\n" || body.',
-  'Answer: 200 {"approved": true|false, "reason"?}; when the rule has public_key (hex Ed25519), header x-tandem-rule-signature = hex signature over "tandem-rule-response/v1\\n" || request_id || "\\n" || body.',
+  'Answer: 200 {"approved": true|false, "reason"?}; when the rule has public_key (hex Ed25519), header x-tandem-rule-signature = hex signature over "tandem-rule-response/v2\\n" || hex(SHA-256(request body)) || "\\n" || body (v1 is refused).',
   'Anything else (timeout_ms exceeded, redirect, non-200, bad JSON, approved not exactly true, bad signature) refuses.',
 ].join(' ');
 
