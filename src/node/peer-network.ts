@@ -7,6 +7,7 @@ import type { RelayClient } from '../relay/client.js';
 import type { RelayPool } from '../relay/pool.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
 import { CeremonySession } from '../ceremony/session.js';
+import { TrustedRelays, UNTRUSTED_RELAY_MESSAGE } from './trusted-relays.js';
 
 /** Every node listens for invitations here, on its default relay. */
 export const INBOX_ROOM = 'tandem-inbox';
@@ -39,6 +40,19 @@ export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<
 /** A node's side of a ceremony: its channel can admit a room's clients. */
 export type NodeSession = CeremonySession<CeremonyChannel>;
 
+export interface PeerNetworkOptions {
+  /** Relays beyond the inbox's (TANDEM_TRUSTED_RELAYS) that ceremonies may use. */
+  trustedRelays?: Iterable<string>;
+}
+
+/** open() on a relay the node does not trust: refused before any connection is tried. */
+export class UntrustedRelayError extends Error {
+  constructor() {
+    super(UNTRUSTED_RELAY_MESSAGE);
+    this.name = 'UntrustedRelayError';
+  }
+}
+
 /**
  * A node's link to its peers: its inbox on the default relay (rejoined whenever the
  * socket drops), and the ceremonies it coordinates or joins. Peers never connect to each
@@ -46,6 +60,7 @@ export type NodeSession = CeremonySession<CeremonyChannel>;
  */
 export class PeerNetwork {
   readonly #seen = new Map<string, number>();
+  readonly #trusted: TrustedRelays;
   #inbox: RelayClient | undefined;
   #current = 0;
   #stopped = false;
@@ -59,7 +74,10 @@ export class PeerNetwork {
     private readonly pool: RelayPool,
     private readonly onInvite: InviteHandler,
     private readonly log: (msg: string) => void,
-  ) {}
+    options: PeerNetworkOptions = {},
+  ) {
+    this.#trusted = new TrustedRelays([...relays, ...(options.trustedRelays ?? [])]);
+  }
 
   get self(): PartyId {
     return this.identity.partyId;
@@ -68,6 +86,11 @@ export class PeerNetwork {
   /** The relay the inbox is on now: where this node opens ceremonies and sends invitations. */
   get defaultRelay(): string {
     return this.relays[this.#current % this.relays.length]!;
+  }
+
+  /** Whether `relay` is one this node connects to: its inbox relays and TANDEM_TRUSTED_RELAYS. */
+  trustsRelay(relay: string): boolean {
+    return this.#trusted.has(relay);
   }
 
   get peerIds(): PartyId[] {
@@ -111,6 +134,7 @@ export class PeerNetwork {
   }
 
   async #session(ceremony: CeremonyId, relay: string): Promise<NodeSession> {
+    if (!this.#trusted.has(relay)) throw new UntrustedRelayError();
     const client = await this.pool.get(relay);
     const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
     const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
@@ -168,6 +192,12 @@ export class PeerNetwork {
     if (Math.abs(now - invite.issuedAt) > INVITE_MAX_SKEW_MS || this.#seen.has(ceremony)) {
       channel.close();
       return this.log(`inbox: stale or replayed invitation ${ceremony} from ${from} refused`);
+    }
+    // The relay is the coordinator's word: go only where this node would go on its own. The
+    // address itself is the peer's text, so it stays out of the log.
+    if (!this.#trusted.has(invite.relay)) {
+      channel.close();
+      return this.log(`inbox: invitation ${ceremony} from ${from} refused: its relay is not a relay this node trusts`);
     }
     this.#remember(ceremony, now);
     const join = async () => {

@@ -98,7 +98,9 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
       .ceremony({ operation: op.type, family, role: 'participant' }, () => run(ctx, invite, from, joinRoom))
       .catch((e: Error) => log(`${invite.op.type} ${invite.ceremony}: ${e.message}`));
   };
-  const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log);
+  const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log, {
+    trustedRelays: config.trustedRelays,
+  });
   ctx = {
     self: config.id,
     store,
