@@ -13,6 +13,11 @@ import { TrustedRelays, UNTRUSTED_RELAY_MESSAGE } from './trusted-relays.js';
 export const INBOX_ROOM = 'tandem-inbox';
 /** An invitation older than this (or this far in the future) is refused as a possible replay. */
 const INVITE_MAX_SKEW_MS = 60_000;
+/**
+ * How long after its issue an invitation stays in the seen-set: past the last moment it could
+ * pass the age check, with one more window of margin for a clock that steps back.
+ */
+const SEEN_FOR_MS = 2 * INVITE_MAX_SKEW_MS;
 
 /**
  * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
@@ -40,9 +45,21 @@ export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<
 /** A node's side of a ceremony: its channel can admit a room's clients. */
 export type NodeSession = CeremonySession<CeremonyChannel>;
 
+/**
+ * Where a node records the invitations it has acted on, so that one carried to it again is
+ * refused even after a restart (the in-memory set alone forgets them). True only at a
+ * ceremony's first sight, decided atomically; the entry may go after `expiresAt`, when its
+ * invitation fails the age check anyway.
+ */
+export interface InvitationLedger {
+  firstSight(ceremony: CeremonyId, expiresAt: Date): Promise<boolean>;
+}
+
 export interface PeerNetworkOptions {
   /** Relays beyond the inbox's (TANDEM_TRUSTED_RELAYS) that ceremonies may use. */
   trustedRelays?: Iterable<string>;
+  /** The node's persisted seen-set; without one, a restart forgets which invitations it took. */
+  ledger?: InvitationLedger;
 }
 
 /** open() on a relay the node does not trust: refused before any connection is tried. */
@@ -61,6 +78,7 @@ export class UntrustedRelayError extends Error {
 export class PeerNetwork {
   readonly #seen = new Map<string, number>();
   readonly #trusted: TrustedRelays;
+  readonly #ledger: InvitationLedger | undefined;
   #inbox: RelayClient | undefined;
   #current = 0;
   #stopped = false;
@@ -77,6 +95,7 @@ export class PeerNetwork {
     options: PeerNetworkOptions = {},
   ) {
     this.#trusted = new TrustedRelays([...relays, ...(options.trustedRelays ?? [])]);
+    this.#ledger = options.ledger;
   }
 
   get self(): PartyId {
@@ -200,6 +219,23 @@ export class PeerNetwork {
       return this.log(`inbox: invitation ${ceremony} from ${from} refused: its relay is not a relay this node trusts`);
     }
     this.#remember(ceremony, now);
+    void this.#admit(invite, ceremony, from, channel);
+  }
+
+  /** Acts on an invitation only at its first sight in the ledger, which outlives this process. */
+  async #admit(invite: Invite, ceremony: CeremonyId, from: PartyId, channel: CeremonyChannel): Promise<void> {
+    let first: boolean;
+    try {
+      first = this.#ledger ? await this.#ledger.firstSight(ceremony, new Date(invite.issuedAt + SEEN_FOR_MS)) : true;
+    } catch (e) {
+      // Unrecorded is unprotected against a later replay: refuse rather than act on it.
+      channel.close();
+      return this.log(`inbox: invitation ${ceremony} from ${from} refused: could not record it as seen (${(e as Error).message})`);
+    }
+    if (!first) {
+      channel.close();
+      return this.log(`inbox: replayed invitation ${ceremony} from ${from} refused: seen before this process started`);
+    }
     const join = async () => {
       const client = await this.pool.get(invite.relay);
       const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));

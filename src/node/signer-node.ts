@@ -31,6 +31,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 import { BanList } from '../ceremony/bans.js';
 import { SqlBanStore } from '../storage/ban-store.js';
+import { SqlSeenInvitations } from '../storage/seen-invitations.js';
 import { randomUUID } from 'node:crypto';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
@@ -100,6 +101,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   };
   const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log, {
     trustedRelays: config.trustedRelays,
+    ledger: new SqlSeenInvitations(sqlStore.client),
   });
   ctx = {
     self: config.id,
