@@ -6,6 +6,7 @@ import { fromHex } from '../shared/hex.js';
 import { asPartyId, type PartyId } from '../shared/ids.js';
 import { MAX_BATCH } from '../protocols/frost/messages.js';
 import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
+import { trustedRelaysFrom } from './trusted-relays.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -42,6 +43,11 @@ export interface NodeConfig {
   relay: string;
   /** Relays to move the inbox to, in turn, when the current one is lost (they must share a backplane). */
   fallbackRelays: string[];
+  /**
+   * TANDEM_TRUSTED_RELAYS: more relays a relay_address or an invitation may name. With
+   * `relay` and `fallbackRelays` these are the only relays the node connects to.
+   */
+  trustedRelays: string[];
   dataDir: string;
   peers: ReadonlyMap<PartyId, Uint8Array>;
   /** Longest a ceremony may take before it is abandoned with a defined error. */
@@ -80,6 +86,7 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     port: file.port ?? 7001,
     relay: file.relay ?? '127.0.0.1:7000',
     fallbackRelays: file.fallback_relays ?? [],
+    trustedRelays: trustedRelaysFrom(env.TANDEM_TRUSTED_RELAYS),
     dataDir,
     peers,
     ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),

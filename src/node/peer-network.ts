@@ -7,11 +7,17 @@ import type { RelayClient } from '../relay/client.js';
 import type { RelayPool } from '../relay/pool.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
 import { CeremonySession } from '../ceremony/session.js';
+import { TrustedRelays, UNTRUSTED_RELAY_MESSAGE } from './trusted-relays.js';
 
 /** Every node listens for invitations here, on its default relay. */
 export const INBOX_ROOM = 'tandem-inbox';
 /** An invitation older than this (or this far in the future) is refused as a possible replay. */
 const INVITE_MAX_SKEW_MS = 60_000;
+/**
+ * How long after its issue an invitation stays in the seen-set: past the last moment it could
+ * pass the age check, with one more window of margin for a clock that steps back.
+ */
+const SEEN_FOR_MS = 2 * INVITE_MAX_SKEW_MS;
 
 /**
  * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
@@ -40,12 +46,39 @@ export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<
 export type NodeSession = CeremonySession<CeremonyChannel>;
 
 /**
+ * Where a node records the invitations it has acted on, so that one carried to it again is
+ * refused even after a restart (the in-memory set alone forgets them). True only at a
+ * ceremony's first sight, decided atomically; the entry may go after `expiresAt`, when its
+ * invitation fails the age check anyway.
+ */
+export interface InvitationLedger {
+  firstSight(ceremony: CeremonyId, expiresAt: Date): Promise<boolean>;
+}
+
+export interface PeerNetworkOptions {
+  /** Relays beyond the inbox's (TANDEM_TRUSTED_RELAYS) that ceremonies may use. */
+  trustedRelays?: Iterable<string>;
+  /** The node's persisted seen-set; without one, a restart forgets which invitations it took. */
+  ledger?: InvitationLedger;
+}
+
+/** open() on a relay the node does not trust: refused before any connection is tried. */
+export class UntrustedRelayError extends Error {
+  constructor() {
+    super(UNTRUSTED_RELAY_MESSAGE);
+    this.name = 'UntrustedRelayError';
+  }
+}
+
+/**
  * A node's link to its peers: its inbox on the default relay (rejoined whenever the
  * socket drops), and the ceremonies it coordinates or joins. Peers never connect to each
  * other directly, only out to relays.
  */
 export class PeerNetwork {
   readonly #seen = new Map<string, number>();
+  readonly #trusted: TrustedRelays;
+  readonly #ledger: InvitationLedger | undefined;
   #inbox: RelayClient | undefined;
   #current = 0;
   #stopped = false;
@@ -59,7 +92,11 @@ export class PeerNetwork {
     private readonly pool: RelayPool,
     private readonly onInvite: InviteHandler,
     private readonly log: (msg: string) => void,
-  ) {}
+    options: PeerNetworkOptions = {},
+  ) {
+    this.#trusted = new TrustedRelays([...relays, ...(options.trustedRelays ?? [])]);
+    this.#ledger = options.ledger;
+  }
 
   get self(): PartyId {
     return this.identity.partyId;
@@ -68,6 +105,11 @@ export class PeerNetwork {
   /** The relay the inbox is on now: where this node opens ceremonies and sends invitations. */
   get defaultRelay(): string {
     return this.relays[this.#current % this.relays.length]!;
+  }
+
+  /** Whether `relay` is one this node connects to: its inbox relays and TANDEM_TRUSTED_RELAYS. */
+  trustsRelay(relay: string): boolean {
+    return this.#trusted.has(relay);
   }
 
   get peerIds(): PartyId[] {
@@ -111,6 +153,7 @@ export class PeerNetwork {
   }
 
   async #session(ceremony: CeremonyId, relay: string): Promise<NodeSession> {
+    if (!this.#trusted.has(relay)) throw new UntrustedRelayError();
     const client = await this.pool.get(relay);
     const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
     const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
@@ -169,7 +212,30 @@ export class PeerNetwork {
       channel.close();
       return this.log(`inbox: stale or replayed invitation ${ceremony} from ${from} refused`);
     }
+    // The relay is the coordinator's word: go only where this node would go on its own. The
+    // address itself is the peer's text, so it stays out of the log.
+    if (!this.#trusted.has(invite.relay)) {
+      channel.close();
+      return this.log(`inbox: invitation ${ceremony} from ${from} refused: its relay is not a relay this node trusts`);
+    }
     this.#remember(ceremony, now);
+    void this.#admit(invite, ceremony, from, channel);
+  }
+
+  /** Acts on an invitation only at its first sight in the ledger, which outlives this process. */
+  async #admit(invite: Invite, ceremony: CeremonyId, from: PartyId, channel: CeremonyChannel): Promise<void> {
+    let first: boolean;
+    try {
+      first = this.#ledger ? await this.#ledger.firstSight(ceremony, new Date(invite.issuedAt + SEEN_FOR_MS)) : true;
+    } catch (e) {
+      // Unrecorded is unprotected against a later replay: refuse rather than act on it.
+      channel.close();
+      return this.log(`inbox: invitation ${ceremony} from ${from} refused: could not record it as seen (${(e as Error).message})`);
+    }
+    if (!first) {
+      channel.close();
+      return this.log(`inbox: replayed invitation ${ceremony} from ${from} refused: seen before this process started`);
+    }
     const join = async () => {
       const client = await this.pool.get(invite.relay);
       const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));

@@ -31,6 +31,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 import { BanList } from '../ceremony/bans.js';
 import { SqlBanStore } from '../storage/ban-store.js';
+import { SqlSeenInvitations } from '../storage/seen-invitations.js';
 import { randomUUID } from 'node:crypto';
 
 const ADMIN_HASH_SETTING = 'admin_key_hash';
@@ -98,7 +99,10 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
       .ceremony({ operation: op.type, family, role: 'participant' }, () => run(ctx, invite, from, joinRoom))
       .catch((e: Error) => log(`${invite.op.type} ${invite.ceremony}: ${e.message}`));
   };
-  const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log);
+  const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log, {
+    trustedRelays: config.trustedRelays,
+    ledger: new SqlSeenInvitations(sqlStore.client),
+  });
   ctx = {
     self: config.id,
     store,

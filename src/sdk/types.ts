@@ -59,7 +59,7 @@ export interface SignRequest {
   extra_data?: string;
   /** Non-hardened path such as `m/0/7`: sign with that child key. */
   derivation_path?: string;
-  /** host:port of another relay for this operation only. */
+  /** host:port of another relay for this operation only; the node must trust it (else bad_request_params). */
   relay_address?: string | null;
   /** A room (createRoom) whose client parties sign too. */
   room_uuid?: string;

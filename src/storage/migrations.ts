@@ -180,6 +180,19 @@ export const NODE_MIGRATIONS: readonly Migration[] = [
       delete from settings where name like 'dkls23-ban:%:%';
     `,
   },
+  {
+    name: '0006_seen_invitations',
+    sql: `
+      -- Ceremonies this node was invited to and acted on, kept until their invitations are
+      -- too old to pass the age check: a replay is refused after a restart too (see
+      -- InvitationLedger in src/node/peer-network.ts).
+      create table seen_invitations (
+        ceremony_id text primary key,
+        expires_at timestamptz not null
+      );
+      create index seen_invitations_expiry_idx on seen_invitations (expires_at);
+    `,
+  },
 ];
 
 /**

@@ -47,7 +47,8 @@ async function signAndVerify(key: string, keyId: string, pub: Uint8Array, node: 
 // The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
 for (const [backend, base] of [['embedded', 17000], ['postgres', 17050]] as const) describe(`signer cluster (separate processes, ${backend} storage)`, { timeout: 300_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    // The relays the tests below name in relay_address: a node connects to no other.
+    tc = await startTestCluster(base, { TANDEM_TRUSTED_RELAYS: `127.0.0.1:1,127.0.0.1:${base + 40},localhost:${base + 40}` }, backend);
   });
   after(async () => {
     await tc?.destroy();

@@ -9,6 +9,7 @@ import { migrate, runMigrations } from '../../src/storage/migrations.js';
 import { checkSchemaName, PostgresClient } from '../../src/storage/postgres-client.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import { RoomStore } from '../../src/storage/room-store.js';
+import { SqlSeenInvitations } from '../../src/storage/seen-invitations.js';
 import type { SqlClient } from '../../src/storage/sql.js';
 import { SqlRuleCounters } from '../../src/storage/sql-policy-store.js';
 import { SqlNodeStore } from '../../src/storage/sql-store.js';
@@ -22,7 +23,7 @@ import { connectPostgres, dropSchema, freshSchema, pglite, POSTGRES_URL, postgre
  */
 const skip = postgresSkipped ? 'TANDEM_TEST_POSTGRES=skip' : false;
 
-const NODE_MIGRATION_NAMES = ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans'];
+const NODE_MIGRATION_NAMES = ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans', '0006_seen_invitations'];
 
 /** Schemas made here, dropped after the file. */
 const made: string[] = [];
@@ -134,6 +135,13 @@ describe('PostgresClient: several clients on one schema', { skip }, () => {
     const distinct = await race(8, [a, b], (sql, i) => new RequestAuthStore(sql).useNonce('u1', `n-${i}`, expires));
     assert.deepEqual(distinct, new Array(8).fill(true));
     assert.equal(await new RequestAuthStore(b).useNonce('u2', 'n-shared', expires), true, 'nonces are per user');
+  });
+
+  test('SqlSeenInvitations.firstSight: one winner across two pools', async () => {
+    const [a, b] = await twoPools();
+    const expires = new Date(Date.now() + 60_000);
+    const results = await race(16, [a, b], (sql) => new SqlSeenInvitations(sql).firstSight('55555555-5555-4555-8555-555555555555', expires));
+    assert.equal(results.filter(Boolean).length, 1);
   });
 
   test('audit appends from two pools: gapless seqs and one chain', async () => {

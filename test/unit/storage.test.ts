@@ -5,6 +5,7 @@ import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
 import { openEmbeddedStore, openNodeStore } from '../../src/storage/open-database.js';
 import { migrate, NODE_MIGRATIONS, runMigrations } from '../../src/storage/migrations.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
+import { SqlSeenInvitations } from '../../src/storage/seen-invitations.js';
 import { PgliteClient } from '../../src/storage/pglite-client.js';
 import { PostgresClient } from '../../src/storage/postgres-client.js';
 import type { SqlClient } from '../../src/storage/sql.js';
@@ -12,7 +13,7 @@ import { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { KeyRecord, NodeStore, UserRecord } from '../../src/storage/store.js';
 import { backends, type Backend, type TestDatabase } from '../helpers/databases.js';
 
-const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }, { name: '0005_key_bans' }];
+const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }, { name: '0005_key_bans' }, { name: '0006_seen_invitations' }];
 
 function user(id: string): UserRecord {
   return {
@@ -125,6 +126,18 @@ for (const backend of backends) {
       });
       assert.deepEqual(await names(), ['tx-a', 'tx-c']);
     });
+
+    test('seen invitations: true at first sight only; an expired entry is swept and frees its id', async () => {
+      const seen = new SqlSeenInvitations(db.client);
+      const later = new Date(Date.now() + 120_000);
+      assert.equal(await seen.firstSight('11111111-1111-4111-8111-111111111111', later), true);
+      assert.equal(await seen.firstSight('11111111-1111-4111-8111-111111111111', later), false);
+      assert.equal(await seen.firstSight('22222222-2222-4222-8222-222222222222', later), true, 'ids are independent');
+      assert.equal(await seen.firstSight('33333333-3333-4333-8333-333333333333', new Date(Date.now() - 1)), true);
+      // Its invitation can no longer pass the age check, so the entry has no more work to do.
+      assert.equal(await seen.firstSight('33333333-3333-4333-8333-333333333333', later), true);
+      assert.equal(await seen.firstSight('11111111-1111-4111-8111-111111111111', later), false, 'unexpired entries stay');
+    });
   });
 }
 
@@ -215,7 +228,7 @@ for (const backend of backends) {
         const keyId = '3f2b9c1e-5a47-4d0e-9b2a-7c1d8e6f4a30';
         await old.setSetting(`dkls23-ban:${keyId}:node-2`, 'OT extension consistency check failed');
         await old.setSetting('admin_key_hash', 'ab'.repeat(32));
-        assert.deepEqual(await migrate(db.client), ['0005_key_bans']);
+        assert.deepEqual(await migrate(db.client), ['0005_key_bans', '0006_seen_invitations']);
         const bans = await new SqlBanStore(db.client).listBans(keyId);
         assert.deepEqual(bans.map((b) => [b.keyId, b.party, b.reason]), [[keyId, 'node-2', 'OT extension consistency check failed']]);
         assert.equal(await old.getSetting(`dkls23-ban:${keyId}:node-2`), undefined, 'moved, not copied');

@@ -10,7 +10,8 @@ import { PeerFailure, type AbortCode, type CeremonySession } from '../../ceremon
 import { PeerBannedError, TooManyCeremoniesError, type BanList } from '../../ceremony/bans.js';
 import type { RoomStore } from '../../storage/room-store.js';
 import type { SqlBanStore } from '../../storage/ban-store.js';
-import type { Invite, NodeSession, PeerNetwork } from '../peer-network.js';
+import { UntrustedRelayError, type Invite, type NodeSession, type PeerNetwork } from '../peer-network.js';
+import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
@@ -166,12 +167,28 @@ export function ceremonyError(what: string, e: unknown): TandemError {
   return new TandemError('internal_problem', `${what} failed`);
 }
 
-/** Opens a ceremony room as its coordinator; an unreachable relay is a ceremony failure. */
+/**
+ * The relay a request names (relay_address), or the node's own. Any relay the node does not
+ * trust is the caller's bad_request_params, in one fixed text, before anything connects.
+ */
+export function requestedRelay(ctx: NodeContext, relayAddress: string | null | undefined): string {
+  if (relayAddress === undefined || relayAddress === null) return ctx.defaultRelay;
+  if (!ctx.network.trustsRelay(relayAddress)) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
+  return relayAddress;
+}
+
+/**
+ * Opens a ceremony room as its coordinator; an unreachable relay is a ceremony failure. Its
+ * socket error goes to the node's log only: in the answer it would tell a caller how the
+ * address failed (refused, timed out, not a relay).
+ */
 export async function openCeremony(ctx: NodeContext, relay: string, room?: Parameters<PeerNetwork['open']>[1]): Promise<NodeSession> {
   try {
     return await ctx.network.open(relay, room);
   } catch (e) {
-    throw new ProtocolError(`relay ${relay} unreachable: ${(e as Error).message}`);
+    if (e instanceof UntrustedRelayError) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
+    ctx.log(`relay ${relay} unreachable: ${(e as Error).message}`);
+    throw new ProtocolError('the relay is unreachable');
   }
 }
 

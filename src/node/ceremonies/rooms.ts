@@ -7,6 +7,7 @@ import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import type { NodeSession } from '../peer-network.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
 import { abortAll, asPeerFailure, ceremonyError, nodeHolders, participateInsert, type NodeContext, type Participant } from './context.js';
 
 /**
@@ -110,6 +111,8 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
     if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
       throw new TandemError('bad_request_params', 'malformed room');
     }
+    // This copy's relay is where this node goes if the room's ceremony is asked of it.
+    if (!ctx.network.trustsRelay(op.relay)) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
     const listed = op.clients as Array<{ party_id: string; public_key: string }>;
     const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
     checkInvitationMatches(invite.credential, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);

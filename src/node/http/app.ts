@@ -10,7 +10,7 @@ import { keepConnectionAfterTooLarge } from '../../http/too-large-body.js';
 import { TandemError } from '../../shared/errors.js';
 import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../../shared/timeout.js';
 import { credentialFromHeader } from '../api-keys.js';
-import type { NodeContext } from '../ceremonies/context.js';
+import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { coordinateCreateRoom, DEFAULT_ROOM_TTL_S } from '../ceremonies/rooms.js';
 import { fromHex } from '../../shared/hex.js';
@@ -161,7 +161,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
         numParties: body.num_parties,
         clients: body.parties.map((p) => ({ partyId: p.party_id as PartyId, publicKey: fromHex(p.public_key, 32) })),
         ttlS: body.ttl_s ?? DEFAULT_ROOM_TTL_S,
-        relay: body.relay_address ?? ctx.defaultRelay,
+        relay: requestedRelay(ctx, body.relay_address),
       });
       return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes };
     },

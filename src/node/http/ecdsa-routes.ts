@@ -5,7 +5,7 @@ import Type from 'typebox';
 import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import type { NodeContext } from '../ceremonies/context.js';
+import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
 import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
 import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
 import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
@@ -41,7 +41,7 @@ function toBody(sig: EcdsaSignature) {
 /** keygen, sign, public-key and derive for threshold ECDSA keys (DKLs23). */
 export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts: KeyRouteOptions): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
+  const relayOf = (a: string | null | undefined) => requestedRelay(ctx, a);
   const tags = ['ecdsa'];
   const title = 'ECDSA (secp256k1, DKLs23)';
 
@@ -54,8 +54,9 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
+      const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family: 'ecdsa', role: 'coordinator' }, () =>
-        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid }),
+        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -76,6 +77,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       const batch = Array.isArray(req.body.msg);
       const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
+      const relay = relayOf(req.body.relay_address);
       // One ceremony per request, whatever its size: each node spends a signed request once.
       const { signatures } = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () =>
         coordinateDklsSign(ctx, {
@@ -84,7 +86,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
           hashes,
           path: parsePath(req.body.derivation_path),
           extraData: fromHex(req.body.extra_data ?? ''),
-          relay: relayOf(req.body.relay_address),
+          relay,
           roomUuid: req.body.room_uuid,
         }),
       );

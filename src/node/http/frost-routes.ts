@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import type { NodeContext } from '../ceremonies/context.js';
+import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
 import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
 import { coordinateSign } from '../ceremonies/frost-sign.js';
 import type { FrostFamily } from '../../protocols/frost/suite.js';
@@ -30,7 +30,7 @@ const DOCS: Record<FrostFamily, { title: string; publicKey: string; msg: string;
 export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, family: FrostFamily, opts: KeyRouteOptions): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const docs = DOCS[family];
-  const relayOf = (a: string | null | undefined) => a ?? ctx.defaultRelay;
+  const relayOf = (a: string | null | undefined) => requestedRelay(ctx, a);
   const tags = [family];
 
   r.post(
@@ -42,8 +42,9 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
     async (req) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
+      const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family, role: 'coordinator' }, () =>
-        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay: relayOf(req.body.relay_address), roomUuid: req.body.room_uuid }),
+        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -61,6 +62,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
       if (msgs.length > opts.maxBatch) {
         throw new TandemError('batch_too_large', `${msgs.length} messages; at most ${opts.maxBatch} per request`);
       }
+      const relay = relayOf(req.body.relay_address);
       const sigs = await opts.metrics.ceremony({ operation: 'sign', family, role: 'coordinator' }, () => coordinateSign(ctx, {
         family,
         credential: credentialOf(req),
@@ -68,7 +70,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         msgs,
         path: parsePath(req.body.derivation_path),
         extraData: fromHex(req.body.extra_data ?? ''),
-        relay: relayOf(req.body.relay_address),
+        relay,
         roomUuid: req.body.room_uuid,
       }));
       const out = sigs.map((s) => ({ signature: toHex(s) }));

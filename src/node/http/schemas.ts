@@ -22,11 +22,11 @@ export const RelayAddress = Type.Union(
   [
     Type.String({
       pattern: '^(?:[A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):[0-9]{1,5}$',
-      description: 'Relay to use for this operation only, as host:port. Defaults to the node\'s relay.',
+      description: 'Relay to use for this operation only, as host:port: one the node trusts (its relay, fallback relays, TANDEM_TRUSTED_RELAYS). Defaults to the node\'s relay.',
     }),
     Type.Null(),
   ],
-  { description: 'Optional relay address (host:port) for this operation only.' },
+  { description: 'Optional relay address (host:port) for this operation only, one of the node\'s trusted relays; any other is bad_request_params.' },
 );
 
 export const ErrorBody = Type.Object(
