@@ -20,7 +20,7 @@ export interface DklsSignStart {
  * Hashes per run of the three rounds: a DKLs23 round carries ~50 KB per hash and peer, so a
  * longer batch runs as several runs inside the one ceremony, keeping every relay frame small.
  */
-export const DKLS_SIGN_CHUNK = 8;
+const DKLS_SIGN_CHUNK = 8;
 
 /** One signer's view of a signature ceremony: who coordinates, and the key's ban list. */
 export interface DklsSignSeat {
