@@ -155,9 +155,9 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
   }
 
   #next(from: PartyId, timeoutMs: number, step: string): Promise<CeremonyMessage> {
+    if (this.#failure) return Promise.reject(this.#failure);
     const q = this.#queues.get(from);
     const head = q?.shift();
-    if (this.#failure) return Promise.reject(this.#failure);
     if (head) return Promise.resolve(head);
     if (this.#closed) return Promise.reject(new PeerFailure(from, 'ceremony closed'));
     if (this.#waiters.has(from)) return Promise.reject(new Error(`already waiting for ${from}`));
