@@ -41,8 +41,8 @@ export class CeremonyChannel {
   readonly #identity: Identity;
   readonly #ceremony: CeremonyId;
   readonly #peers: Map<PartyId, Uint8Array>;
-  readonly #ephemeral = generateEphemeral();
-  readonly #ownEph: Buffer;
+  /** Made at the first seal or reply: an invitation that fails authentication costs no key generation. */
+  #eph: { privateKey: KeyObject; publicKey: Buffer } | undefined;
   /** A peer's ephemeral key, pinned by its first authentic message. */
   readonly #peerEph = new Map<PartyId, Buffer>();
   readonly #sendSeq = new Map<PartyId, number>();
@@ -54,12 +54,23 @@ export class CeremonyChannel {
     this.#identity = identity;
     this.#ceremony = ceremony;
     this.#peers = new Map(peers);
-    this.#ownEph = Buffer.from(this.#ephemeral.publicKey);
     this.#salt = createHash('sha256').update(`tandem/ceremony/v1\0${ceremony}`).digest();
   }
 
   get ceremony(): CeremonyId {
     return this.#ceremony;
+  }
+
+  get #ephemeral(): { privateKey: KeyObject; publicKey: Buffer } {
+    if (!this.#eph) {
+      const e = generateEphemeral();
+      this.#eph = { privateKey: e.privateKey, publicKey: Buffer.from(e.publicKey) };
+    }
+    return this.#eph;
+  }
+
+  get #ownEph(): Buffer {
+    return this.#ephemeral.publicKey;
   }
 
   /**
@@ -110,7 +121,8 @@ export class CeremonyChannel {
     const pinned = this.#peerEph.get(from);
     if (pinned && !pinned.equals(theirEph)) throw new ChannelError(from, 'ephemeral key changed within a ceremony');
     const firstContact = ourEph.equals(NONE);
-    if (!firstContact && !ourEph.equals(this.#ownEph)) throw new ChannelError(from, 'message for another session');
+    // Before we have sent anything, no authentic message can name an ephemeral key of ours.
+    if (!firstContact && (!this.#eph || !ourEph.equals(this.#eph.publicKey))) throw new ChannelError(from, 'message for another session');
     if (seq <= (this.#recvSeq.get(from) ?? 0)) throw new ChannelError(from, 'replayed or reordered message');
     let plaintext: Buffer;
     try {

@@ -8,6 +8,8 @@ import type { RelayPool } from '../relay/pool.js';
 import type { CeremonyId, PartyId } from '../shared/ids.js';
 import { CeremonySession } from '../ceremony/session.js';
 import { TrustedRelays, UNTRUSTED_RELAY_MESSAGE } from './trusted-relays.js';
+import { TokenBuckets } from '../shared/token-buckets.js';
+import { limitedLog } from '../observability/log-limiter.js';
 
 /** Every node listens for invitations here, on its default relay. */
 export const INBOX_ROOM = 'tandem-inbox';
@@ -18,6 +20,17 @@ const INVITE_MAX_SKEW_MS = 60_000;
  * pass the age check, with one more window of margin for a clock that steps back.
  */
 const SEEN_FOR_MS = 2 * INVITE_MAX_SKEW_MS;
+/**
+ * Invitations one peer may have us look at: a burst, then a steady rate. Far above what a
+ * coordinator sends (one per ceremony: the cluster signs ~50/s on 2 cores), far below what
+ * a squatter on the relay can send (6,500/s measured), each of which costs us an X25519
+ * agreement to authenticate.
+ */
+const INVITES_BURST = 1000;
+const INVITES_PER_SECOND = 200;
+
+/** Why a message was dropped unread or unacted on (metrics label and log kind). */
+export type DropReason = 'unknown-party' | 'rate' | 'malformed' | 'unauthentic' | 'stale' | 'untrusted-relay' | 'ceremony';
 
 /**
  * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
@@ -60,6 +73,8 @@ export interface PeerNetworkOptions {
   trustedRelays?: Iterable<string>;
   /** The node's persisted seen-set; without one, a restart forgets which invitations it took. */
   ledger?: InvitationLedger;
+  /** Told of every message dropped (the node counts them in its metrics). */
+  onDrop?: (reason: DropReason) => void;
 }
 
 /** open() on a relay the node does not trust: refused before any connection is tried. */
@@ -96,7 +111,16 @@ export class PeerNetwork {
   ) {
     this.#trusted = new TrustedRelays([...relays, ...(options.trustedRelays ?? [])]);
     this.#ledger = options.ledger;
+    const limited = limitedLog(log);
+    this.#drop = (reason, msg) => {
+      options.onDrop?.(reason);
+      limited(reason, msg);
+    };
   }
+
+  /** Counts a message we did not act on and logs it, a few lines per reason and window at most. */
+  readonly #drop: (reason: DropReason, msg: string) => void;
+  readonly #perSender = new TokenBuckets<PartyId>(INVITES_BURST, INVITES_PER_SECOND);
 
   get self(): PartyId {
     return this.identity.partyId;
@@ -156,7 +180,7 @@ export class PeerNetwork {
     if (!this.#trusted.has(relay)) throw new UntrustedRelayError();
     const client = await this.pool.get(relay);
     const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
-    const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
+    const session = new CeremonySession(this.self, channel, client, (why) => this.#drop('ceremony', `ceremony ${ceremony}: dropped a message: ${why}`));
     await client.join(ceremony, this.self, (from, data) => session.deliver(from as PartyId, data));
     return session;
   }
@@ -193,9 +217,12 @@ export class PeerNetwork {
   }
 
   #onInboxMessage(from: PartyId, data: Uint8Array): void {
-    if (!this.peers.has(from)) return this.log(`inbox: message from unknown party ${from} dropped`);
+    // The party id is the relay's word (anyone may join as anyone): not logged unless it is a peer.
+    if (!this.peers.has(from)) return this.#drop('unknown-party', 'inbox: message from a party that is not a peer dropped');
+    // Before any cryptography: a sender gets at most so many invitations looked at per second.
+    if (!this.#perSender.take(from)) return this.#drop('rate', `inbox: invitations from ${from} over ${INVITES_PER_SECOND}/s dropped`);
     const framed = unframeInvite(data);
-    if (!framed) return this.log(`inbox: malformed frame from ${from} dropped`);
+    if (!framed) return this.#drop('malformed', `inbox: malformed frame from ${from} dropped`);
     const { ceremony, sealed } = framed;
     const channel = new CeremonyChannel(this.identity, ceremony, this.peers);
     let invite: Invite;
@@ -205,18 +232,18 @@ export class PeerNetwork {
       invite = parsed;
     } catch (e) {
       channel.close();
-      return this.log(`inbox: invitation from ${from} refused: ${(e as Error).message}`);
+      return this.#drop('unauthentic', `inbox: invitation from ${from} refused: ${(e as Error).message}`);
     }
     const now = Date.now();
     if (Math.abs(now - invite.issuedAt) > INVITE_MAX_SKEW_MS || this.#seen.has(ceremony)) {
       channel.close();
-      return this.log(`inbox: stale or replayed invitation ${ceremony} from ${from} refused`);
+      return this.#drop('stale', `inbox: stale or replayed invitation ${ceremony} from ${from} refused`);
     }
     // The relay is the coordinator's word: go only where this node would go on its own. The
     // address itself is the peer's text, so it stays out of the log.
     if (!this.#trusted.has(invite.relay)) {
       channel.close();
-      return this.log(`inbox: invitation ${ceremony} from ${from} refused: its relay is not a relay this node trusts`);
+      return this.#drop('untrusted-relay', `inbox: invitation ${ceremony} from ${from} refused: its relay is not a relay this node trusts`);
     }
     this.#remember(ceremony, now);
     void this.#admit(invite, ceremony, from, channel);
@@ -238,7 +265,7 @@ export class PeerNetwork {
     }
     const join = async () => {
       const client = await this.pool.get(invite.relay);
-      const session = new CeremonySession(this.self, channel, client, (why) => this.log(`ceremony ${ceremony}: dropped a message: ${why}`));
+      const session = new CeremonySession(this.self, channel, client, (why) => this.#drop('ceremony', `ceremony ${ceremony}: dropped a message: ${why}`));
       await client.join(ceremony, this.self, (f, d) => session.deliver(f as PartyId, d));
       return session;
     };

@@ -102,6 +102,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const network = new PeerNetwork(identity, config.peers, [config.relay, ...config.fallbackRelays], pool, onInvite, log, {
     trustedRelays: config.trustedRelays,
     ledger: new SqlSeenInvitations(sqlStore.client),
+    onDrop: (reason) => metrics.dropped.inc({ reason }),
   });
   ctx = {
     self: config.id,

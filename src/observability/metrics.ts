@@ -12,6 +12,8 @@ export class Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpSeconds: Histogram<'method' | 'route'>;
   readonly rpcCalls: Counter<'method' | 'result'>;
+  /** Peer messages a node did not act on: garbage, floods, stale or replayed invitations. */
+  readonly dropped: Counter<'reason'>;
   readonly rpcSeconds: Histogram<'method'>;
 
   constructor(component: string, labels: Record<string, string> = {}) {
@@ -41,6 +43,12 @@ export class Metrics {
       help: 'HTTP request latency, by method and route pattern',
       labelNames: ['method', 'route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.dropped = new Counter({
+      name: 'tandem_peer_messages_dropped_total',
+      help: 'Messages from peers (or whoever joined the relay as one) dropped unread or unacted on, by reason',
+      labelNames: ['reason'],
       registers: [this.registry],
     });
     this.rpcCalls = new Counter({
