@@ -56,6 +56,9 @@ export interface NodeConfig {
   maxBatch: number;
   /** TANDEM_MAX_CEREMONIES_PER_PEER: live DKLs23 signatures at once with one peer on one key (src/ceremony/bans.ts). */
   maxCeremoniesPerPeer: number;
+  /** TANDEM_MAX_KEYGENS / TANDEM_MAX_KEYGENS_PER_USER: key generations at once (keygen-slots.ts). */
+  maxKeygens: number;
+  maxKeygensPerUser: number;
   /** From TANDEM_ADMIN_KEY; undefined means "use the stored one, or generate one". */
   adminKey: string | undefined;
   /** From TANDEM_KEK (hex); undefined means the node's key file. */
@@ -92,6 +95,8 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),
     maxBatch: Math.min(file.max_batch ?? (Number(env.TANDEM_MAX_BATCH) || 64), MAX_BATCH),
     maxCeremoniesPerPeer: Math.max(1, Math.floor(Number(env.TANDEM_MAX_CEREMONIES_PER_PEER)) || 32),
+    maxKeygens: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS)) || 8),
+    maxKeygensPerUser: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS_PER_USER)) || 4),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     kekHex: env.TANDEM_KEK || undefined,
     database: databaseFrom(env, id, join(dataDir, 'db')),

@@ -31,6 +31,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 import { BanList } from '../ceremony/bans.js';
 import { SqlBanStore } from '../storage/ban-store.js';
+import { KeygenSlots } from './keygen-slots.js';
 import { SqlSeenInvitations } from '../storage/seen-invitations.js';
 import { randomUUID } from 'node:crypto';
 
@@ -124,6 +125,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     rooms: new RoomStore(sqlStore.client),
     bans,
     banRecords: banStore,
+    keygens: new KeygenSlots(config.maxKeygens, config.maxKeygensPerUser),
     maxBatch: config.maxBatch,
     log,
   };

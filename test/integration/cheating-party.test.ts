@@ -26,6 +26,7 @@ import { RoomStore } from '../../src/storage/room-store.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import { BanList } from '../../src/ceremony/bans.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
+import { KeygenSlots } from '../../src/node/keygen-slots.js';
 
 /**
  * A party that cheats is named. Honest nodes run in this process over a real relay;
@@ -189,6 +190,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       rooms: new RoomStore(store.client),
       bans: new BanList(new SqlBanStore(store.client)),
       banRecords: new SqlBanStore(store.client),
+      keygens: new KeygenSlots(8, 4),
       maxBatch: 64,
       requestKeys: new RequestAuthStore(store.client),
       authenticateUser: async (credential) => {

@@ -10,6 +10,7 @@ import { PeerFailure, type AbortCode, type CeremonySession } from '../../ceremon
 import { PeerBannedError, TooManyCeremoniesError, type BanList } from '../../ceremony/bans.js';
 import type { RoomStore } from '../../storage/room-store.js';
 import type { SqlBanStore } from '../../storage/ban-store.js';
+import type { KeygenSlots } from '../keygen-slots.js';
 import { UntrustedRelayError, type Invite, type NodeSession, type PeerNetwork } from '../peer-network.js';
 import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
@@ -45,6 +46,8 @@ export interface NodeContext {
   bans: BanList;
   /** The same bans as stored, for the admin endpoint. */
   banRecords: SqlBanStore;
+  /** Key generations at once, per node and per user (coordinating or taking part). */
+  keygens: KeygenSlots;
   /** Most messages a sign request may carry (TANDEM_MAX_BATCH); participants check it too. */
   maxBatch: number;
   log(msg: string): void;

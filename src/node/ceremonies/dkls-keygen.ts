@@ -43,6 +43,15 @@ async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dk
 
 export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const user = await ctx.authenticateUser(req.credential);
+  const release = ctx.keygens.enter(user.userId);
+  try {
+    return await keygenFor(ctx, req, user);
+  } finally {
+    release();
+  }
+}
+
+async function keygenFor(ctx: NodeContext, req: DklsKeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null });
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
   const relay = room?.room.relayAddress ?? req.relay;
@@ -85,6 +94,7 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
 export const participateDklsKeygen: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   const op = invite.op as Record<string, unknown>;
+  let release: (() => void) | undefined;
   const keyId = String(op.key_id) as KeyId;
   let stored = false;
   let room: ClaimedRoom | undefined;
@@ -98,6 +108,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       }
       checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
+      release = ctx.keygens.enter(user.userId);
       await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);
     } catch (e) {
@@ -125,6 +136,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
     else abortAll(session, [from], 'participant_failed');
   } finally {
+    release?.();
     session.close();
   }
 };

@@ -36,8 +36,17 @@ export interface KeygenRequest {
 export const FROST_KEYGEN = 'frost-keygen';
 
 export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
-  const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
+  const release = ctx.keygens.enter(user.userId);
+  try {
+    return await keygenFor(ctx, req, user);
+  } finally {
+    release();
+  }
+}
+
+async function keygenFor(ctx: NodeContext, req: KeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
+  const suite = frostSuite(req.family);
   await ctx.authorize({ operation: 'keygen', family: req.family, userId: user.userId, key: null });
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
   const relay = room?.room.relayAddress ?? req.relay;
@@ -100,6 +109,7 @@ async function store(ctx: NodeContext, family: FrostFamily, keyId: KeyId, user: 
 export const participateKeygen: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   const op = invite.op as Record<string, unknown>;
+  let release: (() => void) | undefined;
   const keyId = String(op.key_id) as KeyId;
   const family = String(op.family) as FrostFamily;
   let dkg: FrostDkg | undefined;
@@ -111,6 +121,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
       checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
+      release = ctx.keygens.enter(user.userId);
       await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, Number(op.n));
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
@@ -139,6 +150,7 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
     else abortAll(session, [from], 'participant_failed');
   } finally {
+    release?.();
     dkg?.destroy();
     session.close();
   }
