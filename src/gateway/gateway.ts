@@ -11,4 +11,6 @@ export interface Gateway {
   nodes: SignerNodesClient;
   /** Limits for lambdas' code and fetches. */
   lambdaLimits: { codeTimeoutMs: number; fetchTimeoutMs: number };
+  /** Internal CIDR ranges lambdas may fetch (TANDEM_LAMBDA_INTERNAL_ALLOW); none when absent. */
+  lambdaInternalAllow?: readonly string[];
 }
