@@ -3,9 +3,9 @@ import { join, resolve } from 'node:path';
 import { loadKek, type Kek } from '../crypto/share-seal.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway, ScopeCreationPolicy } from './gateway.js';
 import { createGatewayUser, SignerNodesClient } from './node-client.js';
-import { devScopeConfig } from './scopes.js';
+import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
@@ -27,6 +27,8 @@ import type { Logger } from '../observability/logger.js';
  *                           Every copy of the gateway on it must share TANDEM_GATEWAY_KEK.
  *   TANDEM_LAMBDA_INTERNAL_ALLOW  comma-separated CIDR ranges (or single addresses) of internal
  *                           addresses lambdas may fetch; default none
+ *   TANDEM_OPEN_SCOPES      1: anyone may create a scope; default 0
+ *   TANDEM_SCOPE_OWNER_KEYS comma-separated base64 SPKI DER keys that may create scopes
  */
 export interface GatewayOptions {
   host: string;
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Internal ranges lambdas may fetch (CIDR text); default none. */
   lambdaInternalAllow?: string[];
+  /** Who may create scopes; default nobody. */
+  scopeCreation?: ScopeCreationPolicy;
 }
 
 export interface RunningGateway {
@@ -69,6 +73,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       nodes: new SignerNodesClient({ nodes: o.nodes, apiKey: Buffer.from(apiKey).toString('utf8') }),
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
       lambdaInternalAllow: o.lambdaInternalAllow ?? [],
+      scopeCreation: o.scopeCreation ?? { open: false, ownerKeys: [] },
     };
     const devScopeId = o.devScope ? await ensureDevScope(store, kek, o.devScope.scopeId) : undefined;
     const app = await buildGatewayApp(gateway, { ...(devScopeId ? { devScopeId } : {}), ...(o.logger ? { logger: o.logger } : {}) });
@@ -134,6 +139,16 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
   } catch (e) {
     throw new Error(`TANDEM_LAMBDA_INTERNAL_ALLOW: ${(e as Error).message}`);
   }
+  const open = (env.TANDEM_OPEN_SCOPES ?? '0').trim();
+  if (!['0', '1', ''].includes(open)) throw new Error('TANDEM_OPEN_SCOPES must be 0 or 1');
+  const ownerKeys = (env.TANDEM_SCOPE_OWNER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const k of ownerKeys) {
+    try {
+      ownerKey(k);
+    } catch {
+      throw new Error(`TANDEM_SCOPE_OWNER_KEYS: ${JSON.stringify(k.slice(0, 40))} is not a base64 SPKI DER public key`);
+    }
+  }
   return {
     host: env.TANDEM_GATEWAY_HOST ?? '127.0.0.1',
     port: Number(env.TANDEM_GATEWAY_PORT ?? 9545),
@@ -144,6 +159,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
     sessionTtlSeconds: ttl,
     lambdaInternalAllow: internalAllow,
+    scopeCreation: { open: open === '1', ownerKeys },
     ...(devScope ? { devScope: scopeId ? { scopeId } : {} } : {}),
   };
 }

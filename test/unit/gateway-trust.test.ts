@@ -17,8 +17,8 @@ import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 
 /**
  * Issue 12, findings 3 and 4, through the gateway's JSON-RPC edge: the scope owner's key
- * acts only for the accounts it made, and a scope's lambda cannot fetch internal addresses
- * unless the gateway's operator opened the range.
+ * acts only for the accounts it made, a scope's lambda cannot fetch internal addresses
+ * unless the gateway's operator opened the range, and scopes need the operator's approval.
  */
 
 const ZERO = '0x0000000000000000000000000000000000000000';
@@ -48,6 +48,7 @@ describe('delegated (key-signed) requests reach only accounts made by delegatedR
 
   before(async () => {
     wire = new WireClient(gw.url, gw.gateway.envelope.publicKeyB64);
+    gw.gateway.scopeCreation = { open: false, ownerKeys: [owner.pub] };
     const config = JSON.stringify({ rp: { id: 'localhost', origin: 'http://localhost:*' } });
     const created = await wire.call('createScope', { config, signature: owner.sign(config), public_key: owner.pub }, wire.headers(gw.scopeId));
     assert.equal(created.error, undefined, JSON.stringify(created.error));
@@ -189,4 +190,41 @@ test('TANDEM_LAMBDA_INTERNAL_ALLOW is read as CIDR ranges, and a bad one stops t
   for (const bad of ['10.0.0.0/33', 'localhost', '10.0.0/8', '::1/129']) {
     assert.throws(() => optionsFromEnv({ ...base, TANDEM_LAMBDA_INTERNAL_ALLOW: bad }, false), /TANDEM_LAMBDA_INTERNAL_ALLOW/);
   }
+});
+
+describe("creating a scope needs the operator's approval", () => {
+  const config = JSON.stringify({ rp: { id: 'localhost', origin: 'http://localhost:*' } });
+  const create = (key: ReturnType<typeof ownerKey>) => {
+    const wire = new WireClient(gw.url, gw.gateway.envelope.publicKeyB64);
+    return wire.call('createScope', { config, signature: key.sign(config), public_key: key.pub }, wire.headers(gw.scopeId));
+  };
+
+  test('by default nobody may; a listed key may; TANDEM_OPEN_SCOPES lets anyone', async () => {
+    const saved = gw.gateway.scopeCreation;
+    try {
+      const app = ownerKey();
+      const stranger = ownerKey();
+      delete gw.gateway.scopeCreation;
+      assertRpcError(await create(app), 'forbidden');
+      gw.gateway.scopeCreation = { open: false, ownerKeys: [] };
+      assertRpcError(await create(app), 'forbidden');
+      gw.gateway.scopeCreation = { open: false, ownerKeys: [app.pub] };
+      assert.equal(typeof (await create(app)).result?.scope_id, 'string');
+      assertRpcError(await create(stranger), 'forbidden');
+      gw.gateway.scopeCreation = { open: true, ownerKeys: [] };
+      assert.equal(typeof (await create(stranger)).result?.scope_id, 'string');
+    } finally {
+      if (saved) gw.gateway.scopeCreation = saved;
+    }
+  });
+
+  test('the environment: closed by default, TANDEM_OPEN_SCOPES=1 opens, TANDEM_SCOPE_OWNER_KEYS lists keys, bad values stop the start', () => {
+    const base = { TANDEM_NODES: 'http://127.0.0.1:7001' };
+    const key = ownerKey().pub;
+    assert.deepEqual(optionsFromEnv(base, false).scopeCreation, { open: false, ownerKeys: [] });
+    assert.deepEqual(optionsFromEnv({ ...base, TANDEM_OPEN_SCOPES: '1' }, false).scopeCreation, { open: true, ownerKeys: [] });
+    assert.deepEqual(optionsFromEnv({ ...base, TANDEM_SCOPE_OWNER_KEYS: ` ${key} ` }, false).scopeCreation, { open: false, ownerKeys: [key] });
+    assert.throws(() => optionsFromEnv({ ...base, TANDEM_OPEN_SCOPES: 'yes' }, false), /TANDEM_OPEN_SCOPES/);
+    assert.throws(() => optionsFromEnv({ ...base, TANDEM_SCOPE_OWNER_KEYS: 'not-a-key' }, false), /TANDEM_SCOPE_OWNER_KEYS/);
+  });
 });
