@@ -5,7 +5,8 @@ import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './proc
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
  * process with embedded storage under TANDEM_DATA_DIR (default ./.tandem). Ctrl-C stops
  * everything. The wallet gateway listens on 127.0.0.1:9545 with a dev scope (RP ID
- * localhost, any http://localhost port) whose id is TANDEM_SCOPE_ID, or one made and kept.
+ * localhost, any http://localhost port) whose id is TANDEM_SCOPE_ID, or one made and kept,
+ * and scope creation open to any app key.
  */
 const { values } = parseArgs({ options: { 'base-port': { type: 'string' }, 'data-dir': { type: 'string' } } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem';
@@ -15,7 +16,8 @@ const env: NodeJS.ProcessEnv = {};
 const generated = firstStartAdminKey(dataDir, env);
 
 try {
-  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true } });
+  // A development cluster: any app key may create a scope (TANDEM_OPEN_SCOPES=0 closes it).
+  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true, openScopes: true } });
   // The gateway made or kept the scope; it says which.
   const devScope = await fetch(`${cluster.gateway!.url}/wallet/config.json`)
     .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)

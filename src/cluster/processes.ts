@@ -27,7 +27,14 @@ export interface ClusterOptions {
   host?: string;
   env?: NodeJS.ProcessEnv;
   /** Also run the wallet gateway on this port, a client of the nodes (data under dataDir/gateway). */
-  gateway?: { port: number; devScope?: boolean; /** More copies on port + 1, + 2...; they need TANDEM_DATABASE_URL to share state. */ copies?: number };
+  gateway?: {
+    port: number;
+    devScope?: boolean;
+    /** More copies on port + 1, + 2...; they need TANDEM_DATABASE_URL to share state. */
+    copies?: number;
+    /** TANDEM_OPEN_SCOPES=1 for the gateway unless the environment sets it. */
+    openScopes?: boolean;
+  };
   /** Relays' ports (default [basePort]); several only make sense with TANDEM_RELAY_NATS_URL in env. */
   relayPorts?: number[];
   /** Where children's output goes; default: this process's stderr, prefixed. */
@@ -125,7 +132,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 }
 
 function gatewayProcess(
-  g: { port: number; devScope?: boolean },
+  g: { port: number; devScope?: boolean; openScopes?: boolean },
   name: string,
   host: string,
   dataDir: string,
@@ -139,6 +146,7 @@ function gatewayProcess(
     TANDEM_GATEWAY_HOST: host,
     TANDEM_GATEWAY_PORT: String(g.port),
     TANDEM_GATEWAY_DATA_DIR: join(dataDir, 'gateway'),
+    ...(g.openScopes && env.TANDEM_OPEN_SCOPES === undefined ? { TANDEM_OPEN_SCOPES: '1' } : {}),
   };
   const args = [GATEWAY_MAIN, ...(g.devScope ? ['--dev-scope'] : [])];
   return Object.assign(managed(name, args, gwEnv, out), { url: `http://${host}:${g.port}` });

@@ -142,7 +142,7 @@ export class RpcCall {
   }
 
   /**
-   * Developer-owned accounts (`delegatedRegistration`): the app's scope key signs the
+   * Developer-owned accounts (`delegatedRegistration`) only: the app's scope key signs the
    * `X-Encrypted-User` value (`@0xpass/key-signer`). The signed user must carry a
    * `timestamp` (ms) within two minutes, and each signature works once.
    */
@@ -157,7 +157,14 @@ export class RpcCall {
     if (!(await this.gw.store.markSignatureUsed(digest, new Date(Date.now() + 2 * KEY_SIGNATURE_WINDOW_MS)))) {
       throw new RpcError('unauthorized', 'this key-signed request was already used');
     }
-    return this.gw.store.findAccount(scope.scopeId, claimed.username);
+    const account = await this.gw.store.findAccount(scope.scopeId, claimed.username);
+    // The owner's key vouches only for accounts it made. Credentials are checked as well as
+    // the kind: a row classified while an older gateway copy was still attaching its passkey
+    // must not become reachable by key.
+    if (account && (account.kind !== 'delegated' || (await this.gw.store.credentialsOf(account.accountId)).length > 0)) {
+      throw new RpcError('unauthorized', "this account has a passkey: only its passkey acts for it, not the scope owner's key");
+    }
+    return account;
   }
 }
 

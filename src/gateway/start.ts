@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { loadKek, type Kek } from '../crypto/share-seal.js';
 import { EnvelopeKey } from './envelope.js';
-import { shutdownSandbox } from './lambda/index.js';
-import type { Gateway } from './gateway.js';
+import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
+import type { Gateway, ScopeCreationPolicy } from './gateway.js';
 import { createGatewayUser, SignerNodesClient } from './node-client.js';
-import { devScopeConfig } from './scopes.js';
+import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
@@ -25,6 +25,10 @@ import type { Logger } from '../observability/logger.js';
  *   TANDEM_DATABASE_URL     PostgreSQL instead of the embedded database; the schema is
  *                           TANDEM_DATABASE_SCHEMA or <TANDEM_DATABASE_SCHEMA_PREFIX|tandem>_gateway.
  *                           Every copy of the gateway on it must share TANDEM_GATEWAY_KEK.
+ *   TANDEM_LAMBDA_INTERNAL_ALLOW  comma-separated CIDR ranges (or single addresses) of internal
+ *                           addresses lambdas may fetch; default none
+ *   TANDEM_OPEN_SCOPES      1: anyone may create a scope; default 0
+ *   TANDEM_SCOPE_OWNER_KEYS comma-separated base64 SPKI DER keys that may create scopes
  */
 export interface GatewayOptions {
   host: string;
@@ -39,6 +43,10 @@ export interface GatewayOptions {
   devScope?: { scopeId?: string };
   /** JSON logs (default: none). */
   logger?: Logger;
+  /** Internal ranges lambdas may fetch (CIDR text); default none. */
+  lambdaInternalAllow?: string[];
+  /** Who may create scopes; default nobody. */
+  scopeCreation?: ScopeCreationPolicy;
 }
 
 export interface RunningGateway {
@@ -64,6 +72,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       sessions: new SessionIssuer(sessionSecret, store, o.sessionTtlSeconds),
       nodes: new SignerNodesClient({ nodes: o.nodes, apiKey: Buffer.from(apiKey).toString('utf8') }),
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
+      lambdaInternalAllow: o.lambdaInternalAllow ?? [],
+      scopeCreation: o.scopeCreation ?? { open: false, ownerKeys: [] },
     };
     const devScopeId = o.devScope ? await ensureDevScope(store, kek, o.devScope.scopeId) : undefined;
     const app = await buildGatewayApp(gateway, { ...(devScopeId ? { devScopeId } : {}), ...(o.logger ? { logger: o.logger } : {}) });
@@ -123,6 +133,22 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
   const scopeId = env.TANDEM_SCOPE_ID || undefined;
   if (scopeId !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(scopeId)) throw new Error('TANDEM_SCOPE_ID must be 1-128 of A-Z a-z 0-9 _ -');
   const dataDir = resolve(env.TANDEM_GATEWAY_DATA_DIR ?? join(env.TANDEM_DATA_DIR ?? './.tandem', 'gateway'));
+  const internalAllow = (env.TANDEM_LAMBDA_INTERNAL_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    parseAddressRanges(internalAllow);
+  } catch (e) {
+    throw new Error(`TANDEM_LAMBDA_INTERNAL_ALLOW: ${(e as Error).message}`);
+  }
+  const open = (env.TANDEM_OPEN_SCOPES ?? '0').trim();
+  if (!['0', '1', ''].includes(open)) throw new Error('TANDEM_OPEN_SCOPES must be 0 or 1');
+  const ownerKeys = (env.TANDEM_SCOPE_OWNER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const k of ownerKeys) {
+    try {
+      ownerKey(k);
+    } catch {
+      throw new Error(`TANDEM_SCOPE_OWNER_KEYS: ${JSON.stringify(k.slice(0, 40))} is not a base64 SPKI DER public key`);
+    }
+  }
   return {
     host: env.TANDEM_GATEWAY_HOST ?? '127.0.0.1',
     port: Number(env.TANDEM_GATEWAY_PORT ?? 9545),
@@ -132,6 +158,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
     ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
     sessionTtlSeconds: ttl,
+    lambdaInternalAllow: internalAllow,
+    scopeCreation: { open: open === '1', ownerKeys },
     ...(devScope ? { devScope: scopeId ? { scopeId } : {} } : {}),
   };
 }

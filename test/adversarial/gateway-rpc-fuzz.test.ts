@@ -83,6 +83,8 @@ describe('the gateway JSON-RPC API under arbitrary input', { timeout: 120_000 },
 
   before(async () => {
     gw = await startInProcessGateway();
+    // The operator allows this owner key to create scopes, so createScope's config parsing is fuzzed.
+    gw.gateway.scopeCreation = { open: false, ownerKeys: [ownerPublicKey] };
     port = Number(new URL(gw.url).port);
     const made = await call('createLambda', { data: lambdaDefinition() }, gw.sessionHeaders);
     assert.equal(made.error, undefined, JSON.stringify(made.error));

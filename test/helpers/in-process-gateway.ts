@@ -88,6 +88,7 @@ export async function startInProcessGateway(): Promise<InProcessGateway> {
     const account: AccountRecord = {
       accountId: randomUUID(),
       scopeId,
+      kind: 'passkey',
       username: 'fuzz-owner',
       displayName: 'Fuzz Owner',
       userHandle: randomBytes(32).toString('base64url'),

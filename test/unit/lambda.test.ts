@@ -2,7 +2,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { isPublicAddress } from '../../src/gateway/lambda/addresses.js';
+import { inAddressRanges, isInternalAddress, isPublicAddress, ownAddresses, parseAddressRanges } from '../../src/gateway/lambda/addresses.js';
 import { findAllowEntry } from '../../src/gateway/lambda/allowlist.js';
 import { judge } from '../../src/gateway/lambda/executor.js';
 import { performFetch, pinnedLookup } from '../../src/gateway/lambda/fetcher.js';
@@ -95,7 +95,9 @@ async function server(t: TestContext, handler: (req: IncomingMessage, res: Serve
     srv.close();
   });
   const port = (srv.address() as AddressInfo).port;
-  return { port, seen, base: `http://127.0.0.1:${port}`, allow: `127.0.0.1:${port}` };
+  // A scope's allowlist no longer opens 127.0.0.1: these tests reach their loopback server
+  // through the operator's range (TANDEM_LAMBDA_INTERNAL_ALLOW), passed as `internal`.
+  return { port, seen, base: `http://127.0.0.1:${port}`, allow: `127.0.0.1:${port}`, internal: ['127.0.0.1/32'] };
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {
@@ -335,7 +337,7 @@ describe('fetch conditions', () => {
       conditions: [fetchCond(`${srv.base}/price?user={{params.0}}`, { protocol: 'POST', headers: { 'x-key': '{{envs.KEY}}' }, body: { n: '{{params.1}}' } })],
       envs: [{ name: 'KEY', value: 'secret' }],
     });
-    const out = await executeLambda(def, { params: ['a&b', 5], allowlist: [srv.allow] }, fakeSigner().sign);
+    const out = await executeLambda(def, { params: ['a&b', 5], allowlist: [srv.allow], internalAllow: srv.internal }, fakeSigner().sign);
     assert.deepEqual(out.conditions, [{ index: 0, type: 'fetch', status: 200, output: { price: 3100 } }]);
     assert.equal(srv.seen.length, 1);
     assert.equal(srv.seen[0]?.method, 'POST');
@@ -377,7 +379,7 @@ describe('fetch conditions', () => {
       } else json(res, 200, { reached: true });
     });
     const def = lambda({ conditions: [fetchCond(`${srv.base}/start`)] });
-    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow] }, fakeSigner().sign), 'fetch_failed', /redirect \(302\)/);
+    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow], internalAllow: srv.internal }, fakeSigner().sign), 'fetch_failed', /redirect \(302\)/);
     assert.deepEqual(srv.seen.map((s) => s.url), ['/start']);
   });
 
@@ -385,7 +387,7 @@ describe('fetch conditions', () => {
     const srv = await server(t, () => undefined); // never answers
     const def = lambda({ conditions: [fetchCond(`${srv.base}/slow`)] });
     const t0 = Date.now();
-    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow], limits: { fetchTimeoutMs: 300 } }, fakeSigner().sign), 'fetch_failed', /timed out after 300 ms/);
+    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow], internalAllow: srv.internal, limits: { fetchTimeoutMs: 300 } }, fakeSigner().sign), 'fetch_failed', /timed out after 300 ms/);
     assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
   });
 
@@ -403,14 +405,14 @@ describe('fetch conditions', () => {
     });
     for (const path of ['/declared', '/streamed']) {
       const def = lambda({ conditions: [fetchCond(`${srv.base}${path}`)] });
-      await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow] }, fakeSigner().sign), 'fetch_failed', /exceeds 65536 bytes/);
+      await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow], internalAllow: srv.internal }, fakeSigner().sign), 'fetch_failed', /exceeds 65536 bytes/);
     }
   });
 
   test('a non-2xx answer fails the condition', async (t) => {
     const srv = await server(t, (_req, res) => json(res, 403, { error: 'no' }));
     const def = lambda({ conditions: [fetchCond(`${srv.base}/x`)] });
-    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow] }, fakeSigner().sign), 'condition_not_met', /answered 403/);
+    await rejectsWith(executeLambda(def, { params: [], allowlist: [srv.allow], internalAllow: srv.internal }, fakeSigner().sign), 'condition_not_met', /answered 403/);
   });
 
   test('text responses are returned as text', async (t) => {
@@ -418,8 +420,76 @@ describe('fetch conditions', () => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('hello');
     });
-    const out = await performFetch({ method: 'GET', url: `${srv.base}/`, headers: {}, body: {} }, parseAllowlist([srv.allow]));
+    const out = await performFetch({ method: 'GET', url: `${srv.base}/`, headers: {}, body: {} }, parseAllowlist([srv.allow]), undefined, undefined, parseAddressRanges(srv.internal));
     assert.deepEqual(out, { status: 200, body: 'hello' });
+  });
+});
+
+// ---------------------------------------------------------------- internal addresses: only the operator opens them
+
+/** An http server on 127.0.0.1, port 0, that counts TCP connections (not just requests). */
+async function countingServer(t: TestContext) {
+  const srv = createServer((_req, res) => json(res, 200, { secret: 'loopback' }));
+  const counter = { connections: 0 };
+  srv.on('connection', () => counter.connections++);
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  return { counter, port: (srv.address() as AddressInfo).port };
+}
+
+describe("internal addresses: a scope's allowlist never opens them, the operator's ranges do", () => {
+  test('an allow-listed 127.0.0.1, a name resolving to it, and a private 10.x address are refused without any connection', async (t) => {
+    const { counter, port } = await countingServer(t);
+    const run = (url: string, allowlist: string[], resolve?: (host: string) => Promise<string[]>) =>
+      executeLambda(lambda({ conditions: [fetchCond(url)] }), { params: [], allowlist, ...(resolve ? { resolve } : {}) }, fakeSigner().sign);
+    const internal = /internal address that the gateway's operator has not opened/;
+    await rejectsWith(run(`http://127.0.0.1:${port}/`, [`127.0.0.1:${port}`]), 'fetch_refused', internal);
+    await rejectsWith(run(`http://[::ffff:127.0.0.1]:${port}/`, [`[::ffff:127.0.0.1]:${port}`]), 'fetch_refused', internal);
+    await rejectsWith(run(`http://[::1]:${port}/`, [`[::1]:${port}`]), 'fetch_refused', internal);
+    await rejectsWith(run(`http://0.0.0.0:${port}/`, [`0.0.0.0:${port}`]), 'fetch_refused', internal);
+    // The allowlist used to open the address it named: naming it too changes nothing now.
+    await rejectsWith(run(`http://meta.test:${port}/`, [`meta.test:${port}`, '127.0.0.1'], async () => ['127.0.0.1']), 'fetch_refused', internal);
+    // Every address of a name is checked, not only the first.
+    await rejectsWith(run(`http://meta.test:${port}/`, [`meta.test:${port}`], async () => ['93.184.216.34', '::ffff:127.0.0.1']), 'fetch_refused', internal);
+    // A private address: refused by the check (fetch_refused), so no connection is attempted.
+    await rejectsWith(run(`http://10.0.0.7:${port}/`, [`10.0.0.7:${port}`]), 'fetch_refused', internal);
+    await rejectsWith(run(`http://intranet.test:${port}/`, [`intranet.test:${port}`], async () => ['10.1.2.3']), 'fetch_refused', internal);
+    assert.equal(counter.connections, 0, 'nothing connected to the loopback server');
+  });
+
+  test("the operator's range opens what it lists, by IP and by name, and nothing else", async (t) => {
+    const { counter, port } = await countingServer(t);
+    const run = (url: string, allowlist: string[], internalAllow: string[], resolve?: (host: string) => Promise<string[]>) =>
+      executeLambda(lambda({ conditions: [fetchCond(url)] }), { params: [], allowlist, internalAllow, ...(resolve ? { resolve } : {}) }, fakeSigner().sign);
+    const out = await run(`http://127.0.0.1:${port}/`, [`127.0.0.1:${port}`], ['127.0.0.0/8']);
+    assert.deepEqual(out.conditions[0]?.output, { secret: 'loopback' });
+    await run(`http://meta.test:${port}/`, [`meta.test:${port}`], ['127.0.0.1'], async () => ['127.0.0.1']);
+    assert.equal(counter.connections, 2);
+    // The scope's allowlist still decides which URLs may be fetched at all.
+    await rejectsWith(run(`http://127.0.0.1:${port}/`, [], ['127.0.0.0/8']), 'fetch_refused', /not on the scope's fetch allowlist/);
+    // A range opens only itself.
+    await rejectsWith(run(`http://10.0.0.7:${port}/`, [`10.0.0.7:${port}`], ['127.0.0.0/8']), 'fetch_refused', /internal address/);
+    await rejectsWith(run(`http://meta.test:${port}/`, [`meta.test:${port}`], ['127.0.0.1/32'], async () => ['127.0.0.1', '127.0.0.2']), 'fetch_refused', /internal address/);
+    assert.equal(counter.connections, 2);
+  });
+
+  test('operator ranges: CIDR and single addresses, IPv4-mapped addresses match IPv4 ranges, bad entries throw', async () => {
+    const r = parseAddressRanges(['10.0.0.0/8', '127.0.0.1', 'fd00::/8', '::1']);
+    for (const ip of ['10.255.0.1', '127.0.0.1', '::ffff:a00:1', '::ffff:127.0.0.1', 'fd12::3', '::1']) assert.ok(inAddressRanges(ip, r), ip);
+    for (const ip of ['11.0.0.1', '127.0.0.2', 'fe80::1', '::2', '192.168.0.1']) assert.ok(!inAddressRanges(ip, r), ip);
+    assert.ok(!inAddressRanges('127.0.0.1', []));
+    for (const bad of ['10.0.0.0/33', 'localhost', '10.0.0/8', '::1/129', '', '1.2.3.4/']) assert.throws(() => parseAddressRanges([bad]), TypeError, bad);
+    await assert.rejects(executeLambda(lambda({}), { params: [], allowlist: [], internalAllow: ['nope'] }, fakeSigner().sign), TypeError);
+  });
+
+  test("this host's own interface addresses are internal, public or not", () => {
+    const own = [...ownAddresses()];
+    assert.ok(own.includes('127.0.0.1'));
+    for (const ip of own) assert.equal(isInternalAddress(ip), true, ip);
+    assert.equal(isInternalAddress('93.184.216.34'), own.includes('93.184.216.34'));
   });
 });
 
@@ -458,9 +528,10 @@ describe('DNS rebinding', () => {
     const checked = await serverAt(t, '127.0.0.1', 0);
     const rebound = await serverAt(t, '127.0.0.2', checked.port); // same port, other address
     const { calls, resolve } = rebindingResolver('127.0.0.1', '127.0.0.2');
-    // 127.0.0.1 is named by the allowlist (so the check passes); 127.0.0.2 is not.
-    const allowlist = parseAllowlist([`rebind.test:${checked.port}`, '127.0.0.1']);
-    const out = await performFetch({ method: 'GET', url: `http://rebind.test:${checked.port}/x`, headers: {}, body: {} }, allowlist, undefined, resolve);
+    // 127.0.0.1 is opened by the operator's range (so the check passes); 127.0.0.2 is not.
+    // (Before the operator's range existed, the scope's allowlist named 127.0.0.1 here.)
+    const allowlist = parseAllowlist([`rebind.test:${checked.port}`]);
+    const out = await performFetch({ method: 'GET', url: `http://rebind.test:${checked.port}/x`, headers: {}, body: {} }, allowlist, undefined, resolve, parseAddressRanges(['127.0.0.1/32']));
     assert.deepEqual(out, { status: 200, body: { at: '127.0.0.1' } });
     assert.equal(checked.seen.length, 1, 'the checked address got the request');
     assert.equal(rebound.seen.length, 0, 'the rebound address got nothing');
@@ -470,9 +541,9 @@ describe('DNS rebinding', () => {
     // Through executeLambda too, twice: each request does its own check and its own pinned connection.
     const def = lambda({ conditions: [fetchCond(`http://rebind.test:${checked.port}/y`), fetchCond(`http://rebind.test:${checked.port}/z`)] });
     const flip = rebindingResolver('127.0.0.1', '127.0.0.2');
-    // The second condition's check sees 127.0.0.2, which the allowlist does not name: refused.
+    // The second condition's check sees 127.0.0.2, which the operator's range does not open: refused.
     await rejectsWith(
-      executeLambda(def, { params: [], allowlist: [`rebind.test:${checked.port}`, '127.0.0.1'], resolve: flip.resolve }, fakeSigner().sign),
+      executeLambda(def, { params: [], allowlist: [`rebind.test:${checked.port}`], internalAllow: ['127.0.0.1/32'], resolve: flip.resolve }, fakeSigner().sign),
       'fetch_refused',
       /^conditions\[1\] \(fetch\): rebind\.test resolves to an internal address/,
     );
@@ -484,8 +555,8 @@ describe('DNS rebinding', () => {
     const other = await serverAt(t, '127.0.0.1', 0);
     const checked = await serverAt(t, '127.0.0.2', other.port);
     const { calls, resolve } = rebindingResolver('127.0.0.2', '127.0.0.1');
-    const allowlist = parseAllowlist([`rebind.test:${other.port}`, '127.0.0.2']);
-    const out = await performFetch({ method: 'POST', url: `http://rebind.test:${other.port}/p`, headers: {}, body: { a: 1 } }, allowlist, undefined, resolve);
+    const allowlist = parseAllowlist([`rebind.test:${other.port}`]);
+    const out = await performFetch({ method: 'POST', url: `http://rebind.test:${other.port}/p`, headers: {}, body: { a: 1 } }, allowlist, undefined, resolve, parseAddressRanges(['127.0.0.2/32']));
     assert.deepEqual(out, { status: 200, body: { at: '127.0.0.2' } });
     assert.equal(checked.seen.length, 1);
     assert.equal(other.seen.length, 0);
@@ -510,8 +581,11 @@ describe('DNS rebinding', () => {
     });
     const port = (raw.address() as AddressInfo).port;
     const { calls, resolve } = rebindingResolver('127.0.0.1', '127.0.0.2');
-    const allowlist = parseAllowlist([`sni.rebind.test:${port}`, '127.0.0.1']);
-    await rejectsWith(performFetch({ method: 'GET', url: `https://sni.rebind.test:${port}/`, headers: {}, body: {} }, allowlist, undefined, resolve), 'fetch_failed');
+    const allowlist = parseAllowlist([`sni.rebind.test:${port}`]);
+    await rejectsWith(
+      performFetch({ method: 'GET', url: `https://sni.rebind.test:${port}/`, headers: {}, body: {} }, allowlist, undefined, resolve, parseAddressRanges(['127.0.0.1/32'])),
+      'fetch_failed',
+    );
     assert.equal(hello.length, 1, 'the TLS handshake reached the checked address');
     assert.equal(hello[0]?.[0], 0x16, 'a TLS handshake record');
     assert.ok(hello[0]?.includes('sni.rebind.test'), 'SNI names the host');
@@ -551,7 +625,7 @@ describe('executeLambda', () => {
       actions: { type: 'personal_sign', check: 'conditions[1].price > {{envs.MIN}}', data: '{{params.0}}', substitution: true },
       postHook: [fetchCond(`${srv.base}/hook`, { protocol: 'POST', body: { signature: '{{signature}}', price: '{{conditions.1.price}}' } })],
     });
-    const out = await executeLambda(def, { params: ['0xdeadbeef'], allowlist: [srv.allow] }, sign);
+    const out = await executeLambda(def, { params: ['0xdeadbeef'], allowlist: [srv.allow], internalAllow: srv.internal }, sign);
     assert.deepEqual(messages, ['0xdeadbeef']);
     assert.equal(out.result, '0xsig1');
     assert.deepEqual(out.conditions.map((c) => c.output), [true, { price: 3100 }]);
@@ -569,7 +643,7 @@ describe('executeLambda', () => {
         fetchCond(`${srv.base}/c?x={{params.7}}`, { protocol: 'POST' }),
       ],
     });
-    const out = await executeLambda(def, { params: [], allowlist: [srv.allow] }, fakeSigner().sign);
+    const out = await executeLambda(def, { params: [], allowlist: [srv.allow], internalAllow: srv.internal }, fakeSigner().sign);
     assert.equal(out.result, '0xsig1');
     assert.deepEqual(out.post_hooks[0], { index: 0, ok: false, status: 500 });
     assert.match(out.post_hooks[1]?.error ?? '', /not on the scope's fetch allowlist/);
@@ -593,7 +667,8 @@ describe('executeLambda', () => {
 
 test('internal addresses are recognised', () => {
   for (const ip of ['127.0.0.1', '10.1.2.3', '172.31.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255',
-    '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '64:ff9b::a00:1', '2002:a00:1::1', '2001:db8::1', 'ff02::1']) {
+    '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '64:ff9b::a00:1', '2002:a00:1::1', '2001:db8::1', 'ff02::1',
+    '0.1.2.3', '100.127.255.255', 'fc00::1', '::ffff:10.0.0.1', '::ffff:0.0.0.0', '::ffff:169.254.169.254', '::ffff:255.255.255.255', '239.255.255.250']) {
     assert.equal(isPublicAddress(ip), false, ip);
   }
   for (const ip of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(isPublicAddress(ip), true, ip);

@@ -172,7 +172,7 @@ describe('PostgresClient: several clients on one schema', { skip }, () => {
       stores = [await openGatewayStore(config), await openGatewayStore(config)];
       await stores[0]!.insertScope({ scopeId, config: { rp: { id: 'example.com', name: 'Example', origins: ['https://example.com'] }, lambda_allowlist: [] }, ownerPublicKey: null });
       assert.equal(
-        await stores[0]!.reserveAccount({ accountId, scopeId, username: 'alice', displayName: 'Alice', userHandle: 'aGFuZGxl', keyId: null, publicKey: null, address: null }),
+        await stores[0]!.reserveAccount({ accountId, scopeId, kind: 'passkey', username: 'alice', displayName: 'Alice', userHandle: 'aGFuZGxl', keyId: null, publicKey: null, address: null }),
         true,
       );
     });
@@ -203,7 +203,7 @@ describe('PostgresClient: several clients on one schema', { skip }, () => {
 
     test('a username is reserved once; a signature is used once; a lambda runs at most max times', async () => {
       const reserved = await both(10, (s, i) =>
-        s.reserveAccount({ accountId: `acct-race-${i}`, scopeId, username: 'carol', displayName: 'Carol', userHandle: `h${i}`, keyId: null, publicKey: null, address: null }),
+        s.reserveAccount({ accountId: `acct-race-${i}`, scopeId, kind: 'passkey', username: 'carol', displayName: 'Carol', userHandle: `h${i}`, keyId: null, publicKey: null, address: null }),
       );
       assert.equal(reserved.filter(Boolean).length, 1);
 

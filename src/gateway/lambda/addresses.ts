@@ -1,10 +1,13 @@
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /**
  * Is an IP address on the public internet? Everything else (loopback, private, link-local,
  * CGNAT, multicast, documentation and benchmarking ranges, NAT64/6to4/Teredo wrappers that
- * can smuggle an IPv4 address, unspecified and reserved space) counts as internal and may
- * only be reached when the allowlist names that address explicitly.
+ * can smuggle an IPv4 address, unspecified, broadcast and reserved space) counts as
+ * internal, and so do this host's own addresses (isInternalAddress). Only the gateway's
+ * operator opens internal ranges (TANDEM_LAMBDA_INTERNAL_ALLOW, parseAddressRanges); a
+ * scope's allowlist cannot, since anyone can make a scope.
  *
  * Written out rather than using net.BlockList: a BlockList holding an IPv6 rule for
  * ::ffff:0:0/96 also matches every plain IPv4 address, which is easy to get wrong.
@@ -85,4 +88,58 @@ export function canonicalIp(ip: string): string | undefined {
   if (family === 4) return new URL(`http://${bare}/`).hostname;
   if (family === 6) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
   return undefined;
+}
+
+/** This host's interface addresses, canonical: a public one would otherwise pass isPublicAddress. */
+export function ownAddresses(): Set<string> {
+  const own = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const ip = canonicalIp(a.address);
+      if (ip !== undefined) own.add(ip);
+    }
+  }
+  return own;
+}
+
+export function isInternalAddress(ip: string): boolean {
+  const c = canonicalIp(ip);
+  return c === undefined || !isPublicAddress(c) || ownAddresses().has(c);
+}
+
+/** A CIDR range the operator opened; IPv4-mapped IPv6 addresses are matched as the IPv4 address they carry. */
+export interface AddressRange {
+  family: 4 | 6;
+  base: bigint;
+  prefix: number;
+  text: string;
+}
+
+/**
+ * The operator's list (`10.0.0.0/8`, `127.0.0.1`, `fd00::/8`, `::1`; a bare address is one
+ * host). Throws a TypeError naming the bad entry: this is configuration, checked at start.
+ */
+export function parseAddressRanges(entries: readonly string[]): AddressRange[] {
+  return entries.map((raw) => {
+    const text = raw.trim();
+    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text);
+    const family = m ? isIP(m[1] as string) : 0;
+    const max = family === 4 ? 32 : 128;
+    const prefix = m?.[2] === undefined ? max : Number(m[2]);
+    if (!m || (family !== 4 && family !== 6) || prefix > max) throw new TypeError(`${JSON.stringify(raw)} is not an IP address or CIDR range`);
+    const base = family === 4 ? v4ToInt(m[1] as string) : v6ToInt(m[1] as string);
+    return { family, base, prefix, text };
+  });
+}
+
+export function inAddressRanges(ip: string, ranges: readonly AddressRange[]): boolean {
+  if (ranges.length === 0) return false;
+  const family = isIP(ip);
+  if (family !== 4 && family !== 6) return false;
+  const v = family === 4 ? v4ToInt(ip) : v6ToInt(ip);
+  const mapped = family === 6 && inRange(v, 128, 0xffffn << 32n, 96);
+  return ranges.some((r) => {
+    if (r.family === family && inRange(v, r.family === 4 ? 32 : 128, r.base, r.prefix)) return true;
+    return mapped && r.family === 4 && inRange(v & 0xffffffffn, 32, r.base, r.prefix);
+  });
 }

@@ -9,13 +9,14 @@ import { LambdaError } from './errors.js';
  *   api.example.com:8443    that host on that port only
  *   *.example.com[:port]    any subdomain (a.example.com, a.b.example.com), not example.com
  *                           itself; the suffix needs at least two labels (no `*.com`)
- *   203.0.113.7[:port]      an IPv4 address, which also admits it if it is internal
- *   [2001:db8::1][:port]    an IPv6 address, likewise
+ *   203.0.113.7[:port]      an IPv4 address
+ *   [2001:db8::1][:port]    an IPv6 address
  *
  * Without a port an entry means the default port, so allow-listing a host does not open its
- * other services. Wildcards never match IP literals. A host name entry admits the name, not
- * its addresses: if it resolves to an internal address the request is refused unless that
- * address is an entry too (see fetcher.ts).
+ * other services. Wildcards never match IP literals. An entry admits a URL, never an
+ * internal address: a name that resolves to one, or an internal IP literal, is refused
+ * unless the gateway's operator opened that range (see fetcher.ts), because anyone can
+ * create a scope and write its allowlist.
  */
 
 export interface AllowEntry {
@@ -27,8 +28,6 @@ export interface AllowEntry {
 
 export interface Allowlist {
   entries: readonly AllowEntry[];
-  /** Canonical IPs named by entries: internal addresses that are nevertheless allowed. */
-  ips: ReadonlySet<string>;
 }
 
 export const MAX_ALLOWLIST_ENTRIES = 64;
@@ -63,8 +62,7 @@ export function parseAllowlist(entries: readonly string[]): Allowlist {
   if (!Array.isArray(entries) || entries.length > MAX_ALLOWLIST_ENTRIES) {
     throw new LambdaError('invalid_input', `the fetch allowlist must be a list of at most ${MAX_ALLOWLIST_ENTRIES} entries`);
   }
-  const parsed = entries.map(parseEntry);
-  return { entries: parsed, ips: new Set(parsed.filter((e) => e.kind === 'ip').map((e) => e.host)) };
+  return { entries: entries.map(parseEntry) };
 }
 
 /** The URL's host as the allowlist sees it: lower case, no trailing dot, IPs canonical. */

@@ -1,3 +1,4 @@
+import { parseAddressRanges, type AddressRange } from './addresses.js';
 import { parseAllowlist, type Allowlist } from './allowlist.js';
 import { parseLambdaDefinition, type CodeCondition, type FetchCondition, type LambdaDefinition, type OutputType } from './definition.js';
 import { LambdaError } from './errors.js';
@@ -60,6 +61,8 @@ export interface ExecuteInput {
   limits?: Partial<LambdaLimits>;
   /** Host name resolution; tests replace it, production uses the system resolver. */
   resolve?: Resolver;
+  /** Internal ranges the gateway's operator opened (CIDR text); never from a scope. */
+  internalAllow?: readonly string[];
 }
 
 export type ConditionReport =
@@ -93,7 +96,8 @@ export async function executeLambda(
   const allowlist = parseAllowlist(input.allowlist);
   if (!Array.isArray(input.params) || input.params.length > MAX_PARAMS) throw new LambdaError('invalid_input', `params must be a list of at most ${MAX_PARAMS} values`);
   const params = copyJson(input.params, { maxBytes: MAX_PARAMS_BYTES, maxDepth: 16 }, 'params', 'invalid_input') as JsonValue[];
-  const env: Env = { lambda, limits, allowlist, resolve: input.resolve, deadline: Date.now() + limits.totalTimeoutMs };
+  const internalAllow = parseAddressRanges(input.internalAllow ?? []);
+  const env: Env = { lambda, limits, allowlist, internalAllow, resolve: input.resolve, deadline: Date.now() + limits.totalTimeoutMs };
 
   const outputs: JsonValue[] = [];
   const reports: ConditionReport[] = [];
@@ -120,6 +124,7 @@ interface Env {
   lambda: LambdaDefinition;
   limits: LambdaLimits;
   allowlist: Allowlist;
+  internalAllow: AddressRange[];
   resolve: Resolver | undefined;
   deadline: number;
 }
@@ -166,7 +171,7 @@ function requestOf(f: FetchCondition, scope: SubstitutionScope): HttpRequest {
 
 async function fetchCondition(env: Env, f: FetchCondition, index: number, scope: SubstitutionScope): Promise<ConditionReport> {
   const limits = { timeoutMs: budget(env, env.limits.fetchTimeoutMs), maxBodyBytes: env.limits.fetchMaxBodyBytes };
-  const res = await performFetch(requestOf(f, scope), env.allowlist, limits, env.resolve);
+  const res = await performFetch(requestOf(f, scope), env.allowlist, limits, env.resolve, env.internalAllow);
   if (res.status < 200 || res.status > 299) throw new LambdaError('condition_not_met', `condition not met: the server answered ${res.status}`);
   return { index, type: 'fetch', status: res.status, output: res.body };
 }
@@ -187,7 +192,7 @@ async function check(env: Env, scope: SubstitutionScope): Promise<void> {
 async function postHook(env: Env, hook: FetchCondition, index: number, scope: SubstitutionScope): Promise<PostHookReport> {
   try {
     const limits = { timeoutMs: env.limits.fetchTimeoutMs, maxBodyBytes: env.limits.fetchMaxBodyBytes };
-    const res = await performFetch(requestOf(hook, scope), env.allowlist, limits, env.resolve);
+    const res = await performFetch(requestOf(hook, scope), env.allowlist, limits, env.resolve, env.internalAllow);
     return { index, ok: res.status >= 200 && res.status <= 299, status: res.status };
   } catch (e) {
     // Whatever went wrong, the signature stands: report, never throw.

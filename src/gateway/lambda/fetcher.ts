@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
 import { Agent, fetch, type Response } from 'undici';
-import { isPublicAddress, canonicalIp } from './addresses.js';
+import { canonicalIp, inAddressRanges, isInternalAddress, type AddressRange } from './addresses.js';
 import { findAllowEntry, urlHost, type Allowlist } from './allowlist.js';
 import type { HttpMethod } from './definition.js';
 import { LambdaError } from './errors.js';
@@ -15,8 +15,10 @@ import { copyJson, type JsonValue } from './json.js';
  * - the URL is http: or https:, without credentials, and its host and port match the
  *   scope's allowlist (allowlist.ts);
  * - a host name is resolved once (dns.promises.lookup, all addresses, or the injected
- *   Resolver) and refused if any address is internal (addresses.ts) unless that address is
- *   itself allow-listed; an IP literal is only reachable when the allowlist names it;
+ *   Resolver) and refused if any address is internal (addresses.ts: private, loopback,
+ *   link-local, multicast, this host's own...) unless it is in a range the operator opened
+ *   (`internalAllow`, TANDEM_LAMBDA_INTERNAL_ALLOW); an IP literal is judged the same way.
+ *   The scope's allowlist never opens an internal address: anyone can create a scope;
  * - header values carry no line breaks (they may come from substitution).
  *
  * DNS rebinding: the connection is pinned to the addresses that were checked. The Agent's
@@ -76,7 +78,14 @@ export interface Destination {
 }
 
 /** Checks that a request may go out; returns the URL and the checked addresses. Nothing is sent. */
-export async function checkDestination(rawUrl: string, allowlist: Allowlist, resolve: Resolver, signal: AbortSignal): Promise<Destination> {
+export async function checkDestination(
+  rawUrl: string,
+  allowlist: Allowlist,
+  resolve: Resolver,
+  signal: AbortSignal,
+  internalAllow: readonly AddressRange[] = [],
+): Promise<Destination> {
+  const reachable = (ip: string) => !isInternalAddress(ip) || inAddressRanges(ip, internalAllow);
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -87,7 +96,10 @@ export async function checkDestination(rawUrl: string, allowlist: Allowlist, res
   if (url.username !== '' || url.password !== '') refused('the endpoint must not contain credentials');
   const { host, isIp, port } = urlHost(url);
   if (findAllowEntry(url, allowlist) === undefined) refused(`${isIp && host.includes(':') ? `[${host}]` : host}:${port} is not on the scope's fetch allowlist`);
-  if (isIp) return { url, addresses: [host] }; // named explicitly by the allowlist, internal or not
+  if (isIp) {
+    if (!reachable(host)) refused(`${host.includes(':') ? `[${host}]` : host} is an internal address that the gateway's operator has not opened`);
+    return { url, addresses: [host] };
+  }
 
   let resolved: string[];
   try {
@@ -100,8 +112,8 @@ export async function checkDestination(rawUrl: string, allowlist: Allowlist, res
   const addresses: string[] = [];
   for (const a of resolved) {
     const ip = canonicalIp(a);
-    if (ip === undefined || (!isPublicAddress(ip) && !allowlist.ips.has(ip))) {
-      refused(`${host} resolves to an internal address that the allowlist does not name`);
+    if (ip === undefined || !reachable(ip)) {
+      refused(`${host} resolves to an internal address that the gateway's operator has not opened`);
     }
     if (!addresses.includes(ip)) addresses.push(ip);
   }
@@ -136,9 +148,10 @@ export async function performFetch(
   allowlist: Allowlist,
   limits: FetchLimits = DEFAULT_FETCH_LIMITS,
   resolve: Resolver = systemResolver,
+  internalAllow: readonly AddressRange[] = [],
 ): Promise<HttpResult> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
-  const { url, addresses } = await checkDestination(req.url, allowlist, resolve, signal);
+  const { url, addresses } = await checkDestination(req.url, allowlist, resolve, signal, internalAllow);
   for (const [name, value] of Object.entries(req.headers)) {
     if (/[\r\n\0]/.test(value)) refused(`header ${name} contains a line break or NUL`);
   }

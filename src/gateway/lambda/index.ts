@@ -32,5 +32,6 @@ export {
   type PostHookReport,
 } from './executor.js';
 export { parseAllowlist, MAX_ALLOWLIST_ENTRIES, type Allowlist } from './allowlist.js';
+export { parseAddressRanges } from './addresses.js';
 export { shutdownSandbox } from './sandbox.js';
 export type { JsonValue } from './json.js';

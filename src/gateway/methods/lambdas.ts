@@ -64,7 +64,12 @@ export async function executeLambda(call: RpcCall) {
   try {
     const run = await runLambda(
       def,
-      { params, allowlist: scope.config.lambda_allowlist, limits: { codeTimeoutMs: call.gw.lambdaLimits.codeTimeoutMs, fetchTimeoutMs: call.gw.lambdaLimits.fetchTimeoutMs } },
+      {
+        params,
+        allowlist: scope.config.lambda_allowlist,
+        internalAllow: call.gw.lambdaInternalAllow ?? [],
+        limits: { codeTimeoutMs: call.gw.lambdaLimits.codeTimeoutMs, fetchTimeoutMs: call.gw.lambdaLimits.fetchTimeoutMs },
+      },
       async (message) => rsv(await call.gw.nodes.sign(owner.keyId!, personalMessageHash(message))),
     );
     return run;

@@ -3,7 +3,7 @@ import { checkKeySignature, type RpcCall } from '../call.js';
 import { addressOf } from '../ethereum.js';
 import { registrationOptions, verifyRegistration } from '../passkeys.js';
 import { RpcError } from '../rpc.js';
-import type { AccountRecord, ScopeRecord } from '../storage/gateway-store.js';
+import type { AccountKind, AccountRecord, ScopeRecord } from '../storage/gateway-store.js';
 
 /**
  * Account creation. A username is registered once per scope: a second registration
@@ -29,6 +29,7 @@ export async function completeRegistration(call: RpcCall) {
   const ch = await call.takeChallenge(p.challenge_id, 'registration', user.username);
   const cred = await verifyRegistration(scope.config, attestation, ch.challenge);
   const account = await createAccount(call, scope, {
+    kind: 'passkey',
     username: user.username,
     displayName: String(ch.payload.display_name ?? user.displayName),
     userHandle: String(ch.payload.user_handle),
@@ -55,7 +56,7 @@ export async function delegatedRegistration(call: RpcCall) {
     throw new RpcError('invalid_params', 'encrypted_credential.KeySignature is required');
   }
   checkKeySignature(scope, call.key().decryptJson(cred.KeySignature, 'KeySignature'), p.encrypted_user as string);
-  const account = await createAccount(call, scope, { username: user.username, displayName: user.displayName, userHandle: randomBytes(32).toString('base64url') }, async () => {});
+  const account = await createAccount(call, scope, { kind: 'delegated', username: user.username, displayName: user.displayName, userHandle: randomBytes(32).toString('base64url') }, async () => {});
   return accountResult(account);
 }
 
@@ -63,12 +64,13 @@ export async function delegatedRegistration(call: RpcCall) {
 async function createAccount(
   call: RpcCall,
   scope: ScopeRecord,
-  user: { username: string; displayName: string; userHandle: string },
+  user: { kind: AccountKind; username: string; displayName: string; userHandle: string },
   attach: (accountId: string) => Promise<void>,
 ): Promise<AccountRecord> {
   const account: AccountRecord = {
     accountId: randomUUID(),
     scopeId: scope.scopeId,
+    kind: user.kind,
     username: user.username,
     displayName: user.displayName,
     userHandle: user.userHandle,

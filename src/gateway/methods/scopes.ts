@@ -8,11 +8,16 @@ import { paramsObject } from './registration.js';
 /**
  * Scopes are created by an app's own key: `{ config, signature, public_key }`, the
  * signature over the config text by that key (SHA-256; base64 SPKI DER public key, as
- * `@0xpass/key-signer` and `passport-scope` produce). Only the same key updates it.
+ * `@0xpass/key-signer` and `passport-scope` produce), if the operator allows that key
+ * (or opened scope creation to anyone). Only the same key updates it.
  */
 export async function createScope(call: RpcCall) {
   const p = paramsObject(call.params);
   const { config, publicKey } = signedConfig(p);
+  const policy = call.gw.scopeCreation;
+  if (!policy?.open && !policy?.ownerKeys.some((k) => sameKey(k, publicKey))) {
+    throw new RpcError('forbidden', "creating a scope needs the gateway operator's approval: this key is not one it allows");
+  }
   const scopeId = randomUUID();
   await call.gw.store.insertScope({ scopeId, config, ownerPublicKey: publicKey });
   return { scope_id: scopeId };
@@ -39,4 +44,9 @@ function signedConfig(p: Record<string, unknown>) {
     throw new RpcError('unauthorized', 'the signature over config does not verify under public_key');
   }
   return { config: parseScopeConfig(p.config), publicKey };
+}
+
+/** Compares keys, not their base64 spellings. */
+function sameKey(a: string, b: string): boolean {
+  return ownerKey(a).equals(ownerKey(b));
 }

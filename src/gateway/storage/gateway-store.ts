@@ -20,9 +20,17 @@ export interface ScopeConfig {
   lambda_allowlist: string[];
 }
 
+/**
+ * How an account was made, which decides who may act for it: `passkey` (completeRegistration)
+ * only with its passkey or a session from it; `delegated` (delegatedRegistration) with the
+ * scope owner's key-signed requests. Fixed at creation.
+ */
+export type AccountKind = 'passkey' | 'delegated';
+
 export interface AccountRecord {
   accountId: AccountId;
   scopeId: ScopeId;
+  kind: AccountKind;
   username: string;
   displayName: string;
   /** WebAuthn user handle (base64url), random per account. */

@@ -76,4 +76,17 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Rows from before this migration carry no kind: one with a passkey credential was made
+    // by completeRegistration, one without by delegatedRegistration (a passkey account gets
+    // its credential before its key). The default is 'passkey' so that a row written by an
+    // older gateway copy still running on the same database fails closed: no key-signed
+    // request reaches it.
+    name: '0002_account_kind',
+    sql: `
+      alter table accounts add column kind text not null default 'passkey' check (kind in ('passkey', 'delegated'));
+      update accounts set kind = 'delegated'
+        where not exists (select 1 from credentials c where c.account_id = accounts.account_id);
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ import type { SqlClient } from '../../storage/sql.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
 import type {
   AccountId,
+  AccountKind,
   AccountRecord,
   ChallengeRecord,
   CredentialRecord,
@@ -52,9 +53,9 @@ export class SqlGatewayStore implements GatewayStore {
 
   async reserveAccount(a: AccountRecord): Promise<boolean> {
     const { rows } = await this.sql.query(
-      `insert into accounts (account_id, scope_id, username, display_name, user_handle, key_id, public_key, address)
-       values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (scope_id, username) do nothing returning account_id`,
-      [a.accountId, a.scopeId, a.username, a.displayName, a.userHandle, a.keyId, a.publicKey, a.address],
+      `insert into accounts (account_id, scope_id, kind, username, display_name, user_handle, key_id, public_key, address)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (scope_id, username) do nothing returning account_id`,
+      [a.accountId, a.scopeId, a.kind, a.username, a.displayName, a.userHandle, a.keyId, a.publicKey, a.address],
     );
     return rows.length === 1;
   }
@@ -219,6 +220,7 @@ export class SqlGatewayStore implements GatewayStore {
 interface AccountRow {
   account_id: string;
   scope_id: string;
+  kind: AccountKind;
   username: string;
   display_name: string;
   user_handle: string;
@@ -231,6 +233,7 @@ function accountOf(r: AccountRow): AccountRecord {
   return {
     accountId: r.account_id,
     scopeId: r.scope_id,
+    kind: r.kind,
     username: r.username,
     displayName: r.display_name,
     userHandle: r.user_handle,
