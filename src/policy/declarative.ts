@@ -5,9 +5,10 @@ import type { OperationContext, RuleCounters, RuleDefinition } from './types.js'
  * The built-in rules. Each is evaluated in two steps so that a request refused by any
  * rule consumes no budget:
  *
- *   check(def, ctx, now)  -> refused with a reason, or approved with an optional `consume`
- *   consume(counters)     -> takes the rule's budget (rate limits, daily value caps);
- *                            run only once every other rule has approved.
+ *   check(def, ctx, now)  -> refused with a reason, or approved with an optional `budget`
+ *   takeBudget(counters)  -> takes the rule's budget (rate limits, daily value caps);
+ *                            run only once every other rule has approved, and given back
+ *                            with returnBudget when what it was taken for never happens.
  *
  * `evaluateX(def, ctx, counters, now, ruleId?)` runs both for one rule (null = approve,
  * a string = the reason it refused). Counters are per rule: `rule:<ruleId>:user:<userId>`
@@ -29,9 +30,31 @@ import type { OperationContext, RuleCounters, RuleDefinition } from './types.js'
 export type DeclarativeDefinition = Exclude<RuleDefinition, { type: 'webhook' }>;
 type Def<T extends DeclarativeDefinition['type']> = Extract<DeclarativeDefinition, { type: T }>;
 
-/** Takes a stateful rule's budget; null = taken, a string = refused. */
-export type Consume = (counters: RuleCounters) => Promise<string | null>;
-export type Checked = { refused: string } | { refused: null; consume: Consume | null };
+/**
+ * What a stateful rule takes once every rule approved. Plain data, so that the budgets of
+ * a batch's messages can be added up and taken at once (all or none), and given back.
+ */
+export type Budget =
+  | { kind: 'rate'; counterKey: string; windowSeconds: number; max: number; count: number; at: Date; refusal: string }
+  | { kind: 'daily'; counterKey: string; day: string; amount: bigint; cap: bigint; refusal: string };
+export type Checked = { refused: string } | { refused: null; budget: Budget | null };
+
+/** true = taken; false = refused (nothing taken). */
+export async function takeBudget(counters: RuleCounters, b: Budget): Promise<boolean> {
+  return b.kind === 'rate' ? counters.takeRate(b.counterKey, b.windowSeconds, b.max, b.at, b.count) : counters.addDaily(b.counterKey, b.day, b.amount, b.cap);
+}
+
+export async function returnBudget(counters: RuleCounters, b: Budget): Promise<void> {
+  if (b.kind === 'rate') await counters.returnRate(b.counterKey, b.at, b.count);
+  else await counters.returnDaily(b.counterKey, b.day, b.amount);
+}
+
+/** `b` and `c` counted together, or null when they are different counters. */
+export function mergeBudgets(b: Budget, c: Budget): Budget | null {
+  if (b.kind === 'rate' && c.kind === 'rate' && b.counterKey === c.counterKey) return { ...b, count: b.count + c.count };
+  if (b.kind === 'daily' && c.kind === 'daily' && b.counterKey === c.counterKey && b.day === c.day) return { ...b, amount: b.amount + c.amount };
+  return null;
+}
 
 export type DeclarativeEvaluator<D extends DeclarativeDefinition> = (
   def: D,
@@ -41,7 +64,7 @@ export type DeclarativeEvaluator<D extends DeclarativeDefinition> = (
   ruleId?: string,
 ) => Promise<string | null>;
 
-const approve: Checked = { refused: null, consume: null };
+const approve: Checked = { refused: null, budget: null };
 const refuse = (reason: string): Checked => ({ refused: reason });
 
 // ---- derivation_paths ----
@@ -131,13 +154,8 @@ function checkRateLimit(def: Def<'rate_limit'>, ctx: OperationContext, now: Date
   if (def.per === 'user') counterKey = `rule:${ruleId}:user:${ctx.userId}`;
   else if (ctx.keyId !== null) counterKey = `rule:${ruleId}:key:${ctx.keyId}`;
   else return approve;
-  return {
-    refused: null,
-    consume: async (counters) =>
-      (await counters.takeRate(counterKey, def.window_seconds, def.max, now))
-        ? null
-        : `rate limit reached: at most ${def.max} per ${def.per} in ${def.window_seconds} s`,
-  };
+  const refusal = `rate limit reached: at most ${def.max} per ${def.per} in ${def.window_seconds} s`;
+  return { refused: null, budget: { kind: 'rate', counterKey, windowSeconds: def.window_seconds, max: def.max, count: 1, at: now, refusal } };
 }
 
 // ---- eth_transaction ----
@@ -204,13 +222,8 @@ function checkEthTransaction(def: Def<'eth_transaction'>, ctx: OperationContext,
   if (cap === null || value === 0n || ctx.keyId === null) return approve;
   const counterKey = `rule:${ruleId}:key:${ctx.keyId}`;
   const day = now.toISOString().slice(0, 10);
-  return {
-    refused: null,
-    consume: async (counters) =>
-      (await counters.addDaily(counterKey, day, value, BigInt(cap)))
-        ? null
-        : `eth_transaction: value ${value} wei would exceed this key's cap of ${cap} wei for ${day} (UTC)`,
-  };
+  const refusal = `eth_transaction: value would exceed this key's cap of ${cap} wei for ${day} (UTC)`;
+  return { refused: null, budget: { kind: 'daily', counterKey, day, amount: value, cap: BigInt(cap), refusal } };
 }
 
 // ---- dispatch ----
@@ -251,7 +264,8 @@ export async function evaluateDeclarative(
 ): Promise<string | null> {
   const c = checkDeclarative(def, ctx, now, ruleId);
   if (c.refused !== null) return c.refused;
-  return c.consume ? c.consume(counters) : null;
+  if (c.budget === null) return null;
+  return (await takeBudget(counters, c.budget)) ? null : c.budget.refusal;
 }
 
 export const evaluateDerivationPaths: DeclarativeEvaluator<Def<'derivation_paths'>> = evaluateDeclarative;

@@ -1,4 +1,4 @@
-import { checkDeclarative, type Consume, type DeclarativeDefinition } from './declarative.js';
+import { checkDeclarative, mergeBudgets, returnBudget, takeBudget, type Budget, type DeclarativeDefinition } from './declarative.js';
 import { askRuleServer, type AskOptions } from './webhook.js';
 import type { Decision, NodeSigningKey, OperationContext, PolicyRecord, RuleCounters, RuleRecord } from './types.js';
 
@@ -8,10 +8,13 @@ import type { Decision, NodeSigningKey, OperationContext, PolicyRecord, RuleCoun
  * not ask:
  *   1. the stateless checks of every built-in rule (in rule order);
  *   2. the webhooks, concurrently;
- *   3. only if all of that approved, the budgets of the stateful rules (rate_limit, the
- *      daily cap of eth_transaction), in rule order.
- * The decision names the first refusing rule in that order. Counters have no refund: when
- * two stateful rules apply and the second refuses, the first one's use stays counted.
+ *   3. only if all of that approved, for every message of a batch, the budgets of the
+ *      stateful rules (rate_limit, the daily cap of eth_transaction), in rule order, each
+ *      counter once for the whole batch (all its messages or none).
+ * The decision names the first refusing rule in that order. When a later budget refuses,
+ * the earlier ones are given back, so a refused request keeps nothing; an approved one
+ * hands back what it took (`taken`) for its caller to keep, or to give back with
+ * releaseBudgets if the operation then does not happen.
  * Anything about the request that cannot be evaluated refuses; a failure of the counter
  * storage itself propagates (the caller answers with an internal error, never approval).
  */
@@ -25,35 +28,75 @@ export interface EvaluateDeps {
   webhook?: AskOptions;
 }
 
+export type BatchDecision =
+  | { allowed: true; taken: Budget[] }
+  | { allowed: false; ruleId: string; ruleName: string; reason: string; /** null: a budget, for the batch as a whole */ messageIndex: number | null };
+
 export async function evaluatePolicy(rules: RuleRecord[], ctx: OperationContext, deps: EvaluateDeps): Promise<Decision> {
+  return decisionOf(await evaluateBatch(rules, [ctx], deps));
+}
+
+/** Every message of a batch (one context each) against the same rules; budgets taken once every message passed. */
+export async function evaluateBatch(rules: RuleRecord[], ctxs: OperationContext[], deps: EvaluateDeps): Promise<BatchDecision> {
   const now = deps.now ?? new Date();
-  const refused = (rule: RuleRecord, reason: string): Decision => ({ allowed: false, ruleId: rule.ruleId, ruleName: rule.name, reason });
-
-  const webhooks: RuleRecord[] = [];
-  const consumers: Array<{ rule: RuleRecord; consume: Consume }> = [];
-  for (const rule of rules) {
-    const def = rule.definition;
-    if (def.type === 'webhook') {
-      webhooks.push(rule);
-      continue;
+  const budgets: Array<{ rule: RuleRecord; budget: Budget }> = [];
+  for (const [i, ctx] of ctxs.entries()) {
+    const refused = (rule: RuleRecord, reason: string): BatchDecision => ({ allowed: false, ruleId: rule.ruleId, ruleName: rule.name, reason, messageIndex: i });
+    const webhooks: RuleRecord[] = [];
+    for (const rule of rules) {
+      const def = rule.definition;
+      if (def.type === 'webhook') {
+        webhooks.push(rule);
+        continue;
+      }
+      const c = checkDeclarative(def as DeclarativeDefinition, ctx, now, rule.ruleId);
+      if (c.refused !== null) return refused(rule, c.refused);
+      if (c.budget) addBudget(budgets, rule, c.budget);
     }
-    const c = checkDeclarative(def as DeclarativeDefinition, ctx, now, rule.ruleId);
-    if (c.refused !== null) return refused(rule, c.refused);
-    if (c.consume) consumers.push({ rule, consume: c.consume });
+    const answers = await Promise.all(
+      webhooks.map((rule) => (rule.definition.type === 'webhook' ? askRuleServer(rule.definition, ctx, deps.signer, deps.webhook) : 'not a webhook rule')),
+    );
+    for (const [j, reason] of answers.entries()) {
+      if (reason !== null) return refused(webhooks[j]!, reason);
+    }
   }
 
-  const answers = await Promise.all(
-    webhooks.map((rule) => (rule.definition.type === 'webhook' ? askRuleServer(rule.definition, ctx, deps.signer, deps.webhook) : 'not a webhook rule')),
-  );
-  for (const [i, reason] of answers.entries()) {
-    if (reason !== null) return refused(webhooks[i]!, reason);
+  const taken: Budget[] = [];
+  for (const { rule, budget } of budgets) {
+    let ok = false;
+    try {
+      ok = await takeBudget(deps.counters, budget);
+    } catch (e) {
+      await releaseBudgets(deps.counters, taken);
+      throw e;
+    }
+    if (!ok) {
+      await releaseBudgets(deps.counters, taken);
+      return { allowed: false, ruleId: rule.ruleId, ruleName: rule.name, reason: budget.refusal, messageIndex: null };
+    }
+    taken.push(budget);
   }
+  return { allowed: true, taken };
+}
 
-  for (const { rule, consume } of consumers) {
-    const reason = await consume(deps.counters);
-    if (reason !== null) return refused(rule, reason);
+/** Gives back budgets an approval took, for an operation that did not happen. */
+export async function releaseBudgets(counters: RuleCounters, taken: Budget[]): Promise<void> {
+  for (const b of taken) await returnBudget(counters, b);
+}
+
+function addBudget(budgets: Array<{ rule: RuleRecord; budget: Budget }>, rule: RuleRecord, budget: Budget): void {
+  for (const entry of budgets) {
+    const merged = mergeBudgets(entry.budget, budget);
+    if (merged) {
+      entry.budget = merged;
+      return;
+    }
   }
-  return { allowed: true };
+  budgets.push({ rule, budget });
+}
+
+function decisionOf(d: BatchDecision): Decision {
+  return d.allowed ? { allowed: true } : { allowed: false, ruleId: d.ruleId, ruleName: d.ruleName, reason: d.reason };
 }
 
 /**
@@ -66,6 +109,14 @@ export async function evaluatePolicies(
   ctx: OperationContext,
   deps: EvaluateDeps,
 ): Promise<Decision> {
+  return decisionOf(await evaluatePoliciesBatch(policies, [ctx], deps));
+}
+
+export async function evaluatePoliciesBatch(
+  policies: Array<{ policy: PolicyRecord; rules: RuleRecord[] }>,
+  ctxs: OperationContext[],
+  deps: EvaluateDeps,
+): Promise<BatchDecision> {
   const seen = new Set<string>();
   const rules: RuleRecord[] = [];
   for (const { rules: rs } of policies) {
@@ -75,5 +126,5 @@ export async function evaluatePolicies(
       rules.push(r);
     }
   }
-  return evaluatePolicy(rules, ctx, deps);
+  return evaluateBatch(rules, ctxs, deps);
 }

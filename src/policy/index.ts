@@ -13,12 +13,12 @@ export {
   inTimeWindow,
   matchesPathPattern,
   type Checked,
-  type Consume,
+  type Budget,
   type DeclarativeDefinition,
   type DeclarativeEvaluator,
 } from './declarative.js';
 export { MAX_RULE_RESPONSE_BYTES, askRuleServer, ruleRequestBody, type AskOptions } from './webhook.js';
-export { evaluatePolicies, evaluatePolicy, type EvaluateDeps } from './evaluate.js';
+export { evaluateBatch, evaluatePolicies, evaluatePoliciesBatch, evaluatePolicy, releaseBudgets, type BatchDecision, type EvaluateDeps } from './evaluate.js';
 export { generateSigningKey, loadOrCreateSigningKey, signingKeyFromPrivateKey, signingKeyFromSeed } from './node-signing-key.js';
 export {
   NODE_ID_HEADER,

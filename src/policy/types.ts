@@ -66,12 +66,23 @@ export type RuleDefinition =
 
 export type Decision = { allowed: true } | { allowed: false; ruleId: string; ruleName: string; reason: string };
 
-/** Node-local counters for rate limits and daily value caps; atomic so concurrent requests can't both slip under a limit. */
+/**
+ * Node-local counters for rate limits and daily value caps; atomic so concurrent requests
+ * can't both slip under a limit. A take is a reservation the caller can give back (the
+ * `return*` methods) when what it was taken for never happened.
+ */
 export interface RuleCounters {
-  /** Records one use in a sliding window unless `max` uses are already in it; false = refused. */
-  takeRate(counterKey: string, windowSeconds: number, max: number, now: Date): Promise<boolean>;
+  /**
+   * Records `count` uses (default 1) at `now` in a sliding window unless that would make
+   * more than `max` in it: all or none, so a batch never takes part of the budget; false = refused.
+   */
+  takeRate(counterKey: string, windowSeconds: number, max: number, now: Date, count?: number): Promise<boolean>;
+  /** Gives back `count` uses recorded at exactly `at` by takeRate. */
+  returnRate(counterKey: string, at: Date, count: number): Promise<void>;
   /** Adds `amount` to the UTC day's total unless that would exceed `cap`; false = refused. */
   addDaily(counterKey: string, day: string, amount: bigint, cap: bigint): Promise<boolean>;
+  /** Takes `amount` added by addDaily off the day's total again (never below 0). */
+  returnDaily(counterKey: string, day: string, amount: bigint): Promise<void>;
 }
 
 /** The node's signing identity (Ed25519): the Rule Server tells nodes apart by it. */

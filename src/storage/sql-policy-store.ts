@@ -387,18 +387,33 @@ export class SqlRuleCounters implements RuleCounters {
    * pruned on the way, so a counter key must always be used with the same window (the
    * engine's keys name the rule, whose definition never changes).
    */
-  async takeRate(counterKey: string, windowSeconds: number, max: number, now: Date): Promise<boolean> {
+  async takeRate(counterKey: string, windowSeconds: number, max: number, now: Date, count = 1): Promise<boolean> {
     if (!(windowSeconds > 0) || !Number.isFinite(windowSeconds)) throw new RangeError(`bad rate window ${windowSeconds}`);
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`bad rate max ${max}`);
-    if (max === 0) return false;
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`bad rate count ${count}`);
+    if (count > max) return false;
     const cutoff = new Date(now.getTime() - windowSeconds * 1000);
     return this.sql.transaction(async (tx) => {
       await lockInSchema(tx, RATE_LOCK_SPACE, counterKey);
       await tx.query('delete from rule_rate_events where counter_key = $1 and at <= $2', [counterKey, cutoff]);
       const { rows } = await tx.query<{ n: number }>('select count(*)::int as n from rule_rate_events where counter_key = $1 and at > $2', [counterKey, cutoff]);
-      if (Number(rows[0]?.n ?? 0) >= max) return false;
-      await tx.query('insert into rule_rate_events (counter_key, at) values ($1, $2)', [counterKey, now]);
+      if (Number(rows[0]?.n ?? 0) + count > max) return false;
+      await tx.query('insert into rule_rate_events (counter_key, at) select $1, $2 from generate_series(1, $3::int)', [counterKey, now, count]);
       return true;
+    });
+  }
+
+  /**
+   * Rows of one key and instant are interchangeable, so deleting any `count` of them gives
+   * back exactly what the take recorded (ctid: the table has no id column to name them by).
+   */
+  async returnRate(counterKey: string, at: Date, count: number): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      await lockInSchema(tx, RATE_LOCK_SPACE, counterKey);
+      await tx.query(
+        'delete from rule_rate_events where ctid in (select ctid from rule_rate_events where counter_key = $1 and at = $2 limit $3::int)',
+        [counterKey, at, count],
+      );
     });
   }
 
@@ -420,6 +435,20 @@ export class SqlRuleCounters implements RuleCounters {
       [counterKey, day, amount.toString(), limit.toString()],
     );
     return rows.length === 1;
+  }
+
+  async returnDaily(counterKey: string, day: string, amount: bigint): Promise<void> {
+    await this.sql.query(
+      'update rule_daily_totals set total = greatest(total - $3::numeric, 0) where counter_key = $1 and day = $2::date',
+      [counterKey, day, amount.toString()],
+    );
+  }
+
+  /** Uses of a rate counter key inside the window ending at `now`, for reads and tests. */
+  async rateUses(counterKey: string, windowSeconds: number, now: Date): Promise<number> {
+    const cutoff = new Date(now.getTime() - windowSeconds * 1000);
+    const { rows } = await this.sql.query<{ n: number }>('select count(*)::int as n from rule_rate_events where counter_key = $1 and at > $2', [counterKey, cutoff]);
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** The day's total so far (0 when none), for reads and tests. */

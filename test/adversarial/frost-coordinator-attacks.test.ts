@@ -8,6 +8,7 @@ import { BanList } from '../../src/ceremony/bans.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
 import { loadKek } from '../../src/crypto/share-seal.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
+import { emptyReservation } from '../../src/node/policy-gate.js';
 import { participateKeygen } from '../../src/node/ceremonies/frost-keygen.js';
 import { participateSign } from '../../src/node/ceremonies/frost-sign.js';
 import { sealFrostShare } from '../../src/node/ceremonies/key-shares.js';
@@ -60,7 +61,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       maxBatch: 64,
       network: { peerIds: [EVIL, B] },
       authenticateUser: async () => OWNER,
-      authorize: async () => {},
+      authorize: async () => emptyReservation(),
       log: (m: string) => logs.push(m),
     } as unknown as NodeContext;
   });

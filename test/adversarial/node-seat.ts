@@ -6,6 +6,7 @@ import { CeremonyChannel } from '../../src/crypto/channel.js';
 import type { Identity } from '../../src/crypto/identity.js';
 import { loadKek } from '../../src/crypto/share-seal.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
+import { emptyReservation } from '../../src/node/policy-gate.js';
 import { sealDklsShare } from '../../src/node/ceremonies/dkls-shares.js';
 import type { Invite, NodeSession } from '../../src/node/peer-network.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
@@ -88,7 +89,7 @@ export async function nodeSeat(
     maxBatch: 64,
     bans: new BanList(bans, { maxPerPeer: opts.maxPerPeer ?? 1000 }),
     authenticateUser: async () => OWNER,
-    authorize: async () => {},
+    authorize: async () => emptyReservation(),
     log: (m: string) => logs.push(m),
     ...opts.context?.(store),
   } as unknown as NodeContext;

@@ -17,6 +17,7 @@ import * as ecc from 'tiny-secp256k1';
 import { loadKek } from '../../src/crypto/share-seal.js';
 import { userIdOfApiKey } from '../../src/node/api-keys.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
+import { emptyReservation } from '../../src/node/policy-gate.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
 import { openEmbeddedStore } from '../../src/storage/open-database.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
@@ -182,7 +183,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       defaultRelay: relayAddress,
       stepTimeoutMs: 3000,
       authenticateAdmin: async () => {},
-      authorize: async () => {},
+      authorize: async () => emptyReservation(),
       policies: new SqlPolicyStore(store.client),
       audit: new AuditLog(store.client),
       signingPublicKey: '',

@@ -13,7 +13,7 @@ import type { SqlBanStore } from '../../storage/ban-store.js';
 import type { KeygenSlots } from '../keygen-slots.js';
 import { UntrustedRelayError, type Invite, type NodeSession, type PeerNetwork } from '../peer-network.js';
 import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
-import type { AuthorizeRequest } from '../policy-gate.js';
+import type { AuthorizeRequest, Reservation } from '../policy-gate.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
 export interface NodeContext {
@@ -33,8 +33,11 @@ export interface NodeContext {
   /** Request-signing keys and seen nonces. */
   requestKeys: RequestAuthStore;
   authenticateAdmin(credential: string | undefined): Promise<void>;
-  /** This node's policy decision (PolicyGate); throws policy_validation_failed. */
-  authorize(req: AuthorizeRequest): Promise<void>;
+  /**
+   * This node's policy decision (PolicyGate); throws policy_validation_failed. The budgets
+   * it took stay spent unless the ceremony releases them (see Reservation).
+   */
+  authorize(req: AuthorizeRequest): Promise<Reservation>;
   policies: PolicyStore;
   audit: AuditLog;
   /** Hex Ed25519 key the node signs its Rule Server requests with. */

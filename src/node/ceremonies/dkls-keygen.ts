@@ -6,6 +6,7 @@ import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
+import type { Reservation } from '../policy-gate.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
@@ -45,14 +46,14 @@ export async function coordinateDklsKeygen(ctx: NodeContext, req: DklsKeygenRequ
   const user = await ctx.authenticateUser(req.credential);
   const release = ctx.keygens.enter(user.userId);
   try {
-    return await keygenFor(ctx, req, user);
+    const reservation = await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null });
+    return await reservation.settle(() => keygenAuthorized(ctx, req, user));
   } finally {
     release();
   }
 }
 
-async function keygenFor(ctx: NodeContext, req: DklsKeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
-  await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null });
+async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
   const relay = room?.room.relayAddress ?? req.relay;
   const keyId = randomUUID() as KeyId;
@@ -98,6 +99,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
   const keyId = String(op.key_id) as KeyId;
   let stored = false;
   let room: ClaimedRoom | undefined;
+  let reservation: Reservation | undefined;
   try {
     let user: UserRecord;
     const n = Number(op.n);
@@ -109,7 +111,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
       release = ctx.keygens.enter(user.userId);
-      await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
+      reservation = await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);
     } catch (e) {
       refuse(session, from, e);
@@ -135,8 +137,11 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     // Only an explicit abort undoes a stored share: a lost 'commit' must not lose a key.
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
     else abortAll(session, [from], 'participant_failed');
+    if (/aborted/.test(msg)) stored = false;
   } finally {
     release?.();
+    // A key this node keeps (stored, not undone by an abort) is what the budget was for.
+    if (!stored) await reservation?.release('the key generation did not complete');
     session.close();
   }
 };

@@ -7,7 +7,8 @@ import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
-import type { KeyRecord } from '../../storage/store.js';
+import type { KeyRecord, UserRecord } from '../../storage/store.js';
+import type { Reservation } from '../policy-gate.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
@@ -44,7 +45,11 @@ type Start = DklsSignStart;
 export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest): Promise<{ signatures: EcdsaSignature[] }> {
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
-  await ctx.authorize(signDecision('ecdsa', user.userId, key, req.hashes, req.path, req.extraData));
+  const reservation = await ctx.authorize(signDecision('ecdsa', user.userId, key, req.hashes, req.path, req.extraData));
+  return reservation.settle(() => signAuthorized(ctx, req, user, key));
+}
+
+async function signAuthorized(ctx: NodeContext, req: DklsSignRequest, user: UserRecord, key: KeyRecord): Promise<{ signatures: EcdsaSignature[] }> {
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, key.threshold, key.keyId);
   const relay = room?.room.relayAddress ?? req.relay;
   checkEnoughSigners(ctx, key, room);
@@ -100,6 +105,8 @@ export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest)
 export const participateDklsSign: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   let share: Dkls23KeyShare | undefined;
+  let reservation: Reservation | undefined;
+  let why = 'refused or failed before committing';
   try {
     const op = invite.op as Record<string, unknown>;
     let key: KeyRecord;
@@ -123,7 +130,7 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
       await ctx.bans.check(key.keyId, [from]);
-      await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
+      reservation = await ctx.authorize({ ...signDecision('ecdsa', user.userId, key, hashes, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
     } catch (e) {
       refuse(session, from, e);
       return;
@@ -144,11 +151,15 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     share = openDklsShare(ctx, key);
     const seat = { session, share, keyId: key.keyId, coordinator: from, bans: ctx.bans, stepTimeoutMs: ctx.stepTimeoutMs };
     const partials = await runDklsSign(seat, start, hashes, path, deriveDkls(share.pub, path).tweak);
+    // With the partials out the coordinator can sign whatever it then says happened.
+    reservation?.keep();
     session.step(from, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
   } catch (e) {
-    if (!(e instanceof Error && /not_selected/.test(e.message))) ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);
+    why = e instanceof Error && /not_selected/.test(e.message) ? 'not selected' : 'the ceremony failed before this node signed';
+    if (why !== 'not selected') ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);
     abortAll(session, [from], 'participant_failed');
   } finally {
+    await reservation?.release(why);
     if (share) wipe(share);
     session.close();
   }

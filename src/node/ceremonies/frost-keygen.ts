@@ -7,6 +7,7 @@ import { ProtocolError } from '../../protocols/errors.js';
 import { TandemError } from '../../shared/errors.js';
 import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
+import type { Reservation } from '../policy-gate.js';
 import { frostSuite } from '../families.js';
 import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkInvitationMatches } from '../signed-requests.js';
@@ -39,15 +40,15 @@ export async function coordinateKeygen(ctx: NodeContext, req: KeygenRequest): Pr
   const user = await ctx.authenticateUser(req.credential);
   const release = ctx.keygens.enter(user.userId);
   try {
-    return await keygenFor(ctx, req, user);
+    const reservation = await ctx.authorize({ operation: 'keygen', family: req.family, userId: user.userId, key: null });
+    return await reservation.settle(() => keygenAuthorized(ctx, req, user));
   } finally {
     release();
   }
 }
 
-async function keygenFor(ctx: NodeContext, req: KeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
+async function keygenAuthorized(ctx: NodeContext, req: KeygenRequest, user: UserRecord): Promise<{ keyId: KeyId; publicKey: Uint8Array }> {
   const suite = frostSuite(req.family);
-  await ctx.authorize({ operation: 'keygen', family: req.family, userId: user.userId, key: null });
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, req.n);
   const relay = room?.room.relayAddress ?? req.relay;
   const keyId = randomUUID() as KeyId;
@@ -116,13 +117,14 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
   let user: UserRecord;
   let stored = false;
   let room: ClaimedRoom | undefined;
+  let reservation: Reservation | undefined;
   try {
     try {
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
       checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
       user = await ctx.authenticateUser(invite.credential, true);
       release = ctx.keygens.enter(user.userId);
-      await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, ceremonyId: invite.ceremony });
+      reservation = await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, Number(op.n));
       dkg = new FrostDkg(frostSuite(family), ctx.self, Number(op.t), Number(op.n));
     } catch (e) {
@@ -149,8 +151,11 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
     // the coordinator already handed out.
     if (stored && /aborted/.test(msg)) await ctx.store.deleteKey(keyId).catch(() => undefined);
     else abortAll(session, [from], 'participant_failed');
+    if (/aborted/.test(msg)) stored = false;
   } finally {
     release?.();
+    // A key this node keeps (stored, not undone by an abort) is what the budget was for.
+    if (!stored) await reservation?.release('the key generation did not complete');
     dkg?.destroy();
     session.close();
   }

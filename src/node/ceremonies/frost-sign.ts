@@ -10,7 +10,7 @@ import { FrostAggregator, FrostSigner } from '../../protocols/frost/sign.js';
 import { deriveFrostShare, parseDerivationPath } from '../../protocols/frost/derive.js';
 import type { FrostKeyShare } from '../../protocols/frost/key-share.js';
 import type { FrostSuite } from '../../protocols/frost/suite.js';
-import type { KeyRecord } from '../../storage/store.js';
+import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import { ProtocolError } from '../../protocols/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
@@ -22,6 +22,7 @@ import { auditSigned, signDecision } from './child-keys.js';
 import { abortAll, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
+import type { Reservation } from '../policy-gate.js';
 
 /**
  * FROST signing across nodes, of one message or a batch in one ceremony. The node that
@@ -46,10 +47,14 @@ export interface SignRequest {
 export const FROST_SIGN = 'frost-sign';
 
 export async function coordinateSign(ctx: NodeContext, req: SignRequest): Promise<Uint8Array[]> {
-  const suite = frostSuite(req.family);
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, req.family);
-  await ctx.authorize(signDecision(req.family, user.userId, key, req.msgs, req.path, req.extraData));
+  const reservation = await ctx.authorize(signDecision(req.family, user.userId, key, req.msgs, req.path, req.extraData));
+  return reservation.settle(() => signAuthorized(ctx, req, user, key));
+}
+
+async function signAuthorized(ctx: NodeContext, req: SignRequest, user: UserRecord, key: KeyRecord): Promise<Uint8Array[]> {
+  const suite = frostSuite(req.family);
   const room = req.roomUuid === undefined ? undefined : await claimRoom(ctx, user, req.roomUuid, key.threshold, key.keyId);
   const relay = room?.room.relayAddress ?? req.relay;
   checkEnoughSigners(ctx, key, room);
@@ -125,6 +130,8 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
   const session = await join();
   let signers: FrostSigner[] = [];
   let secret: Uint8Array | undefined;
+  let reservation: Reservation | undefined;
+  let why = 'refused or failed before committing';
   try {
     const op = invite.op as Record<string, unknown>;
     const family = String(op.family) as FrostFamily;
@@ -146,7 +153,7 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
-      await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
+      reservation = await ctx.authorize({ ...signDecision(family, user.userId, key, msgs, path, fromHex(String(op.extra_data ?? ''))), ceremonyId: invite.ceremony });
       const share = childShare(ctx, key, suite, path);
       secret = share.secretShare;
       signers = msgs.map((m) => new FrostSigner(suite, share, m));
@@ -158,12 +165,17 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
     const batch = parseSigningPackageBatch(await session.expect(from, 'package', ctx.stepTimeoutMs), from);
     const packages = batch.packages as SigningPackage[];
     if (packages.length !== signers.length) throw new ProtocolError('signing packages do not match the invitation', from);
-    session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!, from)) });
+    const shares = signers.map((s, i) => s.sign(packages[i]!, from));
+    // Once the shares are out the coordinator can sign whatever it then says happened.
+    reservation?.keep();
+    session.step(from, 'share', { v: 1, shares });
   } catch (e) {
     // Not being selected is the normal end for a t-of-n participant that answered late.
-    if (!(e instanceof Error && /not_selected/.test(e.message))) ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);
+    why = e instanceof Error && /not_selected/.test(e.message) ? 'not selected' : 'the ceremony failed before this node signed';
+    if (why !== 'not selected') ctx.log(`sign ${invite.ceremony}: ${(e as Error).message}`);
     abortAll(session, [from], 'participant_failed');
   } finally {
+    await reservation?.release(why);
     for (const s of signers) s.destroy();
     secret?.fill(0);
     session.close();
