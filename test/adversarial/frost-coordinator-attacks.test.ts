@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { BanList } from '../../src/ceremony/bans.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
 import { loadKek } from '../../src/crypto/share-seal.js';
+import { KeygenSlots } from '../../src/node/keygen-slots.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { emptyReservation } from '../../src/node/policy-gate.js';
 import { participateKeygen } from '../../src/node/ceremonies/frost-keygen.js';
@@ -59,6 +60,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       kek,
       stepTimeoutMs: 5_000,
       maxBatch: 64,
+      keygens: new KeygenSlots(8, 4),
       network: { peerIds: [EVIL, B] },
       authenticateUser: async () => OWNER,
       authorize: async () => emptyReservation(),
