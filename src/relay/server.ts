@@ -28,6 +28,8 @@ export interface RelayOptions {
   maxRoomBufferBytes?: number;
   /** Characters of undelivered messages in all rooms (new ones refused beyond it). */
   maxTotalBufferBytes?: number;
+  /** Rooms one connection may be joined to at once (further joins refused); default 1024. */
+  maxJoinsPerConnection?: number;
   /** Defaults to memory: one relay process, exactly as without a backplane. */
   backplane?: RelayBackplaneConfig;
   log?: (msg: string) => void;
@@ -80,6 +82,8 @@ interface LocalParty {
 /** Defaults for what undelivered messages may hold, so no sender can exhaust the relay's memory. */
 const MAX_ROOM_BUFFER_BYTES = 32 * 1024 * 1024;
 const MAX_TOTAL_BUFFER_BYTES = 256 * 1024 * 1024;
+/** Far above a node's need (its inbox and one room per live ceremony on its one connection). */
+const MAX_JOINS_PER_CONNECTION = 1024;
 
 type Parsed = { ok: true; frame: ClientFrame } | { ok: false; reason: string; req?: number };
 
@@ -106,7 +110,7 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
     await backplane.close();
     throw err;
   }
-  const relay = new Relay(backplane, log, frames);
+  const relay = new Relay(backplane, log, frames, opts.maxJoinsPerConnection ?? MAX_JOINS_PER_CONNECTION);
   new Gauge({ name: 'tandem_relay_connections', help: 'Open party connections', registers: [metrics.registry], collect() { this.set(relay.connections); } });
   new Gauge({ name: 'tandem_relay_backplane_up', help: '1 while the backplane carries messages', registers: [metrics.registry], collect() { this.set(backplane.connected ? 1 : 0); } });
   async function probe(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -150,6 +154,7 @@ class Relay {
     private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
     private readonly frames: Counter<'type'>,
+    private readonly maxJoins: number,
   ) {
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
     backplane.onStatus((connected, reason) => {
@@ -212,6 +217,11 @@ class Relay {
 
   private join(conn: Conn, room: string, party: string, req: number): void {
     const key = joinKey(room, party);
+    // Every join holds a subscription: one socket joining without end (250,000 in 6 s grew a
+    // relay by 300 MB) must not be able to take the relay's memory.
+    if (!conn.joins.has(key) && conn.joins.size >= this.maxJoins) {
+      return reply(conn, { t: 'error', reason: `more than ${this.maxJoins} rooms joined on one connection`, req });
+    }
     // From now on this socket may send as the party, as it always could right after `join`.
     conn.joins.set(key, { room, party });
     const lp = this.parties.get(key) ?? this.newParty(key, room, party);

@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
-import { startRelay } from '../../src/relay/server.js';
+import { startRelay, type RelayOptions } from '../../src/relay/server.js';
 import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
@@ -15,7 +15,7 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 async function relayFor(
   t: TestContext,
-  opts: { roomTtlMs?: number; maxBufferedPerRoom?: number; maxRoomBufferBytes?: number; maxTotalBufferBytes?: number } = {},
+  opts: Omit<RelayOptions, 'port' | 'host' | 'log'> = {},
 ) {
   const logs: string[] = [];
   const relay = await startRelay({ host: '127.0.0.1', port: 0, log: (m) => logs.push(m), ...opts });
@@ -185,6 +185,25 @@ test('relay answers malformed frames with error and keeps serving', async (t) =>
   assert.equal(await raw.closed, 1009);
   const c = await clientFor(t, url);
   await c.join('r', 'b', () => {});
+});
+
+test('one connection joins at most maxJoinsPerConnection rooms; leaving frees a place; other sockets are unaffected', async (t) => {
+  const { url } = await relayFor(t, { maxJoinsPerConnection: 3 });
+  const raw = await rawSocket(t, url);
+  for (let i = 0; i < 3; i++) {
+    raw.ws.send(JSON.stringify({ t: 'join', room: `r${i}`, party: 'a', req: i }));
+    assert.deepEqual(await raw.next(), { t: 'joined', room: `r${i}`, party: 'a', req: i });
+  }
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 3 }));
+  assert.deepEqual(await raw.next(), { t: 'error', reason: 'more than 3 rooms joined on one connection', req: 3 });
+  // Joining a room it is in already is no new place.
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r0', party: 'a', req: 4 }));
+  assert.deepEqual(await raw.next(), { t: 'joined', room: 'r0', party: 'a', req: 4 });
+  raw.ws.send(JSON.stringify({ t: 'leave', room: 'r1', party: 'a' }));
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 5 }));
+  assert.deepEqual(await raw.next(), { t: 'joined', room: 'r3', party: 'a', req: 5 });
+  const other = await clientFor(t, url);
+  await other.join('r4', 'b', () => {});
 });
 
 test('client join rejects with the relay reason', async (t) => {
