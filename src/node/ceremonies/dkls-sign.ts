@@ -151,9 +151,10 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     share = openDklsShare(ctx, key);
     const seat = { session, share, keyId: key.keyId, coordinator: from, bans: ctx.bans, stepTimeoutMs: ctx.stepTimeoutMs };
     const partials = await runDklsSign(seat, start, hashes, path, deriveDkls(share.pub, path).tweak);
-    // With the partials out the coordinator can sign whatever it then says happened.
-    reservation?.keep();
     session.step(from, 'r3', partials.map((p) => Buffer.from(encodeRound3(p)).toString('base64')));
+    // With the partials out the coordinator can sign whatever it then says happened; a send
+    // refused (a ban seen meanwhile) gave nothing away, so that budget goes back.
+    reservation?.keep();
   } catch (e) {
     why = e instanceof Error && /not_selected/.test(e.message) ? 'not selected' : 'the ceremony failed before this node signed';
     if (why !== 'not selected') ctx.log(`ecdsa sign ${invite.ceremony}: ${(e as Error).message}`);

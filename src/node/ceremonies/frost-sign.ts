@@ -165,10 +165,9 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
     const batch = parseSigningPackageBatch(await session.expect(from, 'package', ctx.stepTimeoutMs), from);
     const packages = batch.packages as SigningPackage[];
     if (packages.length !== signers.length) throw new ProtocolError('signing packages do not match the invitation', from);
-    const shares = signers.map((s, i) => s.sign(packages[i]!, from));
+    session.step(from, 'share', { v: 1, shares: signers.map((s, i) => s.sign(packages[i]!, from)) });
     // Once the shares are out the coordinator can sign whatever it then says happened.
     reservation?.keep();
-    session.step(from, 'share', { v: 1, shares });
   } catch (e) {
     // Not being selected is the normal end for a t-of-n participant that answered late.
     why = e instanceof Error && /not_selected/.test(e.message) ? 'not selected' : 'the ceremony failed before this node signed';
