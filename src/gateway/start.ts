@@ -4,7 +4,8 @@ import { loadKek, type Kek } from '../crypto/share-seal.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
 import type { Gateway, ScopeCreationPolicy } from './gateway.js';
-import { createGatewayUser, SignerNodesClient } from './node-client.js';
+import { createGatewayUser, registerRequestKey, SignerNodesClient, type GatewayCredential } from './node-client.js';
+import { userIdOfApiKey } from '../node/api-keys.js';
 import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { SessionIssuer } from './sessions.js';
@@ -19,6 +20,7 @@ import type { Logger } from '../observability/logger.js';
  *   TANDEM_GATEWAY_HOST     default 127.0.0.1;  TANDEM_GATEWAY_PORT  default 9545
  *   TANDEM_GATEWAY_DATA_DIR default $TANDEM_DATA_DIR/gateway or ./.tandem/gateway
  *   TANDEM_ADMIN_KEY        used once, at first start, to create the gateway's user on the nodes
+ *                           (with the gateway's own request-signing key; never stored)
  *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
  *   TANDEM_SESSION_TTL_S    session lifetime, default 900
  *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
@@ -62,15 +64,12 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   try {
     const envelope = EnvelopeKey.fromPkcs8(await sealedSetting(store, kek, 'envelope-rsa-pkcs8', () => EnvelopeKey.generate().pkcs8()));
     const sessionSecret = await sealedSetting(store, kek, 'session-hs256-secret', () => randomBytes(32));
-    const apiKey = await sealedSetting(store, kek, 'node-api-key', async () => {
-      if (!o.adminKey) throw new Error('the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start');
-      return Buffer.from(await createGatewayUser(o.nodes, o.adminKey), 'utf8');
-    });
+    const credential = await nodeCredential(store, kek, o);
     const gateway: Gateway = {
       store,
       envelope,
       sessions: new SessionIssuer(sessionSecret, store, o.sessionTtlSeconds),
-      nodes: new SignerNodesClient({ nodes: o.nodes, apiKey: Buffer.from(apiKey).toString('utf8') }),
+      nodes: new SignerNodesClient({ nodes: o.nodes, credential }),
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
       lambdaInternalAllow: o.lambdaInternalAllow ?? [],
       scopeCreation: o.scopeCreation ?? { open: false, ownerKeys: [] },
@@ -97,21 +96,53 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   }
 }
 
+/**
+ * Who the gateway is on the signer nodes: its user and its Ed25519 request key. Made at
+ * first start with the admin key; a 0.1.0 gateway's API key is used once more, to register
+ * the new request key with every node for the same user (it owns the wallets' keys).
+ */
+async function nodeCredential(store: GatewayStore, kek: Kek, o: GatewayOptions): Promise<GatewayCredential> {
+  const requestKey = await sealedSetting(store, kek, 'node-request-key', () => randomBytes(32));
+  const userId = await sealedSetting(store, kek, 'node-user-id', async () => {
+    const legacy = await openSetting(store, kek, 'node-api-key');
+    if (legacy) {
+      const apiKey = Buffer.from(legacy).toString('utf8');
+      legacy.fill(0);
+      const id = userIdOfApiKey(apiKey);
+      if (!id) throw new Error("the gateway's stored API key is malformed");
+      await registerRequestKey(o.nodes, apiKey, requestKey);
+      return Buffer.from(id, 'utf8');
+    }
+    if (!o.adminKey) throw new Error('the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start');
+    return Buffer.from(await createGatewayUser(o.nodes, o.adminKey, requestKey), 'utf8');
+  });
+  return { userId: Buffer.from(userId).toString('utf8'), requestKey };
+}
+
 /** A secret kept sealed under the KEK; made by `create` on first start. */
 async function sealedSetting(store: GatewayStore, kek: Kek, name: string, create: () => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
-  const aad = Buffer.from(`tandem/gateway/setting/v1/${name}`);
-  let sealed = await store.getSetting(name);
-  if (!sealed) {
-    const fresh = await create();
-    sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, aad));
-    fresh.fill(0);
-  }
+  const kept = await openSetting(store, kek, name);
+  if (kept) return kept;
+  const fresh = await create();
+  const sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, settingAad(name)));
+  fresh.fill(0);
+  return openSealed(kek, name, sealed);
+}
+
+async function openSetting(store: GatewayStore, kek: Kek, name: string): Promise<Uint8Array | undefined> {
+  const sealed = await store.getSetting(name);
+  return sealed && openSealed(kek, name, sealed);
+}
+
+function openSealed(kek: Kek, name: string, sealed: Uint8Array): Uint8Array {
   try {
-    return kek.open(sealed, aad);
+    return kek.open(sealed, settingAad(name));
   } catch {
     throw new Error(`the gateway's ${name} was sealed under another key: every gateway copy on one database must share TANDEM_GATEWAY_KEK`);
   }
 }
+
+const settingAad = (name: string) => Buffer.from(`tandem/gateway/setting/v1/${name}`);
 
 async function ensureDevScope(store: GatewayStore, kek: Kek, wanted: string | undefined): Promise<string> {
   const remembered = Buffer.from(await sealedSetting(store, kek, 'dev-scope-id', () => Buffer.from(wanted ?? randomUUID()))).toString('utf8');

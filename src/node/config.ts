@@ -7,6 +7,8 @@ import { asPartyId, type PartyId } from '../shared/ids.js';
 import { MAX_BATCH } from '../protocols/frost/messages.js';
 import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
 import { trustedRelaysFrom } from './trusted-relays.js';
+import { adminPublicKeyFrom, signedRequirementFrom, type SignedRequirement } from './caller-auth.js';
+import type { RequestKeyType } from '../shared/request-signature.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -61,6 +63,10 @@ export interface NodeConfig {
   maxKeygensPerUser: number;
   /** From TANDEM_ADMIN_KEY; undefined means "use the stored one, or generate one". */
   adminKey: string | undefined;
+  /** TANDEM_ADMIN_PUBLIC_KEY: the admin's signing key, pinned; with it a peer's word no longer creates users here. */
+  adminPublicKey: { type: RequestKeyType; publicKey: Uint8Array } | undefined;
+  /** TANDEM_REQUIRE_SIGNED_REQUESTS: users (or all) this node serves only on signed requests. */
+  requireSigned: SignedRequirement;
   /** From TANDEM_KEK (hex); undefined means the node's key file. */
   kekHex: string | undefined;
   /** Embedded under dataDir, or with TANDEM_DATABASE_URL this node's own schema on PostgreSQL. */
@@ -98,6 +104,8 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     maxKeygens: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS)) || 8),
     maxKeygensPerUser: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS_PER_USER)) || 4),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
+    adminPublicKey: adminPublicKeyFrom(env.TANDEM_ADMIN_PUBLIC_KEY),
+    requireSigned: signedRequirementFrom(env.TANDEM_REQUIRE_SIGNED_REQUESTS),
     kekHex: env.TANDEM_KEK || undefined,
     database: databaseFrom(env, id, join(dataDir, 'db')),
     corsOrigins: corsOriginsFrom(env.TANDEM_CORS_ORIGINS),

@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
 import { loadKek } from '../crypto/share-seal.js';
 import { RelayPool } from '../relay/pool.js';
-import { TandemError } from '../shared/errors.js';
 import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { CachedNodeStore } from '../storage/cached-store.js';
@@ -11,8 +10,8 @@ import { openNodeStore } from '../storage/open-database.js';
 import { AuditLog } from '../storage/audit-log.js';
 import { SqlPolicyStore, SqlRuleCounters } from '../storage/sql-policy-store.js';
 import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
-import type { NodeStore, UserRecord } from '../storage/store.js';
-import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
+import type { NodeStore } from '../storage/store.js';
+import { hashApiKey, newAdminKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
 import { participateCreateUser } from './ceremonies/create-user.js';
 import { DKLS_KEYGEN, participateDklsKeygen } from './ceremonies/dkls-keygen.js';
@@ -23,7 +22,8 @@ import type { NodeConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { PeerNetwork, type InviteHandler } from './peer-network.js';
 import { PolicyGate } from './policy-gate.js';
-import { envelopeOf, SignedRequestVerifier } from './signed-requests.js';
+import { SignedRequestVerifier } from './signed-requests.js';
+import { CallerAuth } from './caller-auth.js';
 import { RequestAuthStore } from '../storage/request-auth-store.js';
 import { RoomStore } from '../storage/room-store.js';
 import type { Logger } from '../observability/logger.js';
@@ -72,22 +72,8 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     },
   });
 
-  const authenticateAdmin = async (credential: string | undefined): Promise<void> => {
-    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
-    if (apiKeyMatches(credential, adminHash)) return;
-    if (await findUser(store, credential)) throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
-    throw new TandemError('access_denied', 'invalid API key');
-  };
   const requestKeys = new RequestAuthStore(sqlStore.client);
-  const signedRequests = new SignedRequestVerifier(store, requestKeys);
-  const authenticateUser = async (credential: string | undefined, fresh = false): Promise<UserRecord> => {
-    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
-    const envelope = envelopeOf(credential);
-    if (envelope) return signedRequests.verify(credential, envelope, fresh);
-    const user = await findUser(store, credential);
-    if (!user) throw new TandemError('access_denied', 'invalid API key');
-    return user;
-  };
+  const callers = new CallerAuth(store, requestKeys, new SignedRequestVerifier(store, requestKeys, config.adminPublicKey), adminHash, config.requireSigned);
 
   let ctx: NodeContext;
   const onInvite: InviteHandler = (invite, from, joinRoom) => {
@@ -114,8 +100,10 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
       return network.defaultRelay;
     },
     stepTimeoutMs: config.ceremonyTimeoutMs,
-    authenticateAdmin,
-    authenticateUser,
+    authenticateAdmin: (credential, fresh) => callers.admin(credential, fresh),
+    authenticateUser: (credential, fresh) => callers.user(credential, fresh),
+    authenticateInvitation: (evidence) => callers.invitedUser(evidence),
+    authenticateInvitedAdmin: (evidence) => callers.invitedAdmin(evidence),
     authorize: (req) => gate.authorize(req),
     requestKeys,
     policies,
@@ -165,13 +153,6 @@ const participants: Record<string, Participant> = {
   [DKLS_KEYGEN]: participateDklsKeygen,
   [DKLS_SIGN]: participateDklsSign,
 };
-
-async function findUser(store: NodeStore, credential: string): Promise<UserRecord | undefined> {
-  const userId = userIdOfApiKey(credential);
-  if (!userId) return undefined;
-  const user = await store.getUser(userId);
-  return user && apiKeyMatches(credential, user.apiKeyHash) ? user : undefined;
-}
 
 /**
  * TANDEM_ADMIN_KEY wins and is remembered (as a hash); without it the remembered one

@@ -25,13 +25,15 @@ export interface InboxCoordinator {
   relayAddress: string;
   /** A user made on node-2 (node-1's part of create-user is played by the coordinator). */
   userKey: string;
+  /** What node-1 puts in its invitations for that user: its word (the user signs nothing). */
+  userEvidence: string;
   /** What node-2 logged, across restarts. */
   logs: string[];
   target: PartyId;
   /** A ceremony room on `relay` as node-1 (the coordinator's side). */
   open(relay?: string): Promise<NodeSession>;
   /** Invites node-2 to `session`'s ceremony, naming `relay`; returns the frame as it went to the relay. */
-  invite(session: NodeSession, op: Invite['op'], credential: string, relay: string): Promise<Uint8Array>;
+  invite(session: NodeSession, op: Invite['op'], evidence: string, relay: string): Promise<Uint8Array>;
   /** Sends a frame captured by `invite` to node-2's inbox again, byte for byte. */
   replay(frame: Uint8Array): Promise<void>;
   /** Closes node-2 and starts it again on the same data directory and configuration. */
@@ -84,11 +86,12 @@ export async function startInboxCoordinator(env: (relayPort: number) => Promise<
       },
       relayAddress,
       userKey: String(made.body.api_key),
+      userEvidence: JSON.stringify({ vouched_user: made.body.user_id }),
       logs,
       target,
       open: (at = relayAddress) => network.open(at),
-      async invite(session, op, credential, at) {
-        await network.invite(session, target, op, credential, at);
+      async invite(session, op, evidence, at) {
+        await network.invite(session, target, op, evidence, at);
         return sent.at(-1)!;
       },
       async replay(frame) {

@@ -199,6 +199,10 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
         if (!user) throw new Error('unknown user');
         return user;
       },
+      authenticateInvitation: async () => {
+        throw new Error('this node coordinates only');
+      },
+      authenticateInvitedAdmin: async () => undefined,
       log: () => {},
     };
     await network.start();

@@ -149,17 +149,20 @@ export const IdentityResponse = Type.Object({
   channel_public_key: Type.String({ description: 'Hex 32-byte X25519 key of the node\'s ceremony channel: what a room client seals its messages to.' }),
 });
 
+const RequestPublicKey = Type.Object(
+  {
+    type: Type.Union([Type.Literal('ed25519'), Type.Literal('p256')]),
+    key: Type.String({ pattern: '^[0-9a-fA-F]+$', maxLength: 130, description: 'Hex: Ed25519 32 bytes; P-256 SEC1 33 or 65 bytes' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SetRequestKeyBody = Type.Object({ public_key: RequestPublicKey }, { additionalProperties: false });
+export const SetRequestKeyResponse = Type.Object({ user_id: Type.String(), public_key: RequestPublicKey });
+
 export const CreateUserBody = Type.Object(
   {
-    public_key: Type.Optional(
-      Type.Object(
-        {
-          type: Type.Union([Type.Literal('ed25519'), Type.Literal('p256')]),
-          key: Type.String({ pattern: '^[0-9a-fA-F]+$', maxLength: 130, description: 'Hex: Ed25519 32 bytes; P-256 SEC1 33 or 65 bytes' }),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    public_key: Type.Optional(RequestPublicKey),
   },
   { additionalProperties: false },
 );
