@@ -4,7 +4,7 @@ import { loadKek, type Kek } from '../crypto/share-seal.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
 import type { Gateway, ScopeCreationPolicy } from './gateway.js';
-import { createGatewayUser, registerRequestKey, SignerNodesClient, type GatewayCredential } from './node-client.js';
+import { createGatewayUser, gatewayPublicKey, registerRequestKey, SignerNodesClient, type GatewayCredential } from './node-client.js';
 import { userIdOfApiKey } from '../node/api-keys.js';
 import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
@@ -21,6 +21,8 @@ import type { Logger } from '../observability/logger.js';
  *   TANDEM_GATEWAY_DATA_DIR default $TANDEM_DATA_DIR/gateway or ./.tandem/gateway
  *   TANDEM_ADMIN_KEY        used once, at first start, to create the gateway's user on the nodes
  *                           (with the gateway's own request-signing key; never stored)
+ *   TANDEM_GATEWAY_USER_ID  instead: a user the operator made with the gateway's request key
+ *                           (the first start without either says which key)
  *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
  *   TANDEM_SESSION_TTL_S    session lifetime, default 900
  *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
@@ -38,6 +40,8 @@ export interface GatewayOptions {
   dataDir: string;
   nodes: string[];
   adminKey?: string;
+  /** A user the operator made with the gateway's request key (where an admin key can't create one: a pinned admin public key). */
+  userId?: string;
   kekHex?: string;
   database: DatabaseConfig;
   sessionTtlSeconds: number;
@@ -113,7 +117,13 @@ async function nodeCredential(store: GatewayStore, kek: Kek, o: GatewayOptions):
       await registerRequestKey(o.nodes, apiKey, requestKey);
       return Buffer.from(id, 'utf8');
     }
-    if (!o.adminKey) throw new Error('the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start');
+    if (o.userId) return Buffer.from(o.userId, 'utf8');
+    if (!o.adminKey) {
+      const { key } = gatewayPublicKey(requestKey);
+      throw new Error(
+        `the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start, or create a user with its request key (create-user with public_key {"type":"ed25519","key":"${key}"}) and give its id as TANDEM_GATEWAY_USER_ID`,
+      );
+    }
     return Buffer.from(await createGatewayUser(o.nodes, o.adminKey, requestKey), 'utf8');
   });
   return { userId: Buffer.from(userId).toString('utf8'), requestKey };
@@ -170,6 +180,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
   } catch (e) {
     throw new Error(`TANDEM_LAMBDA_INTERNAL_ALLOW: ${(e as Error).message}`);
   }
+  const gatewayUserId = env.TANDEM_GATEWAY_USER_ID?.trim() || undefined;
+  if (gatewayUserId !== undefined && !/^[0-9a-f]{32}$/.test(gatewayUserId)) throw new Error('TANDEM_GATEWAY_USER_ID must be a user id (32 hex)');
   const open = (env.TANDEM_OPEN_SCOPES ?? '0').trim();
   if (!['0', '1', ''].includes(open)) throw new Error('TANDEM_OPEN_SCOPES must be 0 or 1');
   const ownerKeys = (env.TANDEM_SCOPE_OWNER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -187,6 +199,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     database: databaseFrom(env, 'gateway', join(dataDir, 'db')),
     nodes,
     ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
+    ...(gatewayUserId ? { userId: gatewayUserId } : {}),
     ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
     sessionTtlSeconds: ttl,
     lambdaInternalAllow: internalAllow,

@@ -90,4 +90,30 @@ describe('a 0.1.0 gateway moves from its API key to its own request key', { time
     const again = await gw.gateway.nodes.sign(String(kg.body.key_id), hash);
     assert.ok(ecc.verify(hash, fromHex(String(kg.body.public_key)), fromHex(again.signature)));
   });
+
+  test('without an admin key the gateway names its request key; started with the id of a user made with it, it signs', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'tandem-gw-operator-'));
+    const opts = { ...options(), port: BASE + 21, dataDir: fresh, database: { kind: 'embedded' as const, dir: join(fresh, 'db') } };
+    try {
+      const refusal = await startGateway(opts).then(
+        () => assert.fail('started without a user'),
+        (e: Error) => e.message,
+      );
+      const key = /"key":"([0-9a-f]{64})"/.exec(refusal)?.[1];
+      assert.ok(key, refusal);
+      const made = await api(tc.cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: ADMIN_KEY, body: { public_key: { type: 'ed25519', key } } });
+      assert.equal(made.status, 200, JSON.stringify(made.body));
+      const started = await startGateway({ ...opts, userId: String(made.body.user_id) });
+      try {
+        const k = await started.gateway.nodes.keygen();
+        const hash = randomBytes(32);
+        const sig = await started.gateway.nodes.sign(k.keyId, hash);
+        assert.ok(ecc.verify(hash, fromHex(k.publicKey), fromHex(sig.signature)), 'tiny-secp256k1 accepts the signature');
+      } finally {
+        await started.close();
+      }
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
 });
