@@ -115,7 +115,7 @@ export type InvitedOperation =
 /** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
 export function checkInvitationMatches(credential: string, op: InvitedOperation, coordinator: PartyId): void {
   const e = envelopeOf(credential);
-  if (!e) return; // a bearer API key binds nothing: that is what signed requests are for
+  if (!e) return; // a coordinator's word binds nothing: that is what signed requests are for
   const mismatch = (what: string) => new ProtocolError(`invitation does not match the signed request (${what})`, coordinator);
   const path = op.kind === 'create-room' ? '/create-room' : `/${op.family}/${op.kind}`;
   if (e.method !== 'POST' || e.path.split('?')[0] !== path) throw mismatch('operation');
