@@ -12,7 +12,7 @@ import { startSignerNode, type RunningNode } from '../../src/node/signer-node.js
 import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type PartyId, type UserId } from '../../src/shared/ids.js';
 import * as ecc from 'tiny-secp256k1';
 import { loadKek } from '../../src/crypto/share-seal.js';
 import { userIdOfApiKey } from '../../src/node/api-keys.js';
@@ -199,8 +199,10 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
         if (!user) throw new Error('unknown user');
         return user;
       },
-      authenticateInvitation: async () => {
-        throw new Error('this node coordinates only');
+      authenticateInvitation: async (evidence) => {
+        const user = await store.getUser((JSON.parse(evidence) as { vouched_user: UserId }).vouched_user);
+        if (!user) throw new Error('unknown user');
+        return user;
       },
       authenticateInvitedAdmin: async () => undefined,
       log: () => {},
