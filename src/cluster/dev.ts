@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { secretsDirOf } from './secrets.js';
 
 /**
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
@@ -31,6 +32,7 @@ try {
       `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
       `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
       `  data     ${dataDir}`,
+      `  secrets  ${secretsDirOf(dataDir)}   (each process's KEK, outside the data directory; on one machine a convenience, not a vault)`,
       ...(process.env.TANDEM_DATABASE_URL ? [`  database ${process.env.TANDEM_DATABASE_URL} (a schema per node and for the gateway)`] : []),
     ],
     generated,

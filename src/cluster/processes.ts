@@ -8,6 +8,7 @@ import { toHex } from '../shared/hex.js';
 import { asPartyId } from '../shared/ids.js';
 import { newAdminKey } from '../node/api-keys.js';
 import type { NodeConfigFile } from '../node/config.js';
+import { prepareLauncherKeks, processEnvs, secretsDirOf } from './secrets.js';
 
 /**
  * Starts relays, signer nodes and gateways as separate OS processes on this machine: the dev
@@ -22,6 +23,8 @@ const GATEWAY_MAIN = join(DIST_SRC, 'gateway', 'main.js');
 
 export interface ClusterOptions {
   dataDir: string;
+  /** Where each process's KEK file is kept (default `<dataDir>-secrets` or TANDEM_SECRETS_DIR; see secrets.ts). */
+  secretsDir?: string;
   basePort: number;
   nodes: number;
   host?: string;
@@ -70,6 +73,18 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const ids = Array.from({ length: opts.nodes }, (_, i) => asPartyId(`node-${i + 1}`));
   const created = !existsSync(join(dataDir, 'cluster.json'));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${readable(line)}\n`));
+  const env = { ...process.env, ...opts.env };
+  const copies = opts.gateway?.copies ?? 1;
+  if (copies > 1 && !env.TANDEM_DATABASE_URL) throw new Error('gateway copies share their state through PostgreSQL: set TANDEM_DATABASE_URL');
+  const keks = await prepareLauncherKeks({
+    dataDir,
+    secretsDir: resolve(opts.secretsDir ?? secretsDirOf(dataDir, env)),
+    nodeIds: ids,
+    gateway: opts.gateway !== undefined,
+    env,
+    note: (msg) => out('launcher', msg),
+  });
   const peers = await Promise.all(
     ids.map(async (id) => ({ id, public_key: toHex((await loadOrCreateIdentity(id, join(dataDir, id, 'identity.key'))).publicKey) })),
   );
@@ -85,20 +100,18 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   );
   await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relays: relayAddresses, nodes: peers }, null, 2), { mode: 0o600 });
 
-  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${readable(line)}\n`));
-  const env = { ...process.env, ...opts.env };
+  // The gateway needs the admin key once, to create its user on the nodes: at the cluster's first start, or when its KEK is new.
+  const envs = processEnvs(env, keks, created || keks.gatewayKekCreated);
   const relays = relayPorts.map((port, i) =>
-    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], env, out), {
+    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], envs.relay, out), {
       address: relayAddresses[i]!,
     }),
   );
   const nodes = ids.map((id, i) =>
-    Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], env, out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
+    Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], envs.node(id), out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
   );
-  const copies = opts.gateway?.copies ?? 1;
-  if (copies > 1 && !env.TANDEM_DATABASE_URL) throw new Error('gateway copies share their state through PostgreSQL: set TANDEM_DATABASE_URL');
   const gateways = opts.gateway
-    ? Array.from({ length: copies }, (_, i) => gatewayProcess({ ...opts.gateway!, port: opts.gateway!.port + i }, copies > 1 ? `gateway-${i + 1}` : 'gateway', host, dataDir, nodes.map((n) => n.url), env, out))
+    ? Array.from({ length: copies }, (_, i) => gatewayProcess({ ...opts.gateway!, port: opts.gateway!.port + i }, copies > 1 ? `gateway-${i + 1}` : 'gateway', host, dataDir, nodes.map((n) => n.url), envs.gateway, out))
     : [];
   const cluster: Cluster = {
     relay: relays[0]!,
@@ -186,8 +199,10 @@ function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (nam
 }
 
 /**
- * A launcher's first start without TANDEM_ADMIN_KEY: one admin key for the whole cluster, put
- * into the children's `env` and returned so the launcher shows it once (upBanner).
+ * A launcher's first start without TANDEM_ADMIN_KEY: an admin key, put into `env` and returned
+ * so the launcher shows it once (upBanner). The nodes get it (and the gateway at its first
+ * start), never the relay. It is one key for all nodes: create-user still forwards the admin
+ * key to every node, which checks it against its own (issue 12, finding 2).
  */
 export function firstStartAdminKey(dataDir: string, env: NodeJS.ProcessEnv): string | undefined {
   if (process.env.TANDEM_ADMIN_KEY || existsSync(join(dataDir, 'cluster.json'))) return undefined;

@@ -10,7 +10,8 @@ import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './proc
  *   - node-1..3 (7101..7103), each in its own PostgreSQL schema (TANDEM_DATABASE_URL);
  *   - two wallet gateway copies (9645, 9646) sharing one schema and one KEK.
  * Defaults: PostgreSQL postgres://127.0.0.1:5432/test, NATS nats://127.0.0.1:4222, schemas
- * prefixed tandem_prod, files (identity keys, KEKs) under ./.tandem-prod.
+ * prefixed tandem_prod, identity keys under ./.tandem-prod, each process's KEK file under
+ * ./.tandem-prod-secrets (outside the data directory; see secrets.ts).
  */
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem-prod';

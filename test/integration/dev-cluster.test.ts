@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
 import { api } from '../helpers/cluster.js';
 import { devPortsBusy, interrupt, portOpen, startDev } from '../helpers/dev-cluster.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
  * The README's `npm start` contract: relay on 7000, node-1..3 on 7001..7003, an admin key
@@ -21,6 +22,7 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
   });
   after(async () => {
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   });
 
   test('ports, admin key shown once, Ctrl-C, restart keeps state', async (t) => {
