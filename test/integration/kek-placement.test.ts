@@ -274,6 +274,71 @@ describe('a data directory of the last release (kek.key inside each data directo
   });
 });
 
+describe('a cluster that ran with one KEK for every node (TANDEM_KEK set for the launcher)', { timeout: 300_000 }, () => {
+  let cluster: Cluster | undefined;
+  after(() => cluster?.stop());
+
+  test('started once with that KEK as TANDEM_KEK_PREVIOUS (and TANDEM_GATEWAY_KEK_PREVIOUS): each node and the gateway re-seal under their own KEK', async () => {
+    const dataDir = await tempDataDir();
+    const ids = ['node-1', 'node-2', 'node-3'];
+    const logs: string[] = [];
+    const opts = { dataDir, basePort: 18280, nodes: 3, env: cleanEnv({ TANDEM_ADMIN_KEY: ADMIN_KEY }), gateway: { port: 18290 }, output: (n: string, l: string) => void logs.push(`[${n}] ${l}`) };
+    cluster = await startCluster(opts);
+    const keys = await makeKeys(cluster.nodes[0]!.url, ADMIN_KEY);
+    const enclaveKey = (await api(cluster.gateway!.url, 'GET', '/enclave-public-key')).body.public_key;
+    await cluster.stop();
+    cluster = undefined;
+
+    // What release 0.1.0 left with TANDEM_KEK set for the launcher: every record sealed (v1) under one shared KEK, no key files.
+    const shared = randomBytes(32);
+    const secrets = secretsDirOf(dataDir);
+    for (const id of ids) {
+      const kek = await loadKek({ keyFile: join(secrets, `${id}.kek`) });
+      const store = await openNodeStore({ kind: 'embedded', dir: join(dataDir, id, 'db') });
+      const { rows } = await store.client.query<{ key_id: string; family: string; share_ciphertext: Uint8Array }>('select key_id, family, share_ciphertext from keys');
+      for (const r of rows) {
+        const aad = shareAad(id, r.key_id, r.family);
+        await store.client.query('update keys set share_ciphertext = $1 where key_id = $2', [sealV1(shared, kek.open(new Uint8Array(r.share_ciphertext), aad), aad), r.key_id]);
+      }
+      await store.close();
+    }
+    {
+      const kek = await loadKek({ keyFile: join(secrets, 'gateway.kek') });
+      const store = await openGatewayStore({ kind: 'embedded', dir: join(dataDir, 'gateway', 'db') });
+      const { rows } = await store.client.query<{ name: string; value: Uint8Array }>('select name, value from settings');
+      for (const r of rows) await store.client.query('update settings set value = $1 where name = $2', [sealV1(shared, kek.open(new Uint8Array(r.value), settingAad(r.name)), settingAad(r.name)), r.name]);
+      await store.close();
+    }
+    await rm(secrets, { recursive: true });
+
+    const hex = shared.toString('hex');
+    cluster = await startCluster({ ...opts, env: { ...opts.env, TANDEM_KEK_PREVIOUS: hex, TANDEM_GATEWAY_KEK_PREVIOUS: hex } });
+    const relayEnv = await readFile(`/proc/${cluster.relay.child.pid}/environ`, 'utf8').catch(() => '');
+    assert.ok(!relayEnv.includes(hex), 'the relay does not get the old KEK either');
+    await until('every node and the gateway re-sealing', () => logs.filter((l) => /KEK rotation: re-sealed \d+ records under KEK [0-9a-f]{16}; none is left/.test(l)).length === 4);
+    await signBoth(cluster.nodes[1]!.url, keys);
+    assert.equal((await api(cluster.gateway!.url, 'GET', '/enclave-public-key')).body.public_key, enclaveKey);
+    await cluster.stop();
+    cluster = undefined;
+
+    const ownIds = new Set<string>();
+    for (const id of ids) {
+      const own = (await loadKek({ keyFile: join(secrets, `${id}.kek`) })).currentId;
+      ownIds.add(own);
+      assert.deepEqual(await nodeCensus(dataDir, id), { [own]: 2 }, `${id}'s shares are under its own KEK`);
+    }
+    assert.equal(ownIds.size, 3);
+    const store = await openGatewayStore({ kind: 'embedded', dir: join(dataDir, 'gateway', 'db') });
+    const gwCensus = Object.keys(Object.fromEntries(await sealedCensus(store.client, GATEWAY_SETTINGS_COLUMN)));
+    await store.close();
+    assert.deepEqual(gwCensus, [(await loadKek({ keyFile: join(secrets, 'gateway.kek') })).currentId]);
+
+    // Without the old KEK from now on.
+    cluster = await startCluster(opts);
+    await signBoth(cluster.nodes[0]!.url, keys);
+  });
+});
+
 describe('rotating a node KEK while the cluster signs', { timeout: 400_000 }, () => {
   let cluster: Cluster | undefined;
   const procs: Proc[] = [];

@@ -266,6 +266,9 @@ for (const backend of backends) {
       const store = new SqlGatewayStore(db.client);
       const g = FIXTURE.gateway_setting;
       await store.putSettingIfAbsent(g.name, hex(g.sealed_hex));
+      // Only records without a KEK id: one of them must open, or the start is refused.
+      await assert.rejects(checkSealedRecords(db.client, GATEWAY_SETTINGS_COLUMN, keyring(B), 'TANDEM_GATEWAY_KEK'), /earlier release \(no KEK id\) do not open with the KEK TANDEM_GATEWAY_KEK gives/);
+      await checkSealedRecords(db.client, GATEWAY_SETTINGS_COLUMN, keyring(B, A), 'TANDEM_GATEWAY_KEK');
       await store.putSettingIfAbsent('node-api-key', keyring(A).seal(Buffer.from('tdm_x'), settingAad('node-api-key')));
       await checkSealedRecords(db.client, GATEWAY_SETTINGS_COLUMN, keyring(A), 'TANDEM_GATEWAY_KEK');
       await assert.rejects(checkSealedRecords(db.client, GATEWAY_SETTINGS_COLUMN, keyring(B), 'TANDEM_GATEWAY_KEK'), /TANDEM_GATEWAY_KEK does not give/);
