@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
 import { secretsDirOf } from './secrets.js';
 
 /**
@@ -14,11 +14,11 @@ const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem'
 const basePort = Number(values['base-port'] ?? 7000);
 const GATEWAY_PORT = 9545;
 const env: NodeJS.ProcessEnv = {};
-const generated = firstStartAdminKey(dataDir, env);
+const generated = firstStartAdminKeys(dataDir, 3);
 
 try {
   // A development cluster: any app key may create a scope (TANDEM_OPEN_SCOPES=0 closes it).
-  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true, openScopes: true } });
+  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, ...(generated ? { adminKeys: generated } : {}), gateway: { port: GATEWAY_PORT, devScope: true, openScopes: true } });
   // The gateway made or kept the scope; it says which.
   const devScope = await fetch(`${cluster.gateway!.url}/wallet/config.json`)
     .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)

@@ -25,6 +25,8 @@ export interface ClusterOptions {
   dataDir: string;
   /** Where each process's KEK file is kept (default `<dataDir>-secrets` or TANDEM_SECRETS_DIR; see secrets.ts). */
   secretsDir?: string;
+  /** Each node's own admin key (firstStartAdminKeys), instead of TANDEM_ADMIN_KEY for all. */
+  adminKeys?: Record<string, string>;
   basePort: number;
   nodes: number;
   host?: string;
@@ -101,7 +103,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relays: relayAddresses, nodes: peers }, null, 2), { mode: 0o600 });
 
   // The gateway needs the admin key once, to create its user on the nodes: at the cluster's first start, or when its KEK is new.
-  const envs = processEnvs(env, keks, created || keks.gatewayKekCreated);
+  const envs = processEnvs(env, keks, created || keks.gatewayKekCreated, opts.adminKeys);
   const relays = relayPorts.map((port, i) =>
     Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], envs.relay, out), {
       address: relayAddresses[i]!,
@@ -199,21 +201,23 @@ function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (nam
 }
 
 /**
- * A launcher's first start without TANDEM_ADMIN_KEY: an admin key, put into `env` and returned
- * so the launcher shows it once (upBanner). The nodes get it (and the gateway at its first
- * start), never the relay. It is one key for all nodes: create-user still forwards the admin
- * key to every node, which checks it against its own (issue 12, finding 2).
+ * A launcher's first start without TANDEM_ADMIN_KEY: an admin key per node (ClusterOptions.adminKeys),
+ * returned so the launcher shows each once (upBanner). A node's key works on that node only;
+ * create-user on any node reaches the others without its key (they take the coordinator's
+ * word, or the admin's signature where TANDEM_ADMIN_PUBLIC_KEY is pinned).
  */
-export function firstStartAdminKey(dataDir: string, env: NodeJS.ProcessEnv): string | undefined {
+export function firstStartAdminKeys(dataDir: string, nodes: number): Record<string, string> | undefined {
   if (process.env.TANDEM_ADMIN_KEY || existsSync(join(dataDir, 'cluster.json'))) return undefined;
-  env.TANDEM_ADMIN_KEY = newAdminKey();
-  return env.TANDEM_ADMIN_KEY;
+  return Object.fromEntries(Array.from({ length: nodes }, (_, i) => [`node-${i + 1}`, newAdminKey()]));
 }
 
-/** A launcher's "is up" text on stdout: `lines`, then the generated admin key if any, and how to stop. */
-export function upBanner(lines: string[], generatedAdminKey: string | undefined): void {
+/** A launcher's "is up" text on stdout: `lines`, then the generated admin keys if any, and how to stop. */
+export function upBanner(lines: string[], generatedAdminKeys: Record<string, string> | undefined): void {
   const all = ['', ...lines];
-  if (generatedAdminKey) all.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generatedAdminKey}`);
+  if (generatedAdminKeys) {
+    all.push('', '  Admin API keys, one per node (generated, shown once; set TANDEM_ADMIN_KEY to choose one for all nodes):');
+    for (const [id, key] of Object.entries(generatedAdminKeys)) all.push(`    ${id}   ${key}`);
+  }
   all.push('', 'Ctrl-C stops everything.', '');
   process.stdout.write(all.join('\n') + '\n');
 }

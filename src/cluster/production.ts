@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
 
 /**
  * `npm run start:prod`: the production layout on one machine, as a working example of the
@@ -20,7 +20,7 @@ const env: NodeJS.ProcessEnv = {
   TANDEM_DATABASE_SCHEMA_PREFIX: process.env.TANDEM_DATABASE_SCHEMA_PREFIX ?? 'tandem_prod',
   TANDEM_RELAY_NATS_URL: process.env.TANDEM_RELAY_NATS_URL ?? 'nats://127.0.0.1:4222',
 };
-const generated = firstStartAdminKey(dataDir, env);
+const generated = firstStartAdminKeys(dataDir, 3);
 
 try {
   const cluster = await startCluster({
@@ -29,6 +29,7 @@ try {
     relayPorts: [7100, 7110],
     nodes: 3,
     env,
+    ...(generated ? { adminKeys: generated } : {}),
     gateway: { port: 9645, devScope: true, copies: 2 },
   });
   stopOnSignal(cluster, 'prod', 'stopping...');

@@ -6,8 +6,8 @@ import { createKeyFile } from '../crypto/kek-file.js';
 
 /**
  * What a launcher gives each of its processes: its own secrets and nothing else. The relay
- * gets no admin key and no KEK; each node its own KEK file; the gateway its KEK, and the
- * admin key only at its first start (to create its user on the nodes).
+ * gets no admin key and no KEK; each node its own KEK file and admin key; the gateway its
+ * KEK, and node-1's admin key only at its first start (to create its user on the nodes).
  *
  * KEK files live in a secrets directory beside the data directory (`<data>-secrets`, or
  * TANDEM_SECRETS_DIR), never inside it, so a copy of the data directory opens nothing. On one
@@ -103,11 +103,19 @@ export interface ProcessEnvs {
   gateway: NodeJS.ProcessEnv;
 }
 
-/** Each child's environment: the launcher's without any secret, plus that child's own. */
-export function processEnvs(env: NodeJS.ProcessEnv, keks: LauncherKeks, gatewayFirstStart: boolean): ProcessEnvs {
+/**
+ * Each child's environment: the launcher's without any secret, plus that child's own. A node's
+ * admin key is its own from `adminKeys`, else TANDEM_ADMIN_KEY; the gateway's, at its first
+ * start only, is the first node's (it creates its user there).
+ */
+export function processEnvs(env: NodeJS.ProcessEnv, keks: LauncherKeks, gatewayFirstStart: boolean, adminKeys?: Record<string, string>): ProcessEnvs {
   const base = Object.fromEntries(Object.entries(env).filter(([k]) => !isSecretEnvName(k)));
   const pick = (re: RegExp) => Object.fromEntries(Object.entries(env).filter(([k, v]) => re.test(k) && v !== undefined));
-  const admin = env.TANDEM_ADMIN_KEY ? { TANDEM_ADMIN_KEY: env.TANDEM_ADMIN_KEY } : {};
+  const adminOf = (id: string | undefined) => {
+    const key = (id !== undefined ? adminKeys?.[id] : undefined) ?? env.TANDEM_ADMIN_KEY;
+    return key ? { TANDEM_ADMIN_KEY: key } : {};
+  };
+  const firstNode = [...keks.nodeKekFiles.keys()][0];
   // Node KEK variables the launcher passes on: earlier KEKs (moving off a shared one) and the command timeout.
   const nodeKekExtras = pick(/^TANDEM_KEK_(PREVIOUS|PREVIOUS_FILE|PREVIOUS_COMMAND|COMMAND_TIMEOUT_MS)$/);
   const gatewayKek = keks.gatewayKekFile ? { ...pick(/^TANDEM_GATEWAY_KEK_/), TANDEM_GATEWAY_KEK_FILE: keks.gatewayKekFile } : pick(/^TANDEM_GATEWAY_KEK/);
@@ -116,8 +124,8 @@ export function processEnvs(env: NodeJS.ProcessEnv, keks: LauncherKeks, gatewayF
     node: (id) => {
       const file = keks.nodeKekFiles.get(id);
       if (!file) throw new Error(`no KEK prepared for ${id}`);
-      return { ...base, ...admin, ...nodeKekExtras, TANDEM_KEK_FILE: file };
+      return { ...base, ...adminOf(id), ...nodeKekExtras, TANDEM_KEK_FILE: file };
     },
-    gateway: { ...base, ...gatewayKek, ...(gatewayFirstStart ? admin : {}) },
+    gateway: { ...base, ...gatewayKek, ...(gatewayFirstStart ? adminOf(firstNode) : {}) },
   };
 }

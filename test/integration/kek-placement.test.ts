@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as ecc from 'tiny-secp256k1';
-import { startCluster, waitHealthy, type Cluster } from '../../src/cluster/processes.js';
+import { firstStartAdminKeys, startCluster, waitHealthy, type Cluster } from '../../src/cluster/processes.js';
 import { secretsDirOf } from '../../src/cluster/secrets.js';
 import { loadKek, shareAad } from '../../src/crypto/share-seal.js';
 import { GATEWAY_SETTINGS_COLUMN, settingAad } from '../../src/gateway/sealed-settings.js';
@@ -135,14 +135,17 @@ describe('the launcher gives each process only its own secrets', { timeout: 180_
   let cluster: Cluster | undefined;
   after(() => cluster?.stop());
 
-  test('relay: no admin key, no KEK; each node its own KEK file outside its data directory; the gateway the admin key at its first start only', async () => {
+  test("relay: no admin key, no KEK; each node its own KEK file outside its data directory and its own admin key; the gateway node-1's admin key at its first start only", async () => {
     const dataDir = await tempDataDir();
     const logs: string[] = [];
+    // What npm start and start:prod do at a first start without TANDEM_ADMIN_KEY.
+    const adminKeys = firstStartAdminKeys(dataDir, 3)!;
     const opts = {
       dataDir,
+      adminKeys,
       basePort: 18200,
       nodes: 3,
-      env: cleanEnv({ TANDEM_ADMIN_KEY: ADMIN_KEY }),
+      env: cleanEnv(),
       gateway: { port: 18210 },
       output: (name: string, line: string) => void logs.push(`[${name}] ${line}`),
     };
@@ -154,7 +157,7 @@ describe('the launcher gives each process only its own secrets', { timeout: 180_
       const keks = new Set<string>();
       for (const n of cluster!.nodes) {
         const env = await environOf(n.child);
-        assert.equal(env.get('TANDEM_ADMIN_KEY'), ADMIN_KEY, `${n.id} gets the admin key`);
+        assert.equal(env.get('TANDEM_ADMIN_KEY'), adminKeys[n.id], `${n.id} gets its own admin key`);
         const file = env.get('TANDEM_KEK_FILE');
         assert.ok(file, `${n.id} gets a KEK file`);
         assert.deepEqual([...env.keys()].filter((k) => KEK_VAR.test(k)), ['TANDEM_KEK_FILE'], `${n.id} gets its KEK file and no other KEK`);
@@ -163,16 +166,20 @@ describe('the launcher gives each process only its own secrets', { timeout: 180_
         assert.equal(existsSync(join(dataDir, n.id, 'kek.key')), false, `no KEK in ${n.id}'s data directory`);
       }
       assert.equal(keks.size, 3, 'each node has a different KEK');
+      assert.equal(new Set(Object.values(adminKeys)).size, 3, 'and a different admin key');
       const gw = await environOf(cluster!.gateway!.child);
       assert.deepEqual([...gw.keys()].filter((k) => KEK_VAR.test(k)), ['TANDEM_GATEWAY_KEK_FILE'], 'the gateway gets its own KEK only');
       assert.ok(!keks.has((await readFile(gw.get('TANDEM_GATEWAY_KEK_FILE')!)).toString('hex')));
-      assert.equal(gw.has('TANDEM_ADMIN_KEY'), first, first ? 'the gateway gets the admin key at its first start' : 'and never again');
+      assert.equal(gw.get('TANDEM_ADMIN_KEY'), first ? adminKeys['node-1'] : undefined, first ? "the gateway gets node-1's admin key at its first start" : 'and never again');
     };
     await check(true);
     await cluster.stop();
     cluster = await startCluster(opts);
     await check(false);
     assert.equal((await api(cluster.gateway!.url, 'GET', '/health')).status, 200, 'the gateway works without the admin key after its first start');
+    // Each admin key is its node's: node-2's works on node-2 (and the user reaches every node), not on node-1.
+    assert.equal((await api(cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: adminKeys['node-2'] })).status, 401);
+    assert.equal((await api(cluster.nodes[1]!.url, 'POST', '/admin/create-user', { key: adminKeys['node-2'] })).status, 200);
   });
 
   test('a KEK set for the launcher (one for every node) is refused before anything starts', async () => {
