@@ -25,6 +25,7 @@ import { benchDkls23Dkg, benchDkls23Sign, benchEcdsaSingleKeySign, bytesRows, ty
 import { benchEd25519SingleKeySign, benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
 import { summarize } from './stats.js';
 import { formatGrid, formatTable, type Row } from './table.js';
+import { secretsDirOf } from '../src/cluster/secrets.js';
 
 /**
  * `npm run bench`: what threshold signing costs compared with a single key, in process
@@ -90,6 +91,7 @@ class Resources {
     const cluster = await this.starting?.catch(() => undefined);
     await cluster?.stop().catch((e: Error) => progress(`stopping the cluster: ${e.message}`));
     if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
+    if (this.dataDir) await rm(secretsDirOf(this.dataDir), { recursive: true, force: true });
   }
 }
 

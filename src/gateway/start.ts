@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadKek, type Kek } from '../crypto/share-seal.js';
+import { hexKekSources, kekSourcesFrom, loadKeyring, type KekSources } from '../crypto/kek-sources.js';
+import { checkSealedRecords, resealInBackground } from '../storage/kek-startup.js';
+import type { Kek } from '../crypto/share-seal.js';
+import { GATEWAY_SETTINGS_COLUMN, openSetting, sealedSetting } from './sealed-settings.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
 import type { Gateway, ScopeCreationPolicy } from './gateway.js';
@@ -23,7 +26,10 @@ import type { Logger } from '../observability/logger.js';
  *                           (with the gateway's own request-signing key; never stored)
  *   TANDEM_GATEWAY_USER_ID  instead: a user the operator made with the gateway's request key
  *                           (the first start without either says which key)
- *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
+ *   TANDEM_GATEWAY_KEK, TANDEM_GATEWAY_KEK_FILE or TANDEM_GATEWAY_KEK_COMMAND
+ *                           its KEK (64 hex, a file outside the data directory, a command);
+ *                           TANDEM_GATEWAY_KEK_PREVIOUS(_FILE, _COMMAND) while rotating;
+ *                           TANDEM_DEV_KEK_IN_DATA_DIR=1 (development only) a key file in the data directory
  *   TANDEM_SESSION_TTL_S    session lifetime, default 900
  *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
  *   TANDEM_DATABASE_URL     PostgreSQL instead of the embedded database; the schema is
@@ -42,6 +48,8 @@ export interface GatewayOptions {
   adminKey?: string;
   /** A user the operator made with the gateway's request key (where an admin key can't create one: a pinned admin public key). */
   userId?: string;
+  /** Where the KEKs come from (kek-sources.ts); `kekHex` is the short form for one hex KEK. */
+  kek?: KekSources;
   kekHex?: string;
   database: DatabaseConfig;
   sessionTtlSeconds: number;
@@ -63,9 +71,12 @@ export interface RunningGateway {
 }
 
 export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
-  const kek = await loadKek({ env: o.kekHex, keyFile: join(o.dataDir, 'kek.key') });
+  const sources = o.kek ?? hexKekSources('TANDEM_GATEWAY_KEK', o.kekHex);
+  const dataDirs = [o.dataDir, ...(o.database.kind === 'embedded' ? [o.database.dir] : [])];
+  const kek = await loadKeyring(sources, { dataDirs, ...(o.logger ? { warn: (m: string) => o.logger!.warn(m) } : {}) });
   const store = await openGatewayStore(o.database);
   try {
+    await checkSealedRecords(store.client, GATEWAY_SETTINGS_COLUMN, kek, 'TANDEM_GATEWAY_KEK');
     const envelope = EnvelopeKey.fromPkcs8(await sealedSetting(store, kek, 'envelope-rsa-pkcs8', () => EnvelopeKey.generate().pkcs8()));
     const sessionSecret = await sealedSetting(store, kek, 'session-hs256-secret', () => randomBytes(32));
     const credential = await nodeCredential(store, kek, o);
@@ -83,6 +94,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     await app.listen({ host: o.host, port: o.port });
     const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
     sweeper.unref();
+    // The settings were read above; re-sealing them now changes nothing this copy holds.
+    const resealing = resealInBackground(store.client, GATEWAY_SETTINGS_COLUMN, kek, (m) => o.logger?.info(m));
     return {
       url: `http://${o.host}:${o.port}`,
       ...(devScopeId ? { devScopeId } : {}),
@@ -90,6 +103,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       async close() {
         clearInterval(sweeper);
         await app.close();
+        await resealing;
         await shutdownSandbox();
         await store.close();
       },
@@ -128,31 +142,6 @@ async function nodeCredential(store: GatewayStore, kek: Kek, o: GatewayOptions):
   });
   return { userId: Buffer.from(userId).toString('utf8'), requestKey };
 }
-
-/** A secret kept sealed under the KEK; made by `create` on first start. */
-async function sealedSetting(store: GatewayStore, kek: Kek, name: string, create: () => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
-  const kept = await openSetting(store, kek, name);
-  if (kept) return kept;
-  const fresh = await create();
-  const sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, settingAad(name)));
-  fresh.fill(0);
-  return openSealed(kek, name, sealed);
-}
-
-async function openSetting(store: GatewayStore, kek: Kek, name: string): Promise<Uint8Array | undefined> {
-  const sealed = await store.getSetting(name);
-  return sealed && openSealed(kek, name, sealed);
-}
-
-function openSealed(kek: Kek, name: string, sealed: Uint8Array): Uint8Array {
-  try {
-    return kek.open(sealed, settingAad(name));
-  } catch {
-    throw new Error(`the gateway's ${name} was sealed under another key: every gateway copy on one database must share TANDEM_GATEWAY_KEK`);
-  }
-}
-
-const settingAad = (name: string) => Buffer.from(`tandem/gateway/setting/v1/${name}`);
 
 async function ensureDevScope(store: GatewayStore, kek: Kek, wanted: string | undefined): Promise<string> {
   const remembered = Buffer.from(await sealedSetting(store, kek, 'dev-scope-id', () => Buffer.from(wanted ?? randomUUID()))).toString('utf8');
@@ -200,7 +189,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     nodes,
     ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
     ...(gatewayUserId ? { userId: gatewayUserId } : {}),
-    ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
+    kek: kekSourcesFrom(env, 'TANDEM_GATEWAY_KEK'),
     sessionTtlSeconds: ttl,
     lambdaInternalAllow: internalAllow,
     scopeCreation: { open: open === '1', ownerKeys },

@@ -9,6 +9,7 @@ import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
 import { trustedRelaysFrom } from './trusted-relays.js';
 import { adminPublicKeyFrom, signedRequirementFrom, type SignedRequirement } from './caller-auth.js';
 import type { RequestKeyType } from '../shared/request-signature.js';
+import { kekSourcesFrom, type KekSources } from '../crypto/kek-sources.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -67,8 +68,8 @@ export interface NodeConfig {
   adminPublicKey: { type: RequestKeyType; publicKey: Uint8Array } | undefined;
   /** TANDEM_REQUIRE_SIGNED_REQUESTS: users (or all) this node serves only on signed requests. */
   requireSigned: SignedRequirement;
-  /** From TANDEM_KEK (hex); undefined means the node's key file. */
-  kekHex: string | undefined;
+  /** TANDEM_KEK, TANDEM_KEK_FILE or TANDEM_KEK_COMMAND, and the previous KEKs (crypto/kek-sources.ts). */
+  kek: KekSources;
   /** Embedded under dataDir, or with TANDEM_DATABASE_URL this node's own schema on PostgreSQL. */
   database: DatabaseConfig;
   /** TANDEM_CORS_ORIGINS: exact origins (comma-separated) whose pages may call the API. */
@@ -106,7 +107,7 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     adminPublicKey: adminPublicKeyFrom(env.TANDEM_ADMIN_PUBLIC_KEY),
     requireSigned: signedRequirementFrom(env.TANDEM_REQUIRE_SIGNED_REQUESTS),
-    kekHex: env.TANDEM_KEK || undefined,
+    kek: kekSourcesFrom(env, 'TANDEM_KEK'),
     database: databaseFrom(env, id, join(dataDir, 'db')),
     corsOrigins: corsOriginsFrom(env.TANDEM_CORS_ORIGINS),
   };

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
-import { loadKek } from '../crypto/share-seal.js';
+import { loadKeyring } from '../crypto/kek-sources.js';
+import { checkSealedRecords, resealInBackground } from '../storage/kek-startup.js';
+import { nodeSharesColumn } from './sealed-shares.js';
 import { RelayPool } from '../relay/pool.js';
 import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
@@ -53,8 +55,17 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const log = structured ? (msg: string) => structured.info(msg) : (logger as (msg: string) => void);
   const metrics = new Metrics('node', { node: config.id });
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
-  const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
+  const dataDirs = [config.dataDir, ...(config.database.kind === 'embedded' ? [config.database.dir] : [])];
+  const kek = await loadKeyring(config.kek, { dataDirs, warn: log });
   const sqlStore = await openNodeStore(config.database);
+  const shares = nodeSharesColumn(config.id);
+  try {
+    const census = await checkSealedRecords(sqlStore.client, shares, kek, 'TANDEM_KEK');
+    log(`sealing under KEK ${kek.currentId}${kek.ids.length > 1 ? ` (also opening ${kek.ids.slice(1).join(', ')})` : ''}; shares per KEK: ${[...census].map(([id, n]) => `${id} ${n}`).join(', ') || 'none yet'}`);
+  } catch (e) {
+    await sqlStore.close();
+    throw e;
+  }
   const store = new CachedNodeStore(sqlStore);
   const policies = new SqlPolicyStore(sqlStore.client);
   const audit = new AuditLog(sqlStore.client);
@@ -132,12 +143,15 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log(`node ${config.id} listening on http://${config.host}:${port} (identity ${toHex(identity.publicKey)})`);
+  // Rotation while serving: ceremonies open a share under either KEK meanwhile.
+  const resealing = resealInBackground(sqlStore.client, shares, kek, log);
   const server = app;
   return {
     id: config.id,
     url: `http://${config.host}:${port}`,
     async close() {
       await server.close();
+      await resealing;
       await network.stop();
       await pool.closeAll();
       await store.close();

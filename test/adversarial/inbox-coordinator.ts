@@ -66,7 +66,7 @@ export async function startInboxCoordinator(env: (relayPort: number) => Promise<
   try {
     const config = configFrom(
       { id: target, port: 0, relay: relayAddress, data_dir: root, peers: identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) })) },
-      { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...(await env(relay.port)) },
+      { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1', ...(await env(relay.port)) },
     );
     const start = () => startSignerNode(config, (msg) => logs.push(msg));
     await network.start();

@@ -43,7 +43,7 @@ describe('an invitation flood from a squatter on the relay', { timeout: 120_000 
     const ids = ['node-1', 'node-2', 'node-3'].map(asPartyId);
     const identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
     const peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
-    const config = configFrom({ id: 'node-1', port: 0, relay: `127.0.0.1:${relay.port}`, data_dir: root, peers }, { TANDEM_ADMIN_KEY: `tdm_admin_${randomBytes(32).toString('base64url')}` });
+    const config = configFrom({ id: 'node-1', port: 0, relay: `127.0.0.1:${relay.port}`, data_dir: root, peers }, { TANDEM_ADMIN_KEY: `tdm_admin_${randomBytes(32).toString('base64url')}`, TANDEM_DEV_KEK_IN_DATA_DIR: '1' });
     node = await startSignerNode(config, (m) => logs.push(m));
     await poll(async () => (await fetch(`${node.url}/health`)).status === 200, 'node-1 ready', 10_000);
   });

@@ -15,6 +15,7 @@ import { fromHex, toHex } from '../../src/shared/hex.js';
 import { asPartyId } from '../../src/shared/ids.js';
 import { signAdminRequest } from '../../src/shared/request-signature.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
  * Issue 12, findings 1 and 2: what one compromised node learns from the invitations it gets.
@@ -97,6 +98,7 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
     await pool?.closeAll();
     await cluster?.stop();
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   });
 
   /** The invitation node-3 got for an operation, after `act` ran. */

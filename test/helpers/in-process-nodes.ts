@@ -42,7 +42,7 @@ export async function startInProcessNodes(count: number, env: NodeJS.ProcessEnv 
   };
   try {
     for (const id of ids) {
-      const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...env });
+      const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1', ...env });
       nodes.push(await startSignerNode(config, (msg) => logs.push(`[${id}] ${msg}`)));
     }
     const url = nodes[0]!.url;

@@ -45,7 +45,8 @@ let identities: Identity[];
 async function startNode(id: PartyId) {
   const config = configFrom(
     { id, port: 0, relay: relayAddress, data_dir: root, peers },
-    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000' },
+    // The data directory's kek.key (development flag): the impostor below reads node-2's.
+    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1' },
   );
   running.set(id, await startSignerNode(config, () => {}));
 }
