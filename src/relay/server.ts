@@ -6,8 +6,9 @@ import { Counter, Gauge } from 'prom-client';
 import { Metrics } from '../observability/metrics.js';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { RelayAdmission, type RelayNode, type Sender } from './admission.js';
-import { MemoryBackplane, RelayRefusal, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
+import { BUFFERS_FULL, MemoryBackplane, RelayRefusal, SENDER_BUFFER_FULL, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
 import { DEFAULT_SEND_QUOTAS, SenderQuotas, type SendQuotas } from './quotas.js';
+import { RecentSends } from './recent-sends.js';
 import { connectNatsBackplane, type NatsBackplaneOptions } from './nats-backplane.js';
 import {
   HEARTBEAT_INTERVAL_MS,
@@ -143,6 +144,8 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
   const relay = new Relay(backplane, log, frames, {
     admission,
     quotas: new SenderQuotas(opts.sendQuotas ?? DEFAULT_SEND_QUOTAS),
+    // The in-memory backplane counts what each sender holds; NATS cannot, so this relay counts what clients sent within the TTL.
+    recent: backplane.kind === 'nats' ? new RecentSends(limits.roomTtlMs, limits.maxSenderBufferBytes, limits.maxTotalBufferBytes - limits.nodeReserveBytes) : undefined,
     maxJoins: opts.maxJoinsPerConnection ?? MAX_JOINS_PER_CONNECTION,
     maxRefusedJoins: opts.maxRefusedJoinsPerConnection ?? MAX_REFUSED_JOINS_PER_CONNECTION,
   });
@@ -187,6 +190,7 @@ class Relay {
 
   private readonly admission: RelayAdmission;
   private readonly quotas: SenderQuotas;
+  private readonly recent: RecentSends | undefined;
   private readonly maxJoins: number;
   private readonly maxRefusedJoins: number;
 
@@ -194,10 +198,11 @@ class Relay {
     private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
     private readonly frames: Counter<'type'>,
-    opts: { admission: RelayAdmission; quotas: SenderQuotas; maxJoins: number; maxRefusedJoins: number },
+    opts: { admission: RelayAdmission; quotas: SenderQuotas; recent: RecentSends | undefined; maxJoins: number; maxRefusedJoins: number },
   ) {
     this.admission = opts.admission;
     this.quotas = opts.quotas;
+    this.recent = opts.recent;
     this.maxJoins = opts.maxJoins;
     this.maxRefusedJoins = opts.maxRefusedJoins;
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
@@ -378,6 +383,8 @@ class Relay {
     if (!this.quotas.take(joined.sender, data.length)) {
       return reply(conn, { t: 'error', reason: 'send quota exceeded (messages or bytes per second); message not accepted' });
     }
+    const share = this.recent?.admit(joined.sender, data.length);
+    if (share) return reply(conn, { t: 'error', reason: share === 'sender' ? SENDER_BUFFER_FULL : BUFFERS_FULL });
     let accepted: void | Promise<void>;
     try {
       accepted = this.backplane.publish(room, from, to, data, joined.sender);

@@ -19,7 +19,7 @@ import { partySubject } from '../../src/relay/nats-backplane.js';
 import { MAX_FRAME_BYTES, RELAY_CLOSE_BACKPLANE_LOST } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
 import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
-import { TEST_RELAY } from '../helpers/relay-auth.js';
+import { TEST_RELAY, testRelayNodes } from '../helpers/relay-auth.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 const NATS_URL = process.env.TANDEM_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -363,9 +363,11 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     streams.add(stream);
     const logs: string[] = [];
     // base64 of 300 bytes is 400 characters, 300 bytes stored: the stream holds about three.
+    // The sender is a node: clients are also held to shares of the stream (tested below), this is what NATS enforces itself.
+    const alice = testRelayNodes(['alice']);
     const relay = await startRelay({
       port: 0,
-      nodes: TEST_RELAY.nodes,
+      nodes: [...alice.nodes, ...TEST_RELAY.nodes],
       roomTtlMs: 1500,
       maxBufferedPerRoom: 2,
       maxTotalBufferBytes: 1200,
@@ -376,7 +378,8 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     assert.equal(relay.backplane, 'nats');
     assert.equal(relay.connected, true);
     const url = relayUrl(`127.0.0.1:${relay.port}`);
-    const a = await clientFor(t, url);
+    const a = alice.admit(await RelayClient.connect(url, { signer: alice.signer('alice') }));
+    t.after(() => a.close());
     const errors: string[] = [];
     a.onError((r) => errors.push(r));
     await a.join('x-7', 'alice', () => {});
@@ -404,6 +407,43 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     await d.join('x-7', 'dave', inD.onMessage);
     await delay(300);
     assert.deepEqual(inD.got, []);
+  });
+
+  test('a flooding client gets its share of the stream, not all of it: another client\'s message is still held for its recipient', async (t) => {
+    const stream = `TRT_${RUN}_shares`;
+    streams.add(stream);
+    // 12,000 bytes of stream; one node's reserve (4,000) leaves 8,000 for clients, 4,000 each.
+    const relay = await startRelay({
+      port: 0,
+      nodes: TEST_RELAY.nodes,
+      maxTotalBufferBytes: 12_000,
+      maxSenderBufferBytes: 4000,
+      backplane: { type: 'nats', url: NATS_URL, stream },
+    });
+    t.after(() => relay.close());
+    const url = relayUrl(`127.0.0.1:${relay.port}`);
+    const flooder = await clientFor(t, url);
+    const errors: string[] = [];
+    flooder.onError((r) => errors.push(r));
+    await flooder.join('x-9', 'flooder', () => {});
+    // base64 of 750 bytes is 1,000 characters: four fit the flooder's share.
+    for (let i = 0; i < 20; i++) flooder.send('x-9', 'flooder', 'absent', new Uint8Array(750).fill(i));
+    await flush(flooder);
+    await until(() => errors.length >= 16, 'the flooder refused');
+    assert.ok(errors.every((e) => /your share of the relay buffers/.test(e)), errors[0]);
+
+    const phone = await clientFor(t, url);
+    const perrors: string[] = [];
+    phone.onError((r) => perrors.push(r));
+    await phone.join('x-10', 'phone', () => {});
+    phone.send('x-10', 'phone', 'laptop', bytes('held for the laptop'));
+    await flush(phone);
+    const laptop = await clientFor(t, url);
+    const got = inbox();
+    await laptop.join('x-10', 'laptop', got.onMessage);
+    await got.waitFor(1);
+    assert.deepEqual(got.texts(), ['held for the laptop']);
+    assert.deepEqual(perrors, []);
   });
 
   test('NATS unreachable: the relay refuses to start, with a clear error', async () => {
