@@ -285,7 +285,7 @@ async function clusterRows(cluster: Cluster, dataDir: string, adminKey: string, 
   // Reference points for reading the sign latency: the HTTP floor and one relay exchange.
   progress('cluster: HTTP and relay floors');
   rows.push(row('http GET /health on node-1 (floor)', await timeAsync(20, 200, tally, () => call('GET', `${entry}/health`, undefined))));
-  rows.push(row('relay round trip a→relay→b→relay→a', await relayRoundTrips(cluster.relay.address, 20, 200), '256-byte payload'));
+  rows.push(row('relay round trip a→relay→b→relay→a', await relayRoundTrips(cluster.relay.address, dataDir, 20, 200), '256-byte payload'));
 
   progress('cluster: keygen 2-of-3 x20');
   const keys: BenchKey[] = [];

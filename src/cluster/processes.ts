@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
+import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
 import { toHex } from '../shared/hex.js';
 import { asPartyId } from '../shared/ids.js';
 import { newAdminKey } from '../node/api-keys.js';
@@ -100,12 +101,18 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       return path;
     }),
   );
-  await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relays: relayAddresses, nodes: peers }, null, 2), { mode: 0o600 });
+  // The relays' list of nodes: each node's signing key (made here at a first start, or the one
+  // a node of an older data directory made itself, at the same path), so relays admit each node
+  // only as itself. Only public halves leave the nodes' directories.
+  const signingKeys = await Promise.all(ids.map(async (id) => (await loadOrCreateSigningKey(id, join(dataDir, id, 'signing.key'))).publicKeyHex));
+  const clusterFile = join(dataDir, 'cluster.json');
+  const clusterNodes = peers.map((p, i) => ({ ...p, signing_key: signingKeys[i]! }));
+  await writeFile(clusterFile, JSON.stringify({ relays: relayAddresses, nodes: clusterNodes }, null, 2), { mode: 0o600 });
 
   // The gateway needs the admin key once, to create its user on the nodes: at the cluster's first start, or when its KEK is new.
   const envs = processEnvs(env, keks, created || keks.gatewayKekCreated, opts.adminKeys);
   const relays = relayPorts.map((port, i) =>
-    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], envs.relay, out), {
+    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port), '--nodes', clusterFile], envs.relay, out), {
       address: relayAddresses[i]!,
     }),
   );

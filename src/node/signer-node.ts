@@ -12,6 +12,7 @@ import { openNodeStore } from '../storage/open-database.js';
 import { AuditLog } from '../storage/audit-log.js';
 import { SqlPolicyStore, SqlRuleCounters } from '../storage/sql-policy-store.js';
 import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
+import { issueRelayCapability } from './relay-capabilities.js';
 import type { NodeStore } from '../storage/store.js';
 import { hashApiKey, newAdminKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
@@ -69,11 +70,12 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const store = new CachedNodeStore(sqlStore);
   const policies = new SqlPolicyStore(sqlStore.client);
   const audit = new AuditLog(sqlStore.client);
-  // Ed25519, apart from the X25519 channel identity: the Rule Server checks who asks by it.
+  // Ed25519, apart from the X25519 channel identity: the Rule Server checks who asks by it, and
+  // relays by it who joins as this node and which room clients this node admitted (relay/admission.ts).
   const signingKey = await loadOrCreateSigningKey(config.id, join(config.dataDir, 'signing.key'));
   const gate = new PolicyGate({ nodeId: config.id, policies, counters: new SqlRuleCounters(sqlStore.client), signer: signingKey, audit });
   const adminHash = await adminKeyHash(store, config);
-  const pool = new RelayPool({ timeoutMs: 3000 });
+  const pool = new RelayPool({ timeoutMs: 3000, signer: (message) => signingKey.sign(message) });
   const banStore = new SqlBanStore(sqlStore.client);
   const bans = new BanList(banStore, {
     maxPerPeer: config.maxCeremoniesPerPeer,
@@ -120,6 +122,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     policies,
     audit,
     signingPublicKey: signingKey.publicKeyHex,
+    relayCapability: (room, party, expiresAt) => issueRelayCapability(signingKey, room, party, expiresAt),
     channelPublicKey: toHex(identity.publicKey),
     rooms: new RoomStore(sqlStore.client),
     bans,

@@ -11,6 +11,7 @@ import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
 import { asPartyId, type PartyId } from '../../src/shared/ids.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { nodeRelayKeys } from '../helpers/relay-auth.js';
 
 /**
  * One real signer node (node-2, in this process, port 0) and a coordinator the test drives:
@@ -44,12 +45,13 @@ export interface InboxCoordinator {
 /** `env` adds to node-2's environment; it may depend on the relay's port (known only once it runs). */
 export async function startInboxCoordinator(env: (relayPort: number) => Promise<NodeJS.ProcessEnv> = async () => ({})): Promise<InboxCoordinator> {
   const root = await mkdtemp(join(tmpdir(), 'tandem-inbox-'));
-  const relay = await startRelay({ port: 0 });
-  const relayAddress = `127.0.0.1:${relay.port}`;
   const [coordinatorId, target] = [asPartyId('node-1'), asPartyId('node-2')];
+  const relayKeys = await nodeRelayKeys(root, [coordinatorId, target]);
+  const relay = await startRelay({ port: 0, nodes: relayKeys.nodes });
+  const relayAddress = `127.0.0.1:${relay.port}`;
   const identities = await Promise.all([coordinatorId, target].map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
   const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
-  const pool = new RelayPool({ timeoutMs: 3000 });
+  const pool = new RelayPool({ timeoutMs: 3000, signer: relayKeys.signer(coordinatorId) });
   // node-1's part of create-user: store nothing, say "created".
   const network = new PeerNetwork(identities[0]!, directory, [relayAddress], pool, (invite, from, join) => {
     if (invite.op.type === 'create-user') void join().then((s) => s.step(from, 'created', {}), () => undefined);

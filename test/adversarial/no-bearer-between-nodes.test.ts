@@ -7,15 +7,16 @@ import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import * as ecc from 'tiny-secp256k1';
 import { startCluster, type Cluster } from '../../src/cluster/processes.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 import { loadOrCreateIdentity } from '../../src/crypto/identity.js';
 import { SignerNodesClient } from '../../src/gateway/node-client.js';
 import { PeerNetwork, type Invite, type NodeSession } from '../../src/node/peer-network.js';
 import { RelayPool } from '../../src/relay/pool.js';
+import { loadOrCreateSigningKey } from '../../src/policy/node-signing-key.js';
 import { fromHex, toHex } from '../../src/shared/hex.js';
 import { asPartyId } from '../../src/shared/ids.js';
 import { signAdminRequest } from '../../src/shared/request-signature.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
-import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
  * Issue 12, findings 1 and 2: what one compromised node learns from the invitations it gets.
@@ -84,7 +85,9 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
     const directory = JSON.parse(await readFile(join(dataDir, 'cluster.json'), 'utf8')) as { relays: string[]; nodes: Array<{ id: string; public_key: string }> };
     const identity = await loadOrCreateIdentity(N3, join(dataDir, 'node-3', 'identity.key'));
     const peers = new Map(directory.nodes.filter((n) => n.id !== N3).map((n) => [asPartyId(n.id), fromHex(n.public_key, 32)]));
-    pool = new RelayPool({ timeoutMs: 3000 });
+    // With its signing key too: the relay admits node-3's joins only with it.
+    const signingKey = await loadOrCreateSigningKey('node-3', join(dataDir, 'node-3', 'signing.key'));
+    pool = new RelayPool({ timeoutMs: 3000, signer: (m) => signingKey.sign(m) });
     evil = new PeerNetwork(identity, peers, directory.relays, pool, (invite, from, join) => {
       received.push(invite);
       // It plays along where the cluster needs all nodes (create-user), so the rest goes on.

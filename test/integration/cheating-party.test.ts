@@ -21,6 +21,7 @@ import { emptyReservation } from '../../src/node/policy-gate.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
 import { openEmbeddedStore } from '../../src/storage/open-database.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { nodeRelayKeys } from '../helpers/relay-auth.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
 import { RoomStore } from '../../src/storage/room-store.js';
@@ -38,6 +39,7 @@ const ids = ['node-1', 'node-2', 'node-3'].map(asPartyId);
 let root: string;
 let relay: Awaited<ReturnType<typeof startRelay>>;
 let relayAddress: string;
+let relayKeys: Awaited<ReturnType<typeof nodeRelayKeys>>;
 let peers: Array<{ id: string; public_key: string }>;
 const running = new Map<PartyId, RunningNode>();
 let identities: Identity[];
@@ -55,7 +57,7 @@ const randomPoint = () => toHex(secp256k1.Point.BASE.multiply(secp256k1.Point.Fn
 
 /** Joins as node-2 and behaves as `script` says instead of following the protocol. */
 async function impostor(script: (session: Awaited<ReturnType<Parameters<InviteHandler>[2]>>, coordinator: PartyId) => Promise<void>) {
-  const pool = new RelayPool();
+  const pool = new RelayPool({ signer: relayKeys.signer(ids[1]!) });
   const onInvite: InviteHandler = (_invite, from, join) => {
     void join().then((s) => script(s, from).catch(() => undefined));
   };
@@ -73,7 +75,9 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'tandem-cheat-'));
-    relay = await startRelay({ port: 0 });
+    // The impostors below are node-2 with its own keys (a compromised node), so the relay admits them.
+    relayKeys = await nodeRelayKeys(root, ids);
+    relay = await startRelay({ port: 0, nodes: relayKeys.nodes });
     relayAddress = `127.0.0.1:${relay.port}`;
     identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
     peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
@@ -153,7 +157,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
     // its round-1 message is corrupted on the way out.
     const dir = join(root, 'node-2');
     const store = await openEmbeddedStore(dir);
-    const pool = new RelayPool();
+    const pool = new RelayPool({ signer: relayKeys.signer(ids[1]!) });
     const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
     let ctx: NodeContext;
     const onInvite: InviteHandler = (invite, from, joinRoom) => {
@@ -188,6 +192,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       policies: new SqlPolicyStore(store.client),
       audit: new AuditLog(store.client),
       signingPublicKey: '',
+      relayCapability: () => '',
       channelPublicKey: '',
       rooms: new RoomStore(store.client),
       bans: new BanList(new SqlBanStore(store.client)),

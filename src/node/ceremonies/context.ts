@@ -48,8 +48,10 @@ export interface NodeContext {
   authorize(req: AuthorizeRequest): Promise<Reservation>;
   policies: PolicyStore;
   audit: AuditLog;
-  /** Hex Ed25519 key the node signs its Rule Server requests with. */
+  /** Hex Ed25519 key the node signs its Rule Server requests (and relay joins) with. */
   signingPublicKey: string;
+  /** A relay capability for `party` in `room` until about `expiresAt` (relay-capabilities.ts). */
+  relayCapability(room: string, party: string, expiresAt: Date): string;
   /** Hex X25519 key of this node's ceremony channel (what a room's clients seal to). */
   channelPublicKey: string;
   rooms: RoomStore;

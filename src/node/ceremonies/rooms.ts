@@ -36,6 +36,8 @@ export interface CreatedRoom {
   relayAddress: string;
   /** The nodes that hold the room (the coordinator first). */
   nodes: PartyId[];
+  /** Per client party id, the capability that admits it to the room on the relay (signed by this node). */
+  relayCapabilities: Record<string, string>;
 }
 
 const problem = (msg: string) => new TandemError('room_creation_problem', msg);
@@ -95,7 +97,8 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
     }
     // A node that was down simply doesn't hold the room; the ceremony can't pick it.
     for (const p of holders) s.step(p, 'commit', {});
-    return { roomUuid: room.roomUuid, expiresAt: room.expiresAt, relayAddress: room.relayAddress, nodes: [ctx.self, ...holders] };
+    const relayCapabilities = Object.fromEntries(room.clients.map((c) => [c.partyId, ctx.relayCapability(room.roomUuid, c.partyId, room.expiresAt)]));
+    return { roomUuid: room.roomUuid, expiresAt: room.expiresAt, relayAddress: room.relayAddress, nodes: [ctx.self, ...holders], relayCapabilities };
   } catch (e) {
     await ctx.rooms.delete(room.roomUuid);
     if (e instanceof TandemError) throw e;

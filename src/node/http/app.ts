@@ -145,7 +145,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   // Public: a Rule Server verifies this node's requests with this key (see the README's webhook format).
   app.get(
     '/identity',
-    { schema: { summary: "This node's id and the Ed25519 key that signs its Rule Server requests", response: { 200: IdentityResponse } } },
+    { schema: { summary: "This node's id, the Ed25519 key that signs its Rule Server requests and relay joins, and its channel key", response: { 200: IdentityResponse } } },
     async () => ({ node_id: ctx.self, signing_public_key: ctx.signingPublicKey, channel_public_key: ctx.channelPublicKey }),
   );
 
@@ -156,7 +156,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
       schema: {
         summary: 'Create a room: a keygen or sign in which client parties (a device, an app backend) take part beside nodes',
         description:
-          'Every node that answers stores the room after checking the caller itself. A keygen or sign with room_uuid (to one of the returned nodes) then runs in the relay room of that id; the clients join it with their party ids and seal to the nodes\' channel keys (GET /identity). Each node uses its copy once; rooms expire (ttl_s, default 300 s). Problems are room_creation_problem.',
+          'Every node that answers stores the room after checking the caller itself. A keygen or sign with room_uuid (to one of the returned nodes) then runs in the relay room of that id; the clients join it with their party ids, each presenting its relay_capabilities entry, and seal to the nodes\' channel keys (GET /identity). Each node uses its copy once; rooms expire (ttl_s, default 300 s). Problems are room_creation_problem.',
         body: CreateRoomBody,
         response: { 200: CreateRoomResponse, ...errorResponses },
       },
@@ -170,7 +170,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
         ttlS: body.ttl_s ?? DEFAULT_ROOM_TTL_S,
         relay: requestedRelay(ctx, body.relay_address),
       });
-      return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes };
+      return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes, relay_capabilities: room.relayCapabilities };
     },
   );
 

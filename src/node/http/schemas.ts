@@ -84,6 +84,9 @@ export const CreateRoomResponse = Type.Object({
   expires_at: Type.String({ description: 'ISO 8601' }),
   relay_address: Type.String({ description: 'host:port of the relay the clients join the room on.' }),
   nodes: Type.Array(Type.String(), { description: 'The nodes that hold the room; a keygen or sign naming it goes to one of them.' }),
+  relay_capabilities: Type.Record(Type.String(), Type.String(), {
+    description: 'Per client party_id, the capability it presents when it joins the room on the relay (the relay admits no one as a room client without one). Valid until 5 minutes after expires_at.',
+  }),
 });
 
 export const HexHash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A 32-byte hash, hex.' });
