@@ -255,7 +255,7 @@ describe('a data directory of the last release (kek.key inside each data directo
 
     // Development mode: the same data directory, untouched, signs with its old keys.
     const dev = { TANDEM_DEV_KEK_IN_DATA_DIR: '1' };
-    procs.push(run(RELAY_MAIN, ['--host', '127.0.0.1', '--port', String(base)], cleanEnv()));
+    procs.push(run(RELAY_MAIN, ['--host', '127.0.0.1', '--port', String(base), '--nodes', join(dataDir, 'cluster.json')], cleanEnv()));
     for (const id of ids) procs.push(run(NODE_MAIN, ['--config', join(dataDir, `${id}.json`)], { ...env, ...dev }));
     for (const i of [1, 2, 3]) await waitHealthy(`http://127.0.0.1:${base + i}`, 60_000);
     await signBoth(`http://127.0.0.1:${base + 1}`, keys);
