@@ -1,0 +1,78 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+
+/**
+ * Issue 12, finding 11: "the nodes kept working on keygens whose client had already gone".
+ * Real processes: three nodes, one user allowed one key generation at a time per node, and
+ * node-3 stopped, so a 3-party key generation coordinated by node-1 waits (up to its
+ * two-minute ceremony timeout) for node-3 while node-1 and node-2 each hold the user's one
+ * slot. Then the caller closes its socket. The coordinator must give the ceremony up at
+ * once and abort node-2 with `caller_gone`, and both must free the slot, so the same user's
+ * next key generation runs. Before, both nodes kept the slot until the timeout.
+ */
+const BASE = 18400;
+
+async function keygensRunning(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^tandem_keygens_running(?:\{[^}]*\})? (\d+)$/m.exec(text);
+  if (!m) throw new Error(`no tandem_keygens_running gauge at ${url}`);
+  return Number(m[1]);
+}
+
+/** Polls `cond` until it holds; `what` names it if it never does within `ms`. */
+async function eventually(cond: () => Promise<boolean> | boolean, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(50);
+  }
+}
+
+describe('a key generation whose caller went away is cancelled on every node', { timeout: 240_000 }, () => {
+  let tc: TestCluster;
+  let userKey: string;
+
+  before(async () => {
+    tc = await startTestCluster(BASE, { TANDEM_MAX_KEYGENS_PER_USER: '1', TANDEM_CEREMONY_TIMEOUT_MS: '120000' });
+    const made = await api(tc.cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: ADMIN_KEY });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    userKey = String(made.body.api_key);
+    await tc.cluster.nodes[2]!.stop();
+  });
+  after(() => tc?.destroy());
+
+  test("a keygen left by its caller frees the coordinator's and the participant's slot; the user's next one runs", async () => {
+    const [node1, node2] = tc.cluster.nodes;
+    const body = JSON.stringify({ num_parties: 3, threshold: 2 });
+    const socket = connect(BASE + 1, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    let answered = '';
+    socket.on('data', (d) => (answered += String(d)));
+    socket.on('error', () => {});
+    socket.write(`POST /ecdsa/keygen HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${userKey}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+
+    // Both nodes are in the ceremony (node-2 answered its invitation and waits for the start).
+    await eventually(async () => (await keygensRunning(node1!.url)) === 1 && (await keygensRunning(node2!.url)) === 1, 'both nodes in the key generation', 30_000);
+    const refused = await api(node1!.url, 'POST', '/ecdsa/keygen', { key: userKey, body: { num_parties: 2, threshold: 2 } });
+    assert.equal(refused.body.err_type, 'executor_result');
+    assert.match(String(refused.body.err_msg), /at most 1 key generations at once per user/, 'the slot is taken while the caller waits');
+
+    socket.destroy();
+    // Well within the two minutes the ceremony would otherwise wait for node-3.
+    await eventually(async () => (await keygensRunning(node1!.url)) === 0 && (await keygensRunning(node2!.url)) === 0, 'both slots free', 60_000);
+    assert.equal(answered, '', 'nothing was answered on the closed socket');
+    assert.ok(tc.logs.some((l) => l.startsWith('[node-2]') && /aborted \(caller_gone\)/.test(l)), tc.logs.filter((l) => /node-2/.test(l)).slice(-10).join('\n'));
+
+    // The same user's next key generation, coordinated by node-1 with node-2, runs.
+    const next = await api(node1!.url, 'POST', '/ecdsa/keygen', { key: userKey, body: { num_parties: 2, threshold: 2 } });
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.match(String(next.body.public_key), /^0[23][0-9a-f]{64}$/);
+
+    // The coordinator counted the abandoned ceremony as failed, and stored no key for it.
+    const metrics = await (await fetch(`${node1!.url}/metrics`)).text();
+    assert.match(metrics, /tandem_ceremonies_total\{[^}]*operation="keygen"[^}]*role="coordinator"[^}]*result="executor_result"[^}]*\} 2/);
+  });
+});
