@@ -70,7 +70,7 @@ export async function executeLambda(call: RpcCall) {
         internalAllow: call.gw.lambdaInternalAllow ?? [],
         limits: { codeTimeoutMs: call.gw.lambdaLimits.codeTimeoutMs, fetchTimeoutMs: call.gw.lambdaLimits.fetchTimeoutMs },
       },
-      async (message) => rsv(await call.gw.nodes.sign(owner.keyId!, personalMessageHash(message))),
+      async (message) => rsv(await call.sign(owner.keyId!, personalMessageHash(message))),
     );
     return run;
   } catch (e) {

@@ -15,7 +15,7 @@ export async function personalSign(call: RpcCall) {
   const hash = personalMessageHash(message);
   const account = await call.account();
   checkOwnAddress(address, account.address!);
-  return rsv(await call.gw.nodes.sign(account.keyId!, hash));
+  return rsv(await call.sign(account.keyId!, hash));
 }
 
 /** params: [transaction]; returns the signed raw transaction. */
@@ -25,7 +25,7 @@ export async function ethSignTransaction(call: RpcCall) {
   const account = await call.account();
   if (from !== undefined) checkOwnAddress(from, account.address!);
   const unsigned = unsignedTransaction(tx);
-  return signedTransaction(tx, await call.gw.nodes.sign(account.keyId!, keccak256(unsigned, 'bytes'), unsigned));
+  return signedTransaction(tx, await call.sign(account.keyId!, keccak256(unsigned, 'bytes'), unsigned));
 }
 
 /** params: [address, typedData] (typed data as an object or JSON text). */
@@ -34,7 +34,7 @@ export async function ethSignTypedDataV4(call: RpcCall) {
   const hash = typedDataHash(typed);
   const account = await call.account();
   checkOwnAddress(address, account.address!);
-  return rsv(await call.gw.nodes.sign(account.keyId!, hash));
+  return rsv(await call.sign(account.keyId!, hash));
 }
 
 function paramsList(params: unknown, n: number): unknown[] {
