@@ -2,7 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { join } from 'node:path';
+import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
 import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { WireClient } from '../helpers/passport-wire.js';
+import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 
 /**
  * Issue 12, finding 11: "the nodes kept working on keygens whose client had already gone".
@@ -12,6 +16,8 @@ import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/c
  * slot. Then the caller closes its socket. The coordinator must give the ceremony up at
  * once and abort node-2 with `caller_gone`, and both must free the slot, so the same user's
  * next key generation runs. Before, both nodes kept the slot until the timeout.
+ * Then the same through the wallet gateway: its client leaves a registration, the gateway
+ * closes its request to the node, and the nodes free their slots.
  */
 const BASE = 18400;
 
@@ -34,15 +40,30 @@ async function eventually(cond: () => Promise<boolean> | boolean, what: string, 
 describe('a key generation whose caller went away is cancelled on every node', { timeout: 240_000 }, () => {
   let tc: TestCluster;
   let userKey: string;
+  let gw: RunningGateway;
 
   before(async () => {
     tc = await startTestCluster(BASE, { TANDEM_MAX_KEYGENS_PER_USER: '1', TANDEM_CEREMONY_TIMEOUT_MS: '120000' });
     const made = await api(tc.cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: ADMIN_KEY });
     assert.equal(made.status, 200, JSON.stringify(made.body));
     userKey = String(made.body.api_key);
+    // The gateway makes its own user on all three nodes at its first start.
+    gw = await startGateway({
+      host: '127.0.0.1',
+      port: BASE + 10,
+      dataDir: join(tc.dataDir, 'gateway'),
+      database: { kind: 'embedded', dir: join(tc.dataDir, 'gateway', 'db') },
+      nodes: tc.cluster.nodes.map((n) => n.url),
+      adminKey: ADMIN_KEY,
+      sessionTtlSeconds: 900,
+      devScope: { scopeId: 'gone' },
+    });
     await tc.cluster.nodes[2]!.stop();
   });
-  after(() => tc?.destroy());
+  after(async () => {
+    await gw?.close();
+    await tc?.destroy();
+  });
 
   test("a keygen left by its caller frees the coordinator's and the participant's slot; the user's next one runs", async () => {
     const [node1, node2] = tc.cluster.nodes;
@@ -74,5 +95,33 @@ describe('a key generation whose caller went away is cancelled on every node', {
     // The coordinator counted the abandoned ceremony as failed, and stored no key for it.
     const metrics = await (await fetch(`${node1!.url}/metrics`)).text();
     assert.match(metrics, /tandem_ceremonies_total\{[^}]*operation="keygen"[^}]*role="coordinator"[^}]*result="executor_result"[^}]*\} 2/);
+  });
+
+  test('a registration left by its client: the gateway closes its node request, the nodes free their slots, the name is free', async () => {
+    const [node1, node2] = tc.cluster.nodes;
+    const wire = new WireClient(gw.url, gw.gateway.envelope.publicKeyB64);
+    const encUser = wire.encrypt(JSON.stringify({ username: 'leaver' }));
+    const init = await wire.call('initiateRegistration', { encrypted_user: encUser }, wire.headers('gone'));
+    assert.equal(init.error, undefined, JSON.stringify(init.error));
+    const attestation = await new SoftAuthenticator({ origin: 'http://localhost:5173' }).create(JSON.parse(wire.decrypt(init.result.encrypted_creation_challenge)));
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'completeRegistration',
+      params: { challenge_id: init.result.challenge_id, encrypted_attestation: wire.encrypt(JSON.stringify(attestation)), encrypted_user: encUser },
+    });
+    const headers = Object.entries(wire.headers('gone')).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const socket = connect(BASE + 10, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+
+    // The account's key generation waits for node-3 on node-1 and node-2.
+    await eventually(async () => (await keygensRunning(node1!.url)) === 1 && (await keygensRunning(node2!.url)) === 1, 'the key generation on both nodes', 30_000);
+    assert.ok(await gw.gateway.store.findAccount('gone', 'leaver'), 'the name is reserved while its key is made');
+
+    socket.destroy();
+    // Within half the gateway's own 60 s limit for a key generation, which would also end it.
+    await eventually(async () => (await keygensRunning(node1!.url)) === 0 && (await keygensRunning(node2!.url)) === 0, 'both nodes free', 30_000);
+    await eventually(async () => (await gw.gateway.store.findAccount('gone', 'leaver')) === undefined, 'the reservation undone', 10_000);
   });
 });
