@@ -76,20 +76,24 @@ export class RpcCall {
   }
 
   /**
-   * Spends one `kind` (limits.ts) of this caller's address, then of the scope; `forbidden`
-   * beyond either. The address comes first: it costs nothing to check, so a flood naming
-   * unknown scopes is stopped before it costs a database read.
+   * Spends one `kind` (limits.ts) of this caller's address; `forbidden` beyond. Checked
+   * before anything else a method does: it costs no database read, so a flood naming
+   * unknown scopes or forged credentials is stopped before it costs one.
    */
-  async spend(kind: LimitKind): Promise<void> {
+  takeAddress(kind: LimitKind): void {
+    this.gw.limits?.takeAddress(kind, this.caller.address);
+  }
+
+  /** Spends one `kind` of the request's scope; `forbidden` beyond. */
+  async takeScope(kind: LimitKind): Promise<void> {
     const limits = this.gw.limits;
-    if (!limits) return;
-    limits.takeAddress(kind, this.caller.address);
-    limits.takeScope(kind, (await this.scope()).scopeId);
+    if (limits) limits.takeScope(kind, (await this.scope()).scopeId);
   }
 
   /** A new 2-of-3 key on the signer nodes for an account of this scope, within the key-generation limits. */
   async keygen(): Promise<EcdsaKey> {
-    await this.spend('keygens');
+    this.takeAddress('keygens');
+    await this.takeScope('keygens');
     const leave = this.gw.limits?.enterKeygen((await this.scope()).scopeId);
     try {
       return await this.gw.nodes.keygen(this.caller.gone);
@@ -98,9 +102,13 @@ export class RpcCall {
     }
   }
 
-  /** A signature by the signer nodes, within the signature limits. */
+  /**
+   * A signature by the signer nodes. Charged to the scope only here, once the caller is
+   * authenticated, so that forged requests can't spend an app's budget; the methods charge
+   * the address when they start.
+   */
   async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array): Promise<EcdsaSignature> {
-    await this.spend('signatures');
+    await this.takeScope('signatures');
     return this.gw.nodes.sign(keyId, hash, extraData, this.caller.gone);
   }
 

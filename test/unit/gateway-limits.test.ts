@@ -146,14 +146,17 @@ describe('gateway limits', { timeout: 120_000 }, () => {
       assert.ok(isRefusal(await b.sign(), 'forbidden', /at most 5 signatures per 3600 s in this scope/));
     });
 
-    test('a signature request that fails authentication spends nothing of the scope', async () => {
-      use(only({ perScope: { signatures: { count: 1, seconds: 3600 } } }));
+    test("signing requests with forged credentials: limited per address, and they spend nothing of the scope's budget", async () => {
+      use(only({ perAddress: { signatures: { count: 3, seconds: 3600 } }, perScope: { signatures: { count: 1, seconds: 3600 } } }));
       const wire = new WireClient(gw.url, gw.gateway.envelope.publicKeyB64);
-      for (let i = 0; i < 5; i++) {
-        const forged = await wire.call('personal_sign', ['hello', `0x${'0'.repeat(40)}`], wire.headers(gw.scopeId, { 'X-Encrypted-Session': wire.encrypt('not-a-jwt') }));
-        assert.equal(forged.error?.data === 'forbidden', false, JSON.stringify(forged));
+      const forged = [];
+      for (let i = 0; i < 6; i++) {
+        const headers = wire.headers(gw.scopeId, { 'X-Forwarded-For': '203.0.113.45', 'X-Encrypted-Session': wire.encrypt('not-a-jwt') });
+        forged.push(await wire.call('personal_sign', ['hello', `0x${'0'.repeat(40)}`], headers));
       }
-      assert.ok((await from(gw, '203.0.113.42').sign()).result, 'the owner still signs');
+      assert.ok(forged.slice(0, 3).every((a) => a.error && a.error.data !== 'forbidden'), 'refused for their credentials');
+      assert.ok(forged.slice(3).every((a) => isRefusal(a, 'forbidden', /at most 3 signatures per 3600 s from one address/)), JSON.stringify(forged[3]));
+      assert.ok((await from(gw, '203.0.113.46').sign()).result, "the scope's one signature is still there for its account");
     });
   });
 

@@ -44,6 +44,8 @@ export async function listLambda(call: RpcCall) {
 }
 
 export async function executeLambda(call: RpcCall) {
+  // Anyone may call a lambda with authorization "none": its address pays before anything runs.
+  call.takeAddress('signatures');
   const p = paramsObject(call.params);
   const data = p.data as { id?: unknown; params?: unknown } | undefined;
   if (typeof data !== 'object' || data === null) throw new RpcError('invalid_params', 'params.data.id must name a lambda');

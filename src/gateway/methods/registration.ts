@@ -11,7 +11,8 @@ import { ScopeFullError, type AccountKind, type AccountRecord, type ScopeRecord 
  * Ethereum key is a new 2-of-3 threshold ECDSA key on the signer nodes.
  */
 export async function initiateRegistration(call: RpcCall) {
-  await call.spend('registrations');
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');
@@ -23,7 +24,8 @@ export async function initiateRegistration(call: RpcCall) {
 }
 
 export async function completeRegistration(call: RpcCall) {
-  await call.spend('registrations');
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');
@@ -50,7 +52,8 @@ export async function completeRegistration(call: RpcCall) {
  * the account has no passkey and acts through key-signed requests.
  */
 export async function delegatedRegistration(call: RpcCall) {
-  await call.spend('registrations');
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');

@@ -11,6 +11,7 @@ export async function ethRequestAccounts(call: RpcCall) {
 
 /** params: [message, address]. */
 export async function personalSign(call: RpcCall) {
+  call.takeAddress('signatures');
   const [message, address] = paramsList(call.params, 2);
   const hash = personalMessageHash(message);
   const account = await call.account();
@@ -20,6 +21,7 @@ export async function personalSign(call: RpcCall) {
 
 /** params: [transaction]; returns the signed raw transaction. */
 export async function ethSignTransaction(call: RpcCall) {
+  call.takeAddress('signatures');
   const [input] = paramsList(call.params, 1);
   const { tx, from } = parseTransaction(input);
   const account = await call.account();
@@ -30,6 +32,7 @@ export async function ethSignTransaction(call: RpcCall) {
 
 /** params: [address, typedData] (typed data as an object or JSON text). */
 export async function ethSignTypedDataV4(call: RpcCall) {
+  call.takeAddress('signatures');
   const [address, typed] = paramsList(call.params, 2);
   const hash = typedDataHash(typed);
   const account = await call.account();
