@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -41,12 +42,32 @@ describe('a key generation whose caller went away is cancelled on every node', {
   let tc: TestCluster;
   let userKey: string;
   let gw: RunningGateway;
+  /** A 3-of-3 BIP340 key: with node-3 stopped its signatures wait for node-3. */
+  let key3of3: string;
+  /** node-2's Rule Server: every request it gets tells the test node-2 is in a signature. */
+  let ruleServer: Server;
+  let ruleCalls = 0;
 
   before(async () => {
     tc = await startTestCluster(BASE, { TANDEM_MAX_KEYGENS_PER_USER: '1', TANDEM_CEREMONY_TIMEOUT_MS: '120000' });
     const made = await api(tc.cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: ADMIN_KEY });
     assert.equal(made.status, 200, JSON.stringify(made.body));
     userKey = String(made.body.api_key);
+    const k = await api(tc.cluster.nodes[0]!.url, 'POST', '/bip340/keygen', { key: userKey, body: { num_parties: 3, threshold: 3 } });
+    assert.equal(k.status, 200, JSON.stringify(k.body));
+    key3of3 = String(k.body.key_id);
+    ruleServer = createServer((_req, res) => {
+      ruleCalls += 1;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ approved: true }));
+    });
+    await new Promise<void>((resolve) => ruleServer.listen(BASE + 20, '127.0.0.1', resolve));
+    const node2 = tc.cluster.nodes[1]!.url;
+    const rule = await api(node2, 'POST', '/admin/create-rule', { key: ADMIN_KEY, body: { name: 'probe', type: 'webhook', url: `http://127.0.0.1:${BASE + 20}/` } });
+    const policy = await api(node2, 'POST', '/admin/create-policy', { key: ADMIN_KEY, body: { name: 'probe' } });
+    await api(node2, 'POST', '/admin/add-rule-to-policy', { key: ADMIN_KEY, body: { policy_id: policy.body.policy_id, rule_id: rule.body.rule_id } });
+    const bound = await api(node2, 'POST', '/admin/set-user-policy', { key: ADMIN_KEY, body: { user_id: made.body.user_id, policy_id: policy.body.policy_id } });
+    assert.equal(bound.status, 200, JSON.stringify(bound.body));
     // The gateway makes its own user on all three nodes at its first start.
     gw = await startGateway({
       host: '127.0.0.1',
@@ -61,6 +82,7 @@ describe('a key generation whose caller went away is cancelled on every node', {
     await tc.cluster.nodes[2]!.stop();
   });
   after(async () => {
+    ruleServer?.close();
     await gw?.close();
     await tc?.destroy();
   });
@@ -123,5 +145,20 @@ describe('a key generation whose caller went away is cancelled on every node', {
     // Within half the gateway's own 60 s limit for a key generation, which would also end it.
     await eventually(async () => (await keygensRunning(node1!.url)) === 0 && (await keygensRunning(node2!.url)) === 0, 'both nodes free', 30_000);
     await eventually(async () => (await gw.gateway.store.findAccount('gone', 'leaver')) === undefined, 'the reservation undone', 10_000);
+  });
+
+  test('a signature left by its caller: the coordinator aborts its co-signer with caller_gone', async () => {
+    const node1 = tc.cluster.nodes[0]!;
+    const before = ruleCalls;
+    const body = JSON.stringify({ key_id: key3of3, msg: 'ab'.repeat(32) });
+    const socket = connect(BASE + 1, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`POST /bip340/sign HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${userKey}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    // node-2 asked its Rule Server, so it is in the signature (and then waits, as node-1 does, for node-3).
+    await eventually(() => ruleCalls > before, "node-2's policy decision", 30_000);
+    socket.destroy();
+    await eventually(() => tc.logs.some((l) => l.startsWith('[node-2]') && /sign [0-9a-f-]+: node-1: aborted \(caller_gone\)/.test(l)), 'node-2 told caller_gone', 30_000);
+    const metrics = await (await fetch(`${node1.url}/metrics`)).text();
+    assert.match(metrics, /tandem_ceremonies_total\{[^}]*operation="sign"[^}]*role="coordinator"[^}]*result="executor_result"[^}]*\} 1/);
   });
 });
