@@ -1,4 +1,6 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { loadOrCreateSigningKey } from '../src/policy/node-signing-key.js';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { fromHex, toHex } from '../src/shared/hex.js';
 import { call, HttpError } from './http.js';
@@ -199,10 +201,16 @@ export async function load(
  * unit cost of one protocol message exchange between nodes, for reading where a cluster
  * sign spends its time.
  */
-export async function relayRoundTrips(address: string, warmup: number, iterations: number): Promise<number[]> {
+export async function relayRoundTrips(address: string, dataDir: string, warmup: number, iterations: number): Promise<number[]> {
   const url = relayUrl(address);
-  const [a, b] = await Promise.all([RelayClient.connect(url), RelayClient.connect(url)]);
-  const pair = await relayPair(a, b, `bench-rtt-${toHex(new Uint8Array(randomBytes(8)))}`);
+  // The relay admits node ids only with their keys: the two ends are node-1 and node-2, each
+  // signing its join with its own key from the cluster's data directory, in a room of their own.
+  const signers = await Promise.all(['node-1', 'node-2'].map(async (id) => {
+    const key = await loadOrCreateSigningKey(id, join(dataDir, id, 'signing.key'));
+    return (message: Uint8Array) => key.sign(message);
+  }));
+  const [a, b] = await Promise.all(signers.map((signer) => RelayClient.connect(url, { signer })));
+  const pair = await relayPair(a!, b!, `bench-rtt-${toHex(new Uint8Array(randomBytes(8)))}`, ['node-1', 'node-2']);
   try {
     const payload = new Uint8Array(randomBytes(256)); // about the size of a sealed FROST message
     return await pair.roundTrips(payload, warmup, iterations);

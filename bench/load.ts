@@ -13,6 +13,7 @@ import { SoftAuthenticator } from '../test/helpers/soft-authenticator.js';
 import { balancer } from '../test/helpers/balancer.js';
 import { dropSchemas, TEST_POSTGRES_URL } from '../test/helpers/cluster.js';
 import { summarize } from './stats.js';
+import { secretsDirOf } from '../src/cluster/secrets.js';
 
 /**
  * `npm run load [-- --users 8 --seconds 30 --faults]`: the production layout on this machine
@@ -212,6 +213,7 @@ async function main(): Promise<number> {
     await cluster?.stop().catch(() => {});
     await dropSchemas(`${prefix}_`).catch((e: Error) => progress(`could not drop schemas: ${e.message}`));
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   }
 }
 

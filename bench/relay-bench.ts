@@ -4,6 +4,7 @@ import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { startRelay } from '../src/relay/server.js';
 import { fromBase64, RelayConnection, toBase64 } from '../src/sdk/relay-connection.js';
 import { relayPair, type RelayPeer } from './relay-pair.js';
+import { BENCH_NODES, benchSigner } from './relay-nodes.js';
 import { summarize, timeSync } from './stats.js';
 import { formatGrid } from './table.js';
 
@@ -25,8 +26,8 @@ import { formatGrid } from './table.js';
  */
 
 const CLIENTS: ReadonlyArray<{ name: string; connect(url: string): Promise<RelayPeer> }> = [
-  { name: 'node RelayClient', connect: (url) => RelayClient.connect(url) },
-  { name: 'sdk RelayConnection (ws)', connect: (url) => RelayConnection.connect(url, { WebSocket }) },
+  { name: 'node RelayClient', connect: (url) => RelayClient.connect(url, { signer: benchSigner }) },
+  { name: 'sdk RelayConnection (ws)', connect: (url) => RelayConnection.connect(url, { WebSocket, signer: benchSigner }) },
 ];
 
 const KiB = 1024;
@@ -53,7 +54,9 @@ const mbps = (bytes: number, millis: number): string => ((bytes / MiB) / (millis
 const size = (bytes: number): string => `${bytes / KiB} KiB`;
 
 async function main(): Promise<void> {
-  const relay = await startRelay({ host: '127.0.0.1', port: 0 });
+  // Quotas lifted: this measures the relay's path, not its per-sender limits.
+  const unlimited = { messagesPerSecond: 1e12, messageBurst: 1e12, bytesPerSecond: 1e15, byteBurst: 1e15 };
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, nodes: BENCH_NODES, sendQuotas: { node: unlimited, client: unlimited } });
   const url = relayUrl(`127.0.0.1:${relay.port}`);
   const rows: Array<string[] | null> = [];
   try {

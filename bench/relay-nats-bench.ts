@@ -1,11 +1,14 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { relayPair } from './relay-pair.js';
+import { benchNodesJson, benchSigner } from './relay-nodes.js';
 import { summarize } from './stats.js';
 import { formatGrid } from './table.js';
 
@@ -32,6 +35,7 @@ const SIZES = [1 * KiB, 64 * KiB];
 const BURSTS = 5;
 const STREAM = `TANDEM_RELAY_BENCH_${process.pid}`;
 const RELAY_MAIN = join(import.meta.dirname, '../src/relay/main.js');
+const NODES_FILE = join(tmpdir(), `tandem-relay-bench-nodes-${process.pid}.json`);
 
 interface Relay {
   url: string;
@@ -39,7 +43,7 @@ interface Relay {
 }
 
 async function startRelay(env: Record<string, string>): Promise<Relay> {
-  const child = spawn(process.execPath, [RELAY_MAIN, '--port', '0'], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  const child = spawn(process.execPath, [RELAY_MAIN, '--port', '0', '--nodes', NODES_FILE], { env: { ...process.env, ...env }, stdio: 'pipe' });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -64,7 +68,7 @@ async function stopRelay(r: Relay): Promise<void> {
 let rooms = 0;
 
 async function measure(urlA: string, urlB: string, bytes: number) {
-  const [a, b] = await Promise.all([RelayClient.connect(urlA), RelayClient.connect(urlB)]);
+  const [a, b] = await Promise.all([RelayClient.connect(urlA, { signer: benchSigner }), RelayClient.connect(urlB, { signer: benchSigner })]);
   const pair = await relayPair(a, b, `bench-${++rooms}`);
   const payload = new Uint8Array(randomBytes(bytes));
   try {
@@ -78,6 +82,7 @@ async function measure(urlA: string, urlB: string, bytes: number) {
 }
 
 async function main(): Promise<void> {
+  await writeFile(NODES_FILE, benchNodesJson());
   const natsEnv = { TANDEM_RELAY_NATS_URL: NATS_URL, TANDEM_RELAY_NATS_STREAM: STREAM };
   const memory = await startRelay({ TANDEM_RELAY_NATS_URL: '' });
   const natsA = await startRelay(natsEnv);

@@ -10,11 +10,11 @@ export interface RelayPeer {
  * each message during round trips and counts them during bursts. Closing the pair closes
  * both clients.
  */
-export async function relayPair(a: RelayPeer, b: RelayPeer, room: string) {
+export async function relayPair(a: RelayPeer, b: RelayPeer, room: string, [pa, pb]: [string, string] = ['a', 'b']) {
   let onA: () => void = () => {};
   let onB: 'echo' | (() => void) = 'echo';
-  await a.join(room, 'a', () => onA());
-  await b.join(room, 'b', (from, data) => (onB === 'echo' ? b.send(room, 'b', from, data) : onB()));
+  await a.join(room, pa, () => onA());
+  await b.join(room, pb, (from, data) => (onB === 'echo' ? b.send(room, pb, from, data) : onB()));
   return {
     /** a -> b -> a, b sending back what it got; ms per round trip. */
     async roundTrips(payload: Uint8Array, warmup: number, n: number): Promise<number[]> {
@@ -22,7 +22,7 @@ export async function relayPair(a: RelayPeer, b: RelayPeer, room: string) {
       const once = () =>
         new Promise<void>((resolve) => {
           onA = resolve;
-          a.send(room, 'a', 'b', payload);
+          a.send(room, pa, pb, payload);
         });
       for (let i = 0; i < warmup; i++) await once();
       const out: number[] = [];
@@ -43,7 +43,7 @@ export async function relayPair(a: RelayPeer, b: RelayPeer, room: string) {
           if (++got === n) resolve();
         };
       });
-      for (let i = 0; i < n; i++) a.send(room, 'a', 'b', payload);
+      for (let i = 0; i < n; i++) a.send(room, pa, pb, payload);
       await done;
       const elapsed = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);

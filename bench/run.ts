@@ -25,6 +25,7 @@ import { benchDkls23Dkg, benchDkls23Sign, benchEcdsaSingleKeySign, bytesRows, ty
 import { benchEd25519SingleKeySign, benchFrostDkg, benchFrostSign, benchFrostSignPhases, benchSingleKeySign } from './inprocess.js';
 import { summarize } from './stats.js';
 import { formatGrid, formatTable, type Row } from './table.js';
+import { secretsDirOf } from '../src/cluster/secrets.js';
 
 /**
  * `npm run bench`: what threshold signing costs compared with a single key, in process
@@ -90,6 +91,7 @@ class Resources {
     const cluster = await this.starting?.catch(() => undefined);
     await cluster?.stop().catch((e: Error) => progress(`stopping the cluster: ${e.message}`));
     if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
+    if (this.dataDir) await rm(secretsDirOf(this.dataDir), { recursive: true, force: true });
   }
 }
 
@@ -283,7 +285,7 @@ async function clusterRows(cluster: Cluster, dataDir: string, adminKey: string, 
   // Reference points for reading the sign latency: the HTTP floor and one relay exchange.
   progress('cluster: HTTP and relay floors');
   rows.push(row('http GET /health on node-1 (floor)', await timeAsync(20, 200, tally, () => call('GET', `${entry}/health`, undefined))));
-  rows.push(row('relay round trip a→relay→b→relay→a', await relayRoundTrips(cluster.relay.address, 20, 200), '256-byte payload'));
+  rows.push(row('relay round trip a→relay→b→relay→a', await relayRoundTrips(cluster.relay.address, dataDir, 20, 200), '256-byte payload'));
 
   progress('cluster: keygen 2-of-3 x20');
   const keys: BenchKey[] = [];

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { secretsDirOf } from './secrets.js';
 
 /**
  * `npm start`: a relay on 127.0.0.1:7000 and node-1..3 on 7001..7003, each its own
@@ -13,11 +14,11 @@ const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem'
 const basePort = Number(values['base-port'] ?? 7000);
 const GATEWAY_PORT = 9545;
 const env: NodeJS.ProcessEnv = {};
-const generated = firstStartAdminKey(dataDir, env);
+const generated = firstStartAdminKeys(dataDir, 3);
 
 try {
   // A development cluster: any app key may create a scope (TANDEM_OPEN_SCOPES=0 closes it).
-  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, gateway: { port: GATEWAY_PORT, devScope: true, openScopes: true } });
+  const cluster = await startCluster({ dataDir, basePort, nodes: 3, env, ...(generated ? { adminKeys: generated } : {}), gateway: { port: GATEWAY_PORT, devScope: true, openScopes: true } });
   // The gateway made or kept the scope; it says which.
   const devScope = await fetch(`${cluster.gateway!.url}/wallet/config.json`)
     .then(async (r) => ((await r.json()) as { scope_id: string }).scope_id)
@@ -31,6 +32,7 @@ try {
       `  gateway  ${cluster.gateway!.url}   (wallet page: http://localhost:${GATEWAY_PORT}/wallet/)`,
       `  scope    ${devScope}   (TANDEM_SCOPE_ID; RP ID localhost, origins http://localhost:*)`,
       `  data     ${dataDir}`,
+      `  secrets  ${secretsDirOf(dataDir)}   (each process's KEK, outside the data directory; on one machine a convenience, not a vault)`,
       ...(process.env.TANDEM_DATABASE_URL ? [`  database ${process.env.TANDEM_DATABASE_URL} (a schema per node and for the gateway)`] : []),
     ],
     generated,

@@ -4,10 +4,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
+import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
 import { toHex } from '../shared/hex.js';
 import { asPartyId } from '../shared/ids.js';
 import { newAdminKey } from '../node/api-keys.js';
 import type { NodeConfigFile } from '../node/config.js';
+import { prepareLauncherKeks, processEnvs, secretsDirOf } from './secrets.js';
 
 /**
  * Starts relays, signer nodes and gateways as separate OS processes on this machine: the dev
@@ -22,6 +24,10 @@ const GATEWAY_MAIN = join(DIST_SRC, 'gateway', 'main.js');
 
 export interface ClusterOptions {
   dataDir: string;
+  /** Where each process's KEK file is kept (default `<dataDir>-secrets` or TANDEM_SECRETS_DIR; see secrets.ts). */
+  secretsDir?: string;
+  /** Each node's own admin key (firstStartAdminKeys), instead of TANDEM_ADMIN_KEY for all. */
+  adminKeys?: Record<string, string>;
   basePort: number;
   nodes: number;
   host?: string;
@@ -70,6 +76,18 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const ids = Array.from({ length: opts.nodes }, (_, i) => asPartyId(`node-${i + 1}`));
   const created = !existsSync(join(dataDir, 'cluster.json'));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${readable(line)}\n`));
+  const env = { ...process.env, ...opts.env };
+  const copies = opts.gateway?.copies ?? 1;
+  if (copies > 1 && !env.TANDEM_DATABASE_URL) throw new Error('gateway copies share their state through PostgreSQL: set TANDEM_DATABASE_URL');
+  const keks = await prepareLauncherKeks({
+    dataDir,
+    secretsDir: resolve(opts.secretsDir ?? secretsDirOf(dataDir, env)),
+    nodeIds: ids,
+    gateway: opts.gateway !== undefined,
+    env,
+    note: (msg) => out('launcher', msg),
+  });
   const peers = await Promise.all(
     ids.map(async (id) => ({ id, public_key: toHex((await loadOrCreateIdentity(id, join(dataDir, id, 'identity.key'))).publicKey) })),
   );
@@ -83,22 +101,26 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       return path;
     }),
   );
-  await writeFile(join(dataDir, 'cluster.json'), JSON.stringify({ relays: relayAddresses, nodes: peers }, null, 2), { mode: 0o600 });
+  // The relays' list of nodes: each node's signing key (made here at a first start, or the one
+  // a node of an older data directory made itself, at the same path), so relays admit each node
+  // only as itself. Only public halves leave the nodes' directories.
+  const signingKeys = await Promise.all(ids.map(async (id) => (await loadOrCreateSigningKey(id, join(dataDir, id, 'signing.key'))).publicKeyHex));
+  const clusterFile = join(dataDir, 'cluster.json');
+  const clusterNodes = peers.map((p, i) => ({ ...p, signing_key: signingKeys[i]! }));
+  await writeFile(clusterFile, JSON.stringify({ relays: relayAddresses, nodes: clusterNodes }, null, 2), { mode: 0o600 });
 
-  const out = opts.output ?? ((name, line) => process.stderr.write(`[${name}] ${readable(line)}\n`));
-  const env = { ...process.env, ...opts.env };
+  // The gateway needs the admin key once, to create its user on the nodes: at the cluster's first start, or when its KEK is new.
+  const envs = processEnvs(env, keks, created || keks.gatewayKekCreated, opts.adminKeys);
   const relays = relayPorts.map((port, i) =>
-    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port)], env, out), {
+    Object.assign(managed(relayPorts.length > 1 ? `relay-${i + 1}` : 'relay', [RELAY_MAIN, '--host', host, '--port', String(port), '--nodes', clusterFile], envs.relay, out), {
       address: relayAddresses[i]!,
     }),
   );
   const nodes = ids.map((id, i) =>
-    Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], env, out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
+    Object.assign(managed(id, [NODE_MAIN, '--config', configFiles[i]!], envs.node(id), out), { id, url: `http://${host}:${opts.basePort + i + 1}` }),
   );
-  const copies = opts.gateway?.copies ?? 1;
-  if (copies > 1 && !env.TANDEM_DATABASE_URL) throw new Error('gateway copies share their state through PostgreSQL: set TANDEM_DATABASE_URL');
   const gateways = opts.gateway
-    ? Array.from({ length: copies }, (_, i) => gatewayProcess({ ...opts.gateway!, port: opts.gateway!.port + i }, copies > 1 ? `gateway-${i + 1}` : 'gateway', host, dataDir, nodes.map((n) => n.url), env, out))
+    ? Array.from({ length: copies }, (_, i) => gatewayProcess({ ...opts.gateway!, port: opts.gateway!.port + i }, copies > 1 ? `gateway-${i + 1}` : 'gateway', host, dataDir, nodes.map((n) => n.url), envs.gateway, out))
     : [];
   const cluster: Cluster = {
     relay: relays[0]!,
@@ -186,19 +208,23 @@ function managed(name: string, args: string[], env: NodeJS.ProcessEnv, out: (nam
 }
 
 /**
- * A launcher's first start without TANDEM_ADMIN_KEY: one admin key for the whole cluster, put
- * into the children's `env` and returned so the launcher shows it once (upBanner).
+ * A launcher's first start without TANDEM_ADMIN_KEY: an admin key per node (ClusterOptions.adminKeys),
+ * returned so the launcher shows each once (upBanner). A node's key works on that node only;
+ * create-user on any node reaches the others without its key (they take the coordinator's
+ * word, or the admin's signature where TANDEM_ADMIN_PUBLIC_KEY is pinned).
  */
-export function firstStartAdminKey(dataDir: string, env: NodeJS.ProcessEnv): string | undefined {
+export function firstStartAdminKeys(dataDir: string, nodes: number): Record<string, string> | undefined {
   if (process.env.TANDEM_ADMIN_KEY || existsSync(join(dataDir, 'cluster.json'))) return undefined;
-  env.TANDEM_ADMIN_KEY = newAdminKey();
-  return env.TANDEM_ADMIN_KEY;
+  return Object.fromEntries(Array.from({ length: nodes }, (_, i) => [`node-${i + 1}`, newAdminKey()]));
 }
 
-/** A launcher's "is up" text on stdout: `lines`, then the generated admin key if any, and how to stop. */
-export function upBanner(lines: string[], generatedAdminKey: string | undefined): void {
+/** A launcher's "is up" text on stdout: `lines`, then the generated admin keys if any, and how to stop. */
+export function upBanner(lines: string[], generatedAdminKeys: Record<string, string> | undefined): void {
   const all = ['', ...lines];
-  if (generatedAdminKey) all.push('', `  Admin API key (generated, shown once; set TANDEM_ADMIN_KEY to choose your own): ${generatedAdminKey}`);
+  if (generatedAdminKeys) {
+    all.push('', '  Admin API keys, one per node (generated, shown once; set TANDEM_ADMIN_KEY to choose one for all nodes):');
+    for (const [id, key] of Object.entries(generatedAdminKeys)) all.push(`    ${id}   ${key}`);
+  }
   all.push('', 'Ctrl-C stops everything.', '');
   process.stdout.write(all.join('\n') + '\n');
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './processes.js';
+import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
 
 /**
  * `npm run start:prod`: the production layout on one machine, as a working example of the
@@ -10,7 +10,8 @@ import { firstStartAdminKey, startCluster, stopOnSignal, upBanner } from './proc
  *   - node-1..3 (7101..7103), each in its own PostgreSQL schema (TANDEM_DATABASE_URL);
  *   - two wallet gateway copies (9645, 9646) sharing one schema and one KEK.
  * Defaults: PostgreSQL postgres://127.0.0.1:5432/test, NATS nats://127.0.0.1:4222, schemas
- * prefixed tandem_prod, files (identity keys, KEKs) under ./.tandem-prod.
+ * prefixed tandem_prod, identity keys under ./.tandem-prod, each process's KEK file under
+ * ./.tandem-prod-secrets (outside the data directory; see secrets.ts).
  */
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem-prod';
@@ -19,7 +20,7 @@ const env: NodeJS.ProcessEnv = {
   TANDEM_DATABASE_SCHEMA_PREFIX: process.env.TANDEM_DATABASE_SCHEMA_PREFIX ?? 'tandem_prod',
   TANDEM_RELAY_NATS_URL: process.env.TANDEM_RELAY_NATS_URL ?? 'nats://127.0.0.1:4222',
 };
-const generated = firstStartAdminKey(dataDir, env);
+const generated = firstStartAdminKeys(dataDir, 3);
 
 try {
   const cluster = await startCluster({
@@ -28,6 +29,7 @@ try {
     relayPorts: [7100, 7110],
     nodes: 3,
     env,
+    ...(generated ? { adminKeys: generated } : {}),
     gateway: { port: 9645, devScope: true, copies: 2 },
   });
   stopOnSignal(cluster, 'prod', 'stopping...');

@@ -1,11 +1,10 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createKeyFile, readKeyFile } from './kek-file.js';
 
 /**
- * A node's key-encryption key: seals key shares before they reach the database, so a
- * copy of the database (backup, stolen disk, shared PostgreSQL) reveals no share.
+ * A node's (or the gateway's) key-encryption key: seals key shares and secrets before they
+ * reach the database, so a copy of the database (backup, stolen disk, shared PostgreSQL)
+ * reveals nothing without it.
  */
 export interface Kek {
   /** `aad` names the row the ciphertext belongs to; `open` must be given the same. */
@@ -13,57 +12,164 @@ export interface Kek {
   open(ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
 }
 
-const KEK_BYTES = 32;
-const VERSION = 1;
+export const KEK_BYTES = 32;
+/** Release 0.1.0: version | iv | ciphertext | tag, no KEK id. Still opened, never written. */
+const V1 = 1;
+/** version | KEK id | iv | ciphertext | tag; version and id are authenticated too. */
+const V2 = 2;
+export const KEK_ID_BYTES = 8;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+const V2_HEADER = 1 + KEK_ID_BYTES;
 const KEK_HEX_RE = /^[0-9a-fA-F]{64}$/;
 
 // Error messages below never include key bytes, hex or lengths derived from a secret.
 
-class AesGcmKek implements Kek {
+/**
+ * A KEK's public name: HMAC-SHA256(KEK, label), first 8 bytes. It tells which KEK sealed a
+ * record (rotation, misconfiguration) and, being a MAC output under a 256-bit key, says
+ * nothing about the key.
+ */
+function kekIdOf(key: KeyObject): Buffer {
+  return createHmac('sha256', key).update('tandem/kek-id/v1').digest().subarray(0, KEK_ID_BYTES);
+}
+
+class AesGcmKey {
   // A KeyObject rather than a Buffer: it can't be logged or JSON-serialised by accident.
-  readonly #key: KeyObject;
+  readonly key: KeyObject;
+  readonly id: Buffer;
+  readonly idHex: string;
 
   constructor(raw: Uint8Array) {
-    this.#key = createSecretKey(raw);
+    this.key = createSecretKey(raw);
+    this.id = kekIdOf(this.key);
+    this.idHex = this.id.toString('hex');
   }
 
-  seal(plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    // Random 96-bit IVs: collision risk stays negligible far beyond the number of
-    // shares one node will ever seal under a KEK.
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(aad);
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return new Uint8Array(Buffer.concat([Buffer.of(VERSION), iv, body, cipher.getAuthTag()]));
-  }
-
-  open(ciphertext: Uint8Array, aad: Uint8Array): Uint8Array {
-    if (ciphertext.length < 1 + IV_BYTES + TAG_BYTES) throw new Error('sealed share is truncated');
-    if (ciphertext[0] !== VERSION) throw new Error('sealed share has an unsupported format version');
-    const iv = ciphertext.subarray(1, 1 + IV_BYTES);
-    const body = ciphertext.subarray(1 + IV_BYTES, ciphertext.length - TAG_BYTES);
-    const tag = ciphertext.subarray(ciphertext.length - TAG_BYTES);
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
+  decrypt(iv: Uint8Array, body: Uint8Array, tag: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+    const decipher = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);
     const out = decipher.update(body);
     try {
       return new Uint8Array(Buffer.concat([out, decipher.final()]));
     } catch {
+      return undefined;
+    } finally {
       out.fill(0);
-      throw new Error('sealed share failed authentication: wrong KEK, wrong row, or tampered data');
     }
   }
 }
 
-function kekFromRaw(raw: Buffer): Kek {
-  try {
-    return new AesGcmKek(raw);
-  } finally {
-    raw.fill(0);
+const FAILED = 'sealed share failed authentication: wrong KEK, wrong row, or tampered data';
+
+/**
+ * The current KEK, which seals, and earlier ones that still open records sealed under them
+ * until they are re-sealed (rotation). A v2 record names its KEK; a v1 record (release
+ * 0.1.0) doesn't, so each KEK is tried on it, the current one first: GCM's tag makes a
+ * wrong key fail, never open to garbage.
+ */
+export class Keyring implements Kek {
+  readonly #current: AesGcmKey;
+  readonly #all: AesGcmKey[];
+
+  /** Takes ownership of the raw keys and zeroes them. */
+  constructor(current: Uint8Array, previous: Uint8Array[] = []) {
+    try {
+      this.#current = new AesGcmKey(current);
+      const keys = [this.#current];
+      for (const raw of previous) {
+        const k = new AesGcmKey(raw);
+        if (!keys.some((o) => o.idHex === k.idHex)) keys.push(k);
+      }
+      this.#all = keys;
+    } finally {
+      current.fill(0);
+      for (const raw of previous) raw.fill(0);
+    }
   }
+
+  /** The id (hex) new records are sealed under. */
+  get currentId(): string {
+    return this.#current.idHex;
+  }
+
+  /** Every KEK id this keyring opens, the current first. */
+  get ids(): string[] {
+    return this.#all.map((k) => k.idHex);
+  }
+
+  seal(plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    // Random 96-bit IVs: collision risk stays negligible far beyond the number of
+    // records one node will ever seal under a KEK.
+    const iv = randomBytes(IV_BYTES);
+    const header = Buffer.concat([Buffer.of(V2), this.#current.id]);
+    const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.concat([header, aad]));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return new Uint8Array(Buffer.concat([header, iv, body, cipher.getAuthTag()]));
+  }
+
+  open(ciphertext: Uint8Array, aad: Uint8Array): Uint8Array {
+    const version = ciphertext[0];
+    if (version === V2) {
+      if (ciphertext.length < V2_HEADER + IV_BYTES + TAG_BYTES) throw new Error('sealed share is truncated');
+      const idHex = Buffer.from(ciphertext.subarray(1, V2_HEADER)).toString('hex');
+      const key = this.#all.find((k) => k.idHex === idHex);
+      if (!key) throw new Error(`sealed share is under KEK ${idHex}, which is not configured (have ${this.ids.join(', ')})`);
+      const { iv, body, tag } = parts(ciphertext, V2_HEADER);
+      const out = key.decrypt(iv, body, tag, Buffer.concat([ciphertext.subarray(0, V2_HEADER), aad]));
+      if (!out) throw new Error(FAILED);
+      return out;
+    }
+    if (version === V1) {
+      if (ciphertext.length < 1 + IV_BYTES + TAG_BYTES) throw new Error('sealed share is truncated');
+      const { iv, body, tag } = parts(ciphertext, 1);
+      for (const key of this.#all) {
+        const out = key.decrypt(iv, body, tag, aad);
+        if (out) return out;
+      }
+      throw new Error(FAILED);
+    }
+    if (ciphertext.length === 0) throw new Error('sealed share is truncated');
+    throw new Error('sealed share has an unsupported format version');
+  }
+
+  /** True when `ciphertext` is not yet a v2 record under the current KEK (what rotation re-seals). */
+  needsReseal(ciphertext: Uint8Array): boolean {
+    return sealedKekId(ciphertext) !== this.#current.idHex;
+  }
+
+  /** Opens under whichever KEK sealed it and seals under the current one; the plaintext is zeroed. */
+  reseal(ciphertext: Uint8Array, aad: Uint8Array): Uint8Array {
+    const plain = this.open(ciphertext, aad);
+    try {
+      return this.seal(plain, aad);
+    } finally {
+      plain.fill(0);
+    }
+  }
+}
+
+function parts(ciphertext: Uint8Array, headerBytes: number) {
+  return {
+    iv: ciphertext.subarray(headerBytes, headerBytes + IV_BYTES),
+    body: ciphertext.subarray(headerBytes + IV_BYTES, ciphertext.length - TAG_BYTES),
+    tag: ciphertext.subarray(ciphertext.length - TAG_BYTES),
+  };
+}
+
+/** The KEK id (hex) a sealed record names, `v1` for a release-0.1.0 record (no id), `unknown` otherwise. */
+export function sealedKekId(ciphertext: Uint8Array): string {
+  if (ciphertext[0] === V1) return 'v1';
+  if (ciphertext[0] === V2 && ciphertext.length >= V2_HEADER) return Buffer.from(ciphertext.subarray(1, V2_HEADER)).toString('hex');
+  return 'unknown';
+}
+
+/** 64 hex characters to a fresh 32-byte buffer; the message never echoes the input. */
+export function kekBytesFromHex(hex: string, what: string): Buffer {
+  if (!KEK_HEX_RE.test(hex)) throw new Error(`${what} must be ${KEK_BYTES * 2} hex characters`);
+  return Buffer.from(hex, 'hex');
 }
 
 /**
@@ -81,64 +187,20 @@ export function shareAad(nodeId: string, keyId: string, family: string): Uint8Ar
   return new Uint8Array(Buffer.concat(out));
 }
 
-const POSIX = process.platform !== 'win32';
-
-async function readKeyFile(keyFile: string): Promise<Kek> {
-  // O_NOFOLLOW and fstat on the opened descriptor: the checks apply to the very file
-  // read, not to whatever a symlink or a swapped path pointed at a moment earlier.
-  const fh = await open(keyFile, constants.O_RDONLY | (POSIX ? constants.O_NOFOLLOW : 0));
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`KEK file ${keyFile} is not a regular file`);
-    if (POSIX && (st.mode & 0o077) !== 0) {
-      throw new Error(`KEK file ${keyFile} is accessible by group or others; run chmod 600 on it`);
-    }
-    if (st.size !== KEK_BYTES) throw new Error(`KEK file ${keyFile} must hold exactly ${KEK_BYTES} raw bytes`);
-    const raw = Buffer.alloc(KEK_BYTES);
-    const { bytesRead } = await fh.read(raw, 0, KEK_BYTES, 0);
-    if (bytesRead !== KEK_BYTES) throw new Error(`KEK file ${keyFile} changed while being read`);
-    return kekFromRaw(raw);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Leaves an existing file alone: another process may have created it first. */
-async function createKeyFile(keyFile: string): Promise<void> {
-  await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
-  let fh;
-  try {
-    fh = await open(keyFile, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw err;
-  }
-  const raw = randomBytes(KEK_BYTES);
-  try {
-    await fh.writeFile(raw);
-    // Losing the KEK loses every share sealed under it: make it durable before use.
-    await fh.sync();
-  } finally {
-    raw.fill(0);
-    await fh.close();
-  }
-}
-
 /**
- * The node's KEK: from `env` (64 hex characters, e.g. TANDEM_KEK) when given, else
- * from `keyFile` (32 raw bytes, mode 0600), generating that file on first start.
+ * One KEK without rotation, as release 0.1.0 loaded it: from `env` (64 hex) when given,
+ * else from `keyFile`, generating that file on first start. For tests and tools; the
+ * node and the gateway load theirs with `loadKeyring` (kek-sources.ts), which also
+ * refuses a key file inside the data directory.
  */
-export async function loadKek(opts: { env?: string; keyFile: string }): Promise<Kek> {
-  if (opts.env !== undefined) {
-    if (!KEK_HEX_RE.test(opts.env)) throw new Error(`KEK from the environment must be ${KEK_BYTES * 2} hex characters`);
-    return kekFromRaw(Buffer.from(opts.env, 'hex'));
-  }
+export async function loadKek(opts: { env?: string; keyFile: string }): Promise<Keyring> {
+  if (opts.env !== undefined) return new Keyring(kekBytesFromHex(opts.env, 'KEK from the environment'));
   try {
-    return await readKeyFile(opts.keyFile);
+    return new Keyring(await readKeyFile(opts.keyFile));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await createKeyFile(opts.keyFile);
   // Read back through the same checks, whichever process won the creation race.
-  return readKeyFile(opts.keyFile);
+  return new Keyring(await readKeyFile(opts.keyFile));
 }

@@ -1,9 +1,16 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { signRequest } from '../shared/request-signature.js';
 import { RpcError } from './rpc.js';
 
 /**
- * The gateway is an ordinary client of the signer nodes: one API key (a user made with
+ * The gateway is an ordinary client of the signer nodes: a user of its own (made with
  * `create-user`, which exists on every node) and the REST API of seed 000. It holds no
- * share. Any node can coordinate, so a node that is down or times out is skipped.
+ * share. It signs every request with its own Ed25519 request key, so a node that
+ * coordinates one of its signatures carries to its peers only that one signed request
+ * (this key id, this message, once per node), never a key that would let it sign anything
+ * else with a wallet key. Any node can coordinate, so a node that is down or times out is
+ * skipped.
  */
 export interface EcdsaKey {
   keyId: string;
@@ -17,9 +24,15 @@ export interface EcdsaSignature {
   recoveryId: number;
 }
 
+/** The gateway's user on the nodes and its request-signing key (an Ed25519 seed). */
+export interface GatewayCredential {
+  userId: string;
+  requestKey: Uint8Array;
+}
+
 export interface NodeClientOptions {
   nodes: string[];
-  apiKey: string;
+  credential: GatewayCredential;
   keygenTimeoutMs?: number;
   signTimeoutMs?: number;
 }
@@ -77,7 +90,9 @@ export class SignerNodesClient {
       // Nobody reads the answer any more: no other node is asked.
       if (callerGone?.aborted) throw new RpcError('signing_failed', 'the caller went away');
       try {
-        return await postJson(url + path, body, this.opts.apiKey, timeoutMs, callerGone);
+        const text = JSON.stringify(body);
+        const authorization = signRequest({ type: 'ed25519', privateKey: this.opts.credential.requestKey }, this.opts.credential.userId, { method: 'POST', path, body: text });
+        return await postJson(url + path, text, authorization, timeoutMs, callerGone);
       } catch (e) {
         if (e instanceof NodeRefused) throw new RpcError('signing_failed', `the signer cluster refused: ${e.message}`);
         failures.push(`${url}: ${(e as Error).message}`);
@@ -87,15 +102,15 @@ export class SignerNodesClient {
   }
 }
 
-async function postJson(url: string, body: unknown, apiKey: string, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
+async function postJson(url: string, body: string, authorization: string, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
   let res: Response;
   try {
     // Aborting closes the connection to the node, which then abandons its ceremony.
     const timeout = AbortSignal.timeout(timeoutMs);
     res = await fetch(url, {
       method: 'POST',
-      headers: { authorization: apiKey, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { authorization, 'content-type': 'application/json' },
+      body,
       signal: callerGone ? AbortSignal.any([timeout, callerGone]) : timeout,
     });
   } catch (e) {
@@ -117,17 +132,46 @@ async function postJson(url: string, body: unknown, apiKey: string, timeoutMs: n
   throw new NodeRefused(reason);
 }
 
-/** First start: the gateway's own user on the cluster, made with the admin key. */
-export async function createGatewayUser(nodes: string[], adminKey: string): Promise<string> {
+/** The public half of the gateway's request key, as create-user and /request-key take it. */
+export function gatewayPublicKey(requestKey: Uint8Array): { type: 'ed25519'; key: string } {
+  return { type: 'ed25519', key: bytesToHex(ed25519.getPublicKey(requestKey)) };
+}
+
+/**
+ * First start: the gateway's own user on the cluster, made with an admin key (this node's:
+ * nodes may each have their own, so each is tried in turn) and registered with the
+ * gateway's request key on every node.
+ */
+export async function createGatewayUser(nodes: string[], adminKey: string, requestKey: Uint8Array): Promise<string> {
   const failures: string[] = [];
+  const body = JSON.stringify({ public_key: gatewayPublicKey(requestKey) });
   for (const url of nodes) {
     try {
-      const body = (await postJson(`${url}/admin/create-user`, {}, adminKey, 30_000)) as { api_key?: unknown };
-      if (typeof body.api_key === 'string') return body.api_key;
-      failures.push(`${url}: no api_key in the answer`);
+      const made = (await postJson(`${url}/admin/create-user`, body, adminKey, 30_000)) as { user_id?: unknown };
+      if (typeof made.user_id === 'string' && /^[0-9a-f]{32}$/.test(made.user_id)) return made.user_id;
+      failures.push(`${url}: no user_id in the answer`);
     } catch (e) {
       failures.push(`${url}: ${(e as Error).message}`);
     }
   }
   throw new Error(`could not create the gateway's user on the signer nodes (${failures.join('; ')})`);
+}
+
+/**
+ * A gateway of release 0.1.0 held only an API key. Its user keeps its wallet keys, so the
+ * gateway registers its new request key for that user on each node, with the API key, sent
+ * to each node itself (never through a peer). Every node must take it before the gateway
+ * stops using the API key.
+ */
+export async function registerRequestKey(nodes: string[], apiKey: string, requestKey: Uint8Array): Promise<void> {
+  const body = JSON.stringify({ public_key: gatewayPublicKey(requestKey) });
+  const failures: string[] = [];
+  for (const url of nodes) {
+    try {
+      await postJson(`${url}/request-key`, body, apiKey, 30_000);
+    } catch (e) {
+      failures.push(`${url}: ${(e as Error).message}`);
+    }
+  }
+  if (failures.length) throw new Error(`could not register the gateway's request key on every signer node (${failures.join('; ')}); start the gateway again once every node answers`);
 }

@@ -1,10 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadKek, type Kek } from '../crypto/share-seal.js';
+import { hexKekSources, kekSourcesFrom, loadKeyring, type KekSources } from '../crypto/kek-sources.js';
+import { checkSealedRecords, resealInBackground } from '../storage/kek-startup.js';
+import type { Kek } from '../crypto/share-seal.js';
+import { GATEWAY_SETTINGS_COLUMN, openSetting, sealedSetting } from './sealed-settings.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
 import type { Gateway, ScopeCreationPolicy } from './gateway.js';
-import { createGatewayUser, SignerNodesClient } from './node-client.js';
+import { createGatewayUser, gatewayPublicKey, registerRequestKey, SignerNodesClient, type GatewayCredential } from './node-client.js';
+import { userIdOfApiKey } from '../node/api-keys.js';
 import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { parseTrustedProxies } from './client-address.js';
@@ -21,7 +25,13 @@ import type { Logger } from '../observability/logger.js';
  *   TANDEM_GATEWAY_HOST     default 127.0.0.1;  TANDEM_GATEWAY_PORT  default 9545
  *   TANDEM_GATEWAY_DATA_DIR default $TANDEM_DATA_DIR/gateway or ./.tandem/gateway
  *   TANDEM_ADMIN_KEY        used once, at first start, to create the gateway's user on the nodes
- *   TANDEM_GATEWAY_KEK      64 hex; default a key file in the data directory
+ *                           (with the gateway's own request-signing key; never stored)
+ *   TANDEM_GATEWAY_USER_ID  instead: a user the operator made with the gateway's request key
+ *                           (the first start without either says which key)
+ *   TANDEM_GATEWAY_KEK, TANDEM_GATEWAY_KEK_FILE or TANDEM_GATEWAY_KEK_COMMAND
+ *                           its KEK (64 hex, a file outside the data directory, a command);
+ *                           TANDEM_GATEWAY_KEK_PREVIOUS(_FILE, _COMMAND) while rotating;
+ *                           TANDEM_DEV_KEK_IN_DATA_DIR=1 (development only) a key file in the data directory
  *   TANDEM_SESSION_TTL_S    session lifetime, default 900
  *   TANDEM_SCOPE_ID         with --dev-scope: the id of the dev scope (RP ID localhost)
  *   TANDEM_DATABASE_URL     PostgreSQL instead of the embedded database; the schema is
@@ -40,6 +50,10 @@ export interface GatewayOptions {
   dataDir: string;
   nodes: string[];
   adminKey?: string;
+  /** A user the operator made with the gateway's request key (where an admin key can't create one: a pinned admin public key). */
+  userId?: string;
+  /** Where the KEKs come from (kek-sources.ts); `kekHex` is the short form for one hex KEK. */
+  kek?: KekSources;
   kekHex?: string;
   database: DatabaseConfig;
   sessionTtlSeconds: number;
@@ -65,20 +79,20 @@ export interface RunningGateway {
 }
 
 export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
-  const kek = await loadKek({ env: o.kekHex, keyFile: join(o.dataDir, 'kek.key') });
+  const sources = o.kek ?? hexKekSources('TANDEM_GATEWAY_KEK', o.kekHex);
+  const dataDirs = [o.dataDir, ...(o.database.kind === 'embedded' ? [o.database.dir] : [])];
+  const kek = await loadKeyring(sources, { dataDirs, ...(o.logger ? { warn: (m: string) => o.logger!.warn(m) } : {}) });
   const store = await openGatewayStore(o.database);
   try {
+    await checkSealedRecords(store.client, GATEWAY_SETTINGS_COLUMN, kek, 'TANDEM_GATEWAY_KEK');
     const envelope = EnvelopeKey.fromPkcs8(await sealedSetting(store, kek, 'envelope-rsa-pkcs8', () => EnvelopeKey.generate().pkcs8()));
     const sessionSecret = await sealedSetting(store, kek, 'session-hs256-secret', () => randomBytes(32));
-    const apiKey = await sealedSetting(store, kek, 'node-api-key', async () => {
-      if (!o.adminKey) throw new Error('the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start');
-      return Buffer.from(await createGatewayUser(o.nodes, o.adminKey), 'utf8');
-    });
+    const credential = await nodeCredential(store, kek, o);
     const gateway: Gateway = {
       store,
       envelope,
       sessions: new SessionIssuer(sessionSecret, store, o.sessionTtlSeconds),
-      nodes: new SignerNodesClient({ nodes: o.nodes, apiKey: Buffer.from(apiKey).toString('utf8') }),
+      nodes: new SignerNodesClient({ nodes: o.nodes, credential }),
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
       lambdaInternalAllow: o.lambdaInternalAllow ?? [],
       scopeCreation: o.scopeCreation ?? { open: false, ownerKeys: [] },
@@ -93,6 +107,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     await app.listen({ host: o.host, port: o.port });
     const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
     sweeper.unref();
+    // The settings were read above; re-sealing them now changes nothing this copy holds.
+    const resealing = resealInBackground(store.client, GATEWAY_SETTINGS_COLUMN, kek, (m) => o.logger?.info(m));
     return {
       url: `http://${o.host}:${o.port}`,
       ...(devScopeId ? { devScopeId } : {}),
@@ -100,6 +116,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       async close() {
         clearInterval(sweeper);
         await app.close();
+        await resealing;
         await shutdownSandbox();
         await store.close();
       },
@@ -110,20 +127,33 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   }
 }
 
-/** A secret kept sealed under the KEK; made by `create` on first start. */
-async function sealedSetting(store: GatewayStore, kek: Kek, name: string, create: () => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
-  const aad = Buffer.from(`tandem/gateway/setting/v1/${name}`);
-  let sealed = await store.getSetting(name);
-  if (!sealed) {
-    const fresh = await create();
-    sealed = await store.putSettingIfAbsent(name, kek.seal(fresh, aad));
-    fresh.fill(0);
-  }
-  try {
-    return kek.open(sealed, aad);
-  } catch {
-    throw new Error(`the gateway's ${name} was sealed under another key: every gateway copy on one database must share TANDEM_GATEWAY_KEK`);
-  }
+/**
+ * Who the gateway is on the signer nodes: its user and its Ed25519 request key. Made at
+ * first start with the admin key; a 0.1.0 gateway's API key is used once more, to register
+ * the new request key with every node for the same user (it owns the wallets' keys).
+ */
+async function nodeCredential(store: GatewayStore, kek: Kek, o: GatewayOptions): Promise<GatewayCredential> {
+  const requestKey = await sealedSetting(store, kek, 'node-request-key', () => randomBytes(32));
+  const userId = await sealedSetting(store, kek, 'node-user-id', async () => {
+    const legacy = await openSetting(store, kek, 'node-api-key');
+    if (legacy) {
+      const apiKey = Buffer.from(legacy).toString('utf8');
+      legacy.fill(0);
+      const id = userIdOfApiKey(apiKey);
+      if (!id) throw new Error("the gateway's stored API key is malformed");
+      await registerRequestKey(o.nodes, apiKey, requestKey);
+      return Buffer.from(id, 'utf8');
+    }
+    if (o.userId) return Buffer.from(o.userId, 'utf8');
+    if (!o.adminKey) {
+      const { key } = gatewayPublicKey(requestKey);
+      throw new Error(
+        `the gateway has no user on the signer nodes yet: give TANDEM_ADMIN_KEY for its first start, or create a user with its request key (create-user with public_key {"type":"ed25519","key":"${key}"}) and give its id as TANDEM_GATEWAY_USER_ID`,
+      );
+    }
+    return Buffer.from(await createGatewayUser(o.nodes, o.adminKey, requestKey), 'utf8');
+  });
+  return { userId: Buffer.from(userId).toString('utf8'), requestKey };
 }
 
 async function ensureDevScope(store: GatewayStore, kek: Kek, wanted: string | undefined): Promise<string> {
@@ -152,6 +182,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
   } catch (e) {
     throw new Error(`TANDEM_LAMBDA_INTERNAL_ALLOW: ${(e as Error).message}`);
   }
+  const gatewayUserId = env.TANDEM_GATEWAY_USER_ID?.trim() || undefined;
+  if (gatewayUserId !== undefined && !/^[0-9a-f]{32}$/.test(gatewayUserId)) throw new Error('TANDEM_GATEWAY_USER_ID must be a user id (32 hex)');
   const open = (env.TANDEM_OPEN_SCOPES ?? '0').trim();
   if (!['0', '1', ''].includes(open)) throw new Error('TANDEM_OPEN_SCOPES must be 0 or 1');
   const ownerKeys = (env.TANDEM_SCOPE_OWNER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -169,7 +201,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     database: databaseFrom(env, 'gateway', join(dataDir, 'db')),
     nodes,
     ...(env.TANDEM_ADMIN_KEY ? { adminKey: env.TANDEM_ADMIN_KEY } : {}),
-    ...(env.TANDEM_GATEWAY_KEK ? { kekHex: env.TANDEM_GATEWAY_KEK } : {}),
+    ...(gatewayUserId ? { userId: gatewayUserId } : {}),
+    kek: kekSourcesFrom(env, 'TANDEM_GATEWAY_KEK'),
     sessionTtlSeconds: ttl,
     lambdaInternalAllow: internalAllow,
     scopeCreation: { open: open === '1', ownerKeys },

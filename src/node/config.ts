@@ -7,6 +7,9 @@ import { asPartyId, type PartyId } from '../shared/ids.js';
 import { MAX_BATCH } from '../protocols/frost/messages.js';
 import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
 import { trustedRelaysFrom } from './trusted-relays.js';
+import { adminPublicKeyFrom, signedRequirementFrom, type SignedRequirement } from './caller-auth.js';
+import type { RequestKeyType } from '../shared/request-signature.js';
+import { kekSourcesFrom, type KekSources } from '../crypto/kek-sources.js';
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -61,8 +64,12 @@ export interface NodeConfig {
   maxKeygensPerUser: number;
   /** From TANDEM_ADMIN_KEY; undefined means "use the stored one, or generate one". */
   adminKey: string | undefined;
-  /** From TANDEM_KEK (hex); undefined means the node's key file. */
-  kekHex: string | undefined;
+  /** TANDEM_ADMIN_PUBLIC_KEY: the admin's signing key, pinned; with it a peer's word no longer creates users here. */
+  adminPublicKey: { type: RequestKeyType; publicKey: Uint8Array } | undefined;
+  /** TANDEM_REQUIRE_SIGNED_REQUESTS: users (or all) this node serves only on signed requests. */
+  requireSigned: SignedRequirement;
+  /** TANDEM_KEK, TANDEM_KEK_FILE or TANDEM_KEK_COMMAND, and the previous KEKs (crypto/kek-sources.ts). */
+  kek: KekSources;
   /** Embedded under dataDir, or with TANDEM_DATABASE_URL this node's own schema on PostgreSQL. */
   database: DatabaseConfig;
   /** TANDEM_CORS_ORIGINS: exact origins (comma-separated) whose pages may call the API. */
@@ -98,7 +105,9 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     maxKeygens: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS)) || 8),
     maxKeygensPerUser: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS_PER_USER)) || 4),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
-    kekHex: env.TANDEM_KEK || undefined,
+    adminPublicKey: adminPublicKeyFrom(env.TANDEM_ADMIN_PUBLIC_KEY),
+    requireSigned: signedRequirementFrom(env.TANDEM_REQUIRE_SIGNED_REQUESTS),
+    kek: kekSourcesFrom(env, 'TANDEM_KEK'),
     database: databaseFrom(env, id, join(dataDir, 'db')),
     corsOrigins: corsOriginsFrom(env.TANDEM_CORS_ORIGINS),
   };

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { configFrom, readConfigFile, type NodeConfigFile } from './config.js';
 import { startSignerNode } from './signer-node.js';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
+import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
 import { toHex } from '../shared/hex.js';
 import { join } from 'node:path';
 import { createLogger } from '../observability/logger.js';
@@ -36,7 +37,9 @@ try {
   const config = configFrom(file);
   if (values['print-identity']) {
     const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
-    process.stdout.write(`${JSON.stringify({ id: config.id, public_key: toHex(identity.publicKey) })}\n`);
+    // public_key for the peers' configuration, signing_key for the relays' node list.
+    const signing = await loadOrCreateSigningKey(config.id, join(config.dataDir, 'signing.key'));
+    process.stdout.write(`${JSON.stringify({ id: config.id, public_key: toHex(identity.publicKey), signing_key: signing.publicKeyHex })}\n`);
     process.exit(0);
   }
   const node = await startSignerNode(config, createLogger('node', { node: config.id }));

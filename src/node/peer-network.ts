@@ -34,18 +34,19 @@ export type DropReason = 'unknown-party' | 'rate' | 'malformed' | 'unauthentic' 
 
 /**
  * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
- * ceremony's own channel (so it is bound to that ceremony) and carries the caller's
- * credential, so that the peer authenticates the caller itself instead of trusting
- * the coordinator's word.
+ * ceremony's own channel (so it is bound to that ceremony and is the coordinator's word)
+ * and carries the evidence of its caller (caller-evidence.ts): the caller's own signed
+ * request, which the peer verifies itself, or the coordinator's word, never a bearer key.
+ * Version 2: version 1 carried the caller's bearer API key.
  */
 const InviteSchema = Type.Object(
   {
-    v: Type.Literal(1),
+    v: Type.Literal(2),
     ceremony: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
     relay: Type.String({ maxLength: 300 }),
     issuedAt: Type.Integer(),
-    // An API key, or a whole signed request (its body is at most the node's 256 KiB limit).
-    credential: Type.String({ maxLength: 400_000 }),
+    // A whole signed request (its body is at most the node's 256 KiB limit), or a vouch.
+    evidence: Type.String({ maxLength: 400_000 }),
     op: Type.Object({ type: Type.String({ maxLength: 64 }) }, { additionalProperties: true }),
   },
   { additionalProperties: false },
@@ -169,8 +170,8 @@ export class PeerNetwork {
   }
 
   /** Sends `invite` for `session`'s ceremony to `to`'s inbox. */
-  async invite(session: CeremonySession, to: PartyId, op: Invite['op'], credential: string, relay: string): Promise<void> {
-    const invite: Invite = { v: 1, ceremony: session.id, relay, issuedAt: Date.now(), credential, op };
+  async invite(session: CeremonySession, to: PartyId, op: Invite['op'], evidence: string, relay: string): Promise<void> {
+    const invite: Invite = { v: 2, ceremony: session.id, relay, issuedAt: Date.now(), evidence, op };
     const sealed = session.channel.seal(to, new TextEncoder().encode(JSON.stringify(invite)));
     const inbox = await this.pool.get(this.defaultRelay);
     inbox.send(INBOX_ROOM, this.self, to, frameInvite(session.id, sealed));

@@ -3,7 +3,14 @@ import { parseDerivationPath } from '../protocols/frost/derive.js';
 import { ProtocolError } from '../protocols/errors.js';
 import { TandemError } from '../shared/errors.js';
 import type { PartyId, UserId } from '../shared/ids.js';
-import { MAX_REQUEST_SKEW_MS, parseSignatureHeader, verifyRequestSignature } from '../shared/request-signature.js';
+import {
+  MAX_REQUEST_SKEW_MS,
+  parseAdminSignatureHeader,
+  parseSignatureHeader,
+  verifyRequestSignature,
+  type RequestKeyType,
+  type SignatureHeader,
+} from '../shared/request-signature.js';
 import type { RequestAuthStore } from '../storage/request-auth-store.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 
@@ -41,19 +48,23 @@ export function envelopeOf(credential: string | undefined): SignedEnvelope | und
 export class SignedRequestVerifier {
   // One request is checked several times in this process (HTTP hook, then the ceremony):
   // its nonce is recorded once, and a copy of it arriving later is still a replay.
-  readonly #accepted = new Map<string, { userId: UserId; expires: number }>();
+  readonly #accepted = new Map<string, { userId: UserId | 'admin'; expires: number }>();
 
   constructor(
     private readonly store: NodeStore,
     private readonly keys: RequestAuthStore,
+    /** TANDEM_ADMIN_PUBLIC_KEY: without it, no admin signature verifies on this node. */
+    private readonly adminKey?: { type: RequestKeyType; publicKey: Uint8Array },
   ) {}
 
+  get hasAdminKey(): boolean {
+    return this.adminKey !== undefined;
+  }
+
   async verify(credential: string, e: SignedEnvelope, firstSight: boolean): Promise<UserRecord> {
-    const digest = createHash('sha256').update(credential).digest('hex');
-    const now = Date.now();
-    const seen = this.#accepted.get(digest);
-    if (seen && seen.expires > now && !firstSight) {
-      const user = await this.store.getUser(seen.userId);
+    const seen = this.#seen(credential, firstSight);
+    if (seen && seen !== 'admin') {
+      const user = await this.store.getUser(seen);
       if (user) return user;
     }
     const h = parseSignatureHeader(e.authorization);
@@ -61,14 +72,38 @@ export class SignedRequestVerifier {
     const user = await this.store.getUser(h.user as UserId);
     const key = user && (await this.keys.getKey(h.user));
     if (!user || !key || !verifyRequestSignature(key, h, e)) throw new TandemError('access_denied', 'the request signature does not verify');
+    await this.#spend(credential, h, user.userId);
+    return user;
+  }
+
+  /** An admin-signed request, against the pinned admin public key; nonces are spent under the name `admin`. */
+  async verifyAdmin(credential: string, e: SignedEnvelope, firstSight: boolean): Promise<void> {
+    if (this.#seen(credential, firstSight) === 'admin') return;
+    if (!this.adminKey) throw new TandemError('access_denied', 'this node has no admin public key (TANDEM_ADMIN_PUBLIC_KEY) to verify an admin signature with');
+    const h = parseAdminSignatureHeader(e.authorization);
+    if (!h) throw new TandemError('access_denied', 'malformed Tandem-Admin-Signature authorization');
+    if (!verifyRequestSignature(this.adminKey, h, e)) throw new TandemError('access_denied', 'the admin signature does not verify');
+    await this.#spend(credential, h, 'admin');
+  }
+
+  #seen(credential: string, firstSight: boolean): UserId | 'admin' | undefined {
+    const seen = this.#accepted.get(digestOf(credential));
+    return seen && seen.expires > Date.now() && !firstSight ? seen.userId : undefined;
+  }
+
+  async #spend(credential: string, h: SignatureHeader, who: UserId | 'admin'): Promise<void> {
+    const now = Date.now();
     if (Math.abs(now - h.ts) > MAX_REQUEST_SKEW_MS) throw new TandemError('access_denied', 'the signed request is stale (more than 60 s from this node\'s clock)');
-    if (!(await this.keys.useNonce(h.user, h.nonce, new Date(h.ts + 2 * MAX_REQUEST_SKEW_MS)))) {
+    if (!(await this.keys.useNonce(who, h.nonce, new Date(h.ts + 2 * MAX_REQUEST_SKEW_MS)))) {
       throw new TandemError('access_denied', 'this signed request was already used (replayed nonce)');
     }
     for (const [k, v] of this.#accepted) if (v.expires <= now) this.#accepted.delete(k);
-    this.#accepted.set(digest, { userId: user.userId, expires: now + 2 * MAX_REQUEST_SKEW_MS });
-    return user;
+    this.#accepted.set(digestOf(credential), { userId: who, expires: now + 2 * MAX_REQUEST_SKEW_MS });
   }
+}
+
+function digestOf(credential: string): string {
+  return createHash('sha256').update(credential).digest('hex');
 }
 
 /** What a ceremony invitation claims; checked against the signed request it carries. */
@@ -80,7 +115,7 @@ export type InvitedOperation =
 /** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
 export function checkInvitationMatches(credential: string, op: InvitedOperation, coordinator: PartyId): void {
   const e = envelopeOf(credential);
-  if (!e) return; // a bearer API key binds nothing: that is what signed requests are for
+  if (!e) return; // a coordinator's word binds nothing: that is what signed requests are for
   const mismatch = (what: string) => new ProtocolError(`invitation does not match the signed request (${what})`, coordinator);
   const path = op.kind === 'create-room' ? '/create-room' : `/${op.family}/${op.kind}`;
   if (e.method !== 'POST' || e.path.split('?')[0] !== path) throw mismatch('operation');

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
-import { loadKek } from '../crypto/share-seal.js';
+import { loadKeyring } from '../crypto/kek-sources.js';
+import { checkSealedRecords, resealInBackground } from '../storage/kek-startup.js';
+import { nodeSharesColumn } from './sealed-shares.js';
 import { RelayPool } from '../relay/pool.js';
-import { TandemError } from '../shared/errors.js';
 import { toHex } from '../shared/hex.js';
 import type { PartyId } from '../shared/ids.js';
 import { CachedNodeStore } from '../storage/cached-store.js';
@@ -11,8 +12,9 @@ import { openNodeStore } from '../storage/open-database.js';
 import { AuditLog } from '../storage/audit-log.js';
 import { SqlPolicyStore, SqlRuleCounters } from '../storage/sql-policy-store.js';
 import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
-import type { NodeStore, UserRecord } from '../storage/store.js';
-import { apiKeyMatches, hashApiKey, newAdminKey, userIdOfApiKey } from './api-keys.js';
+import { issueRelayCapability } from './relay-capabilities.js';
+import type { NodeStore } from '../storage/store.js';
+import { hashApiKey, newAdminKey } from './api-keys.js';
 import type { NodeContext, Participant } from './ceremonies/context.js';
 import { participateCreateUser } from './ceremonies/create-user.js';
 import { DKLS_KEYGEN, participateDklsKeygen } from './ceremonies/dkls-keygen.js';
@@ -23,7 +25,8 @@ import type { NodeConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { PeerNetwork, type InviteHandler } from './peer-network.js';
 import { PolicyGate } from './policy-gate.js';
-import { envelopeOf, SignedRequestVerifier } from './signed-requests.js';
+import { SignedRequestVerifier } from './signed-requests.js';
+import { CallerAuth } from './caller-auth.js';
 import { RequestAuthStore } from '../storage/request-auth-store.js';
 import { RoomStore } from '../storage/room-store.js';
 import type { Logger } from '../observability/logger.js';
@@ -54,16 +57,26 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const log = structured ? (msg: string) => structured.info(msg) : (logger as (msg: string) => void);
   const metrics = new Metrics('node', { node: config.id });
   const identity = await loadOrCreateIdentity(config.id, join(config.dataDir, 'identity.key'));
-  const kek = await loadKek({ env: config.kekHex, keyFile: join(config.dataDir, 'kek.key') });
+  const dataDirs = [config.dataDir, ...(config.database.kind === 'embedded' ? [config.database.dir] : [])];
+  const kek = await loadKeyring(config.kek, { dataDirs, warn: log });
   const sqlStore = await openNodeStore(config.database);
+  const shares = nodeSharesColumn(config.id);
+  try {
+    const census = await checkSealedRecords(sqlStore.client, shares, kek, 'TANDEM_KEK');
+    log(`sealing under KEK ${kek.currentId}${kek.ids.length > 1 ? ` (also opening ${kek.ids.slice(1).join(', ')})` : ''}; shares per KEK: ${[...census].map(([id, n]) => `${id} ${n}`).join(', ') || 'none yet'}`);
+  } catch (e) {
+    await sqlStore.close();
+    throw e;
+  }
   const store = new CachedNodeStore(sqlStore);
   const policies = new SqlPolicyStore(sqlStore.client);
   const audit = new AuditLog(sqlStore.client);
-  // Ed25519, apart from the X25519 channel identity: the Rule Server checks who asks by it.
+  // Ed25519, apart from the X25519 channel identity: the Rule Server checks who asks by it, and
+  // relays by it who joins as this node and which room clients this node admitted (relay/admission.ts).
   const signingKey = await loadOrCreateSigningKey(config.id, join(config.dataDir, 'signing.key'));
   const gate = new PolicyGate({ nodeId: config.id, policies, counters: new SqlRuleCounters(sqlStore.client), signer: signingKey, audit });
   const adminHash = await adminKeyHash(store, config);
-  const pool = new RelayPool({ timeoutMs: 3000 });
+  const pool = new RelayPool({ timeoutMs: 3000, signer: (message) => signingKey.sign(message) });
   const banStore = new SqlBanStore(sqlStore.client);
   const bans = new BanList(banStore, {
     maxPerPeer: config.maxCeremoniesPerPeer,
@@ -73,22 +86,8 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     },
   });
 
-  const authenticateAdmin = async (credential: string | undefined): Promise<void> => {
-    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
-    if (apiKeyMatches(credential, adminHash)) return;
-    if (await findUser(store, credential)) throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
-    throw new TandemError('access_denied', 'invalid API key');
-  };
   const requestKeys = new RequestAuthStore(sqlStore.client);
-  const signedRequests = new SignedRequestVerifier(store, requestKeys);
-  const authenticateUser = async (credential: string | undefined, fresh = false): Promise<UserRecord> => {
-    if (!credential) throw new TandemError('access_denied', 'missing API key in the Authorization header');
-    const envelope = envelopeOf(credential);
-    if (envelope) return signedRequests.verify(credential, envelope, fresh);
-    const user = await findUser(store, credential);
-    if (!user) throw new TandemError('access_denied', 'invalid API key');
-    return user;
-  };
+  const callers = new CallerAuth(store, requestKeys, new SignedRequestVerifier(store, requestKeys, config.adminPublicKey), adminHash, config.requireSigned);
 
   let ctx: NodeContext;
   const onInvite: InviteHandler = (invite, from, joinRoom) => {
@@ -117,13 +116,16 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
       return network.defaultRelay;
     },
     stepTimeoutMs: config.ceremonyTimeoutMs,
-    authenticateAdmin,
-    authenticateUser,
+    authenticateAdmin: (credential, fresh) => callers.admin(credential, fresh),
+    authenticateUser: (credential, fresh) => callers.user(credential, fresh),
+    authenticateInvitation: (evidence) => callers.invitedUser(evidence),
+    authenticateInvitedAdmin: (evidence) => callers.invitedAdmin(evidence),
     authorize: (req) => gate.authorize(req),
     requestKeys,
     policies,
     audit,
     signingPublicKey: signingKey.publicKeyHex,
+    relayCapability: (room, party, expiresAt) => issueRelayCapability(signingKey, room, party, expiresAt),
     channelPublicKey: toHex(identity.publicKey),
     rooms: new RoomStore(sqlStore.client),
     bans,
@@ -147,12 +149,15 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log(`node ${config.id} listening on http://${config.host}:${port} (identity ${toHex(identity.publicKey)})`);
+  // Rotation while serving: ceremonies open a share under either KEK meanwhile.
+  const resealing = resealInBackground(sqlStore.client, shares, kek, log);
   const server = app;
   return {
     id: config.id,
     url: `http://${config.host}:${port}`,
     async close() {
       await server.close();
+      await resealing;
       await network.stop();
       await pool.closeAll();
       await store.close();
@@ -168,13 +173,6 @@ const participants: Record<string, Participant> = {
   [DKLS_KEYGEN]: participateDklsKeygen,
   [DKLS_SIGN]: participateDklsSign,
 };
-
-async function findUser(store: NodeStore, credential: string): Promise<UserRecord | undefined> {
-  const userId = userIdOfApiKey(credential);
-  if (!userId) return undefined;
-  const user = await store.getUser(userId);
-  return user && apiKeyMatches(credential, user.apiKeyHash) ? user : undefined;
-}
 
 /**
  * TANDEM_ADMIN_KEY wins and is remembered (as a hash); without it the remembered one

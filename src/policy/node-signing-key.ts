@@ -6,8 +6,11 @@ import type { NodeSigningKey } from './types.js';
 export { verifyNodeSignature } from './signatures.js';
 
 /**
- * A node's Ed25519 signing identity towards Rule Servers (separate from its X25519 channel
- * identity in src/crypto/identity.ts: one key, one purpose). The private key file holds
+ * A node's Ed25519 signing identity towards Rule Servers and relays (separate from its X25519
+ * channel identity in src/crypto/identity.ts). Relays admit a node's joins by it and check the
+ * capabilities it issues to room clients (src/relay/admission.ts); every text it signs starts
+ * with its own domain ("tandem-rule-request/v1", "tandem-relay-join/v1",
+ * "tandem-relay-capability/v1"), so no signature of one kind passes for another. The private key file holds
  * the raw 32-byte RFC 8032 seed, mode 0600, created exclusively at first start; the node
  * publishes `publicKeyHex` so Rule Servers can check `x-tandem-signature`.
  */

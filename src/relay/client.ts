@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { WebSocket } from 'ws';
-import { RelayConnection, type Base64Codec } from '../sdk/relay-connection.js';
+import { RelayConnection, type Base64Codec, type JoinSigner } from '../sdk/relay-connection.js';
 import { MAX_FRAME_BYTES } from './protocol.js';
 
 export type { MessageHandler } from '../sdk/relay-connection.js';
@@ -15,7 +15,8 @@ export type { MessageHandler } from '../sdk/relay-connection.js';
 export type RelayClient = RelayConnection;
 
 export const RelayClient = {
-  connect(url: string, opts: { timeoutMs?: number } = {}): Promise<RelayClient> {
+  /** A node passes `signer` (its Ed25519 signing key), which signs its joins; see protocol.ts, "Admission". */
+  connect(url: string, opts: { timeoutMs?: number; signer?: JoinSigner } = {}): Promise<RelayClient> {
     return RelayConnection.connect(url, { ...opts, WebSocket: CappedWebSocket, base64: BUFFER_BASE64 });
   },
 };

@@ -24,6 +24,10 @@
  *   count is per room); the per-room byte cap (maxRoomBufferBytes) has no JetStream equivalent
  *   and is not enforced: a party's backlog is bounded by that count times the message size,
  *   and all of them together by max_bytes;
+ * - no per-sender share is kept here (whoever delivers a message deletes it, on any relay): the
+ *   server holds each client to a share of what it sent within the TTL (recent-sends.ts), and
+ *   every sender to its rate quotas (quotas.ts); who may send at all is each relay's own
+ *   admission check (admission.ts), so nothing changes for messages crossing relays;
  * - the message size limit stays the relay's MAX_FRAME_BYTES frame check; the payload stored is
  *   the decoded bytes (3/4 of the base64), so a full-size frame fits NATS's default 1 MiB
  *   max_payload, which is checked at start.

@@ -1,10 +1,12 @@
+import type { JoinSigner } from '../sdk/relay-connection.js';
 import { RelayClient, relayUrl } from './client.js';
 
 /** One lazily opened RelayClient per relay address, reopened on the first `get` after it drops. */
 export class RelayPool {
   private readonly clients = new Map<string, Promise<RelayClient>>();
 
-  constructor(private readonly opts: { timeoutMs?: number } = {}) {}
+  /** A node's pool has its `signer`: every relay it opens admits its joins as that node. */
+  constructor(private readonly opts: { timeoutMs?: number; signer?: JoinSigner } = {}) {}
 
   get(address: string): Promise<RelayClient> {
     const existing = this.clients.get(address);

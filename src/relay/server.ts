@@ -1,10 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge } from 'prom-client';
 import { Metrics } from '../observability/metrics.js';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { MemoryBackplane, RelayRefusal, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
+import { RelayAdmission, type RelayNode, type Sender } from './admission.js';
+import { BUFFERS_FULL, MemoryBackplane, RelayRefusal, SENDER_BUFFER_FULL, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
+import { DEFAULT_SEND_QUOTAS, SenderQuotas, type SendQuotas } from './quotas.js';
+import { RecentSends } from './recent-sends.js';
 import { connectNatsBackplane, type NatsBackplaneOptions } from './nats-backplane.js';
 import {
   HEARTBEAT_INTERVAL_MS,
@@ -22,6 +26,11 @@ export type RelayBackplaneConfig = { type: 'memory' } | ({ type: 'nats' } & Nats
 export interface RelayOptions {
   host?: string;
   port: number;
+  /**
+   * The cluster's nodes and their Ed25519 signing keys: who may join as a node, and whose
+   * capabilities admit room clients (admission.ts). Required: a relay admits nobody without evidence.
+   */
+  nodes: Iterable<RelayNode>;
   roomTtlMs?: number;
   maxBufferedPerRoom?: number;
   /** Characters of undelivered messages a room may hold (oldest dropped beyond it). */
@@ -30,6 +39,12 @@ export interface RelayOptions {
   maxTotalBufferBytes?: number;
   /** Rooms one connection may be joined to at once (further joins refused); default 1024. */
   maxJoinsPerConnection?: number;
+  /** Joins the relay may refuse on one connection before it closes it (code 1008); default 32. */
+  maxRefusedJoinsPerConnection?: number;
+  /** Characters of undelivered messages one sender (a node, or one client of a room) may have held; default 32 MiB. */
+  maxSenderBufferBytes?: number;
+  /** Per-sender message and byte rates (quotas.ts); default DEFAULT_SEND_QUOTAS. */
+  sendQuotas?: SendQuotas;
   /** Defaults to memory: one relay process, exactly as without a backplane. */
   backplane?: RelayBackplaneConfig;
   log?: (msg: string) => void;
@@ -58,10 +73,13 @@ const HARD_PAYLOAD_LIMIT = 2 * MAX_FRAME_BYTES;
 
 interface Conn {
   ws: WebSocket;
+  /** Sent in this socket's `hello`; a node's join signature covers it, so it is good on this socket only. */
+  challenge: string;
+  refusedJoins: number;
   /** Cleared at each ping, set by the pong; still cleared at the next ping means dead. */
   alive: boolean;
-  /** Parties this socket may send as: joined, or with its join under way. */
-  joins: Map<string, { room: string; party: string }>;
+  /** Parties this socket may send as (joined, or with its join under way), and who it was admitted as. */
+  joins: Map<string, { room: string; party: string; sender: Sender }>;
   /** Sends not yet accepted by an asynchronous backplane; a later join is answered after them. */
   inflight: Set<Promise<void>>;
 }
@@ -84,16 +102,29 @@ const MAX_ROOM_BUFFER_BYTES = 32 * 1024 * 1024;
 const MAX_TOTAL_BUFFER_BYTES = 256 * 1024 * 1024;
 /** Far above a node's need (its inbox and one room per live ceremony on its one connection). */
 const MAX_JOINS_PER_CONNECTION = 1024;
+/** An honest party's joins are admitted; a socket that keeps presenting bad evidence is dropped. */
+const MAX_REFUSED_JOINS_PER_CONNECTION = 32;
+const MAX_SENDER_BUFFER_BYTES = 32 * 1024 * 1024;
+/** WebSocket close code "policy violation": too many refused joins. */
+const CLOSE_POLICY = 1008;
 
 type Parsed = { ok: true; frame: ClientFrame } | { ok: false; reason: string; req?: number };
 
 export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
   const log = opts.log ?? (() => {});
+  // Before anything listens: a bad node list is a start-up error, not a relay that admits nobody.
+  const admission = new RelayAdmission(opts.nodes);
+  if (admission.nodeCount === 0) throw new Error('a relay needs the list of its nodes (their signing keys) to admit anyone');
+  const maxTotalBufferBytes = opts.maxTotalBufferBytes ?? MAX_TOTAL_BUFFER_BYTES;
+  const maxSenderBufferBytes = opts.maxSenderBufferBytes ?? MAX_SENDER_BUFFER_BYTES;
   const limits: BackplaneLimits = {
     roomTtlMs: opts.roomTtlMs ?? 60_000,
     maxBufferedPerRoom: opts.maxBufferedPerRoom ?? 1024,
     maxRoomBufferBytes: opts.maxRoomBufferBytes ?? MAX_ROOM_BUFFER_BYTES,
-    maxTotalBufferBytes: opts.maxTotalBufferBytes ?? MAX_TOTAL_BUFFER_BYTES,
+    maxTotalBufferBytes,
+    maxSenderBufferBytes,
+    // Each node's share is kept free of clients; never more than half of everything, so clients keep room too.
+    nodeReserveBytes: Math.min(admission.nodeCount * maxSenderBufferBytes, Math.floor(maxTotalBufferBytes / 2)),
   };
   // The backplane first: a relay that cannot reach NATS fails to start rather than listen in vain.
   const config = opts.backplane ?? { type: 'memory' };
@@ -110,7 +141,14 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
     await backplane.close();
     throw err;
   }
-  const relay = new Relay(backplane, log, frames, opts.maxJoinsPerConnection ?? MAX_JOINS_PER_CONNECTION);
+  const relay = new Relay(backplane, log, frames, {
+    admission,
+    quotas: new SenderQuotas(opts.sendQuotas ?? DEFAULT_SEND_QUOTAS),
+    // The in-memory backplane counts what each sender holds; NATS cannot, so this relay counts what clients sent within the TTL.
+    recent: backplane.kind === 'nats' ? new RecentSends(limits.roomTtlMs, limits.maxSenderBufferBytes, limits.maxTotalBufferBytes - limits.nodeReserveBytes) : undefined,
+    maxJoins: opts.maxJoinsPerConnection ?? MAX_JOINS_PER_CONNECTION,
+    maxRefusedJoins: opts.maxRefusedJoinsPerConnection ?? MAX_REFUSED_JOINS_PER_CONNECTION,
+  });
   new Gauge({ name: 'tandem_relay_connections', help: 'Open party connections', registers: [metrics.registry], collect() { this.set(relay.connections); } });
   new Gauge({ name: 'tandem_relay_backplane_up', help: '1 while the backplane carries messages', registers: [metrics.registry], collect() { this.set(backplane.connected ? 1 : 0); } });
   async function probe(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -150,12 +188,23 @@ class Relay {
   private readonly conns = new Set<Conn>();
   private readonly heartbeat: NodeJS.Timeout;
 
+  private readonly admission: RelayAdmission;
+  private readonly quotas: SenderQuotas;
+  private readonly recent: RecentSends | undefined;
+  private readonly maxJoins: number;
+  private readonly maxRefusedJoins: number;
+
   constructor(
     private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
     private readonly frames: Counter<'type'>,
-    private readonly maxJoins: number,
+    opts: { admission: RelayAdmission; quotas: SenderQuotas; recent: RecentSends | undefined; maxJoins: number; maxRefusedJoins: number },
   ) {
+    this.admission = opts.admission;
+    this.quotas = opts.quotas;
+    this.recent = opts.recent;
+    this.maxJoins = opts.maxJoins;
+    this.maxRefusedJoins = opts.maxRefusedJoins;
     this.heartbeat = setInterval(() => this.pingAll(), HEARTBEAT_INTERVAL_MS).unref();
     backplane.onStatus((connected, reason) => {
       this.log(`backplane ${connected ? 'up' : 'down'}: ${reason}`);
@@ -166,8 +215,9 @@ class Relay {
   }
 
   attach(ws: WebSocket): void {
-    const conn: Conn = { ws, alive: true, joins: new Map(), inflight: new Set() };
+    const conn: Conn = { ws, challenge: randomBytes(32).toString('base64'), refusedJoins: 0, alive: true, joins: new Map(), inflight: new Set() };
     this.conns.add(conn);
+    reply(conn, { t: 'hello', challenge: conn.challenge });
     ws.on('pong', () => {
       conn.alive = true;
     });
@@ -207,7 +257,7 @@ class Relay {
     this.frames.inc({ type: frame.t });
     switch (frame.t) {
       case 'join':
-        return this.join(conn, frame.room, frame.party, frame.req);
+        return this.join(conn, frame);
       case 'leave':
         return this.leave(conn, frame.room, frame.party);
       case 'send':
@@ -215,15 +265,20 @@ class Relay {
     }
   }
 
-  private join(conn: Conn, room: string, party: string, req: number): void {
+  private join(conn: Conn, frame: Extract<ClientFrame, { t: 'join' }>): void {
+    const { room, party, req } = frame;
     const key = joinKey(room, party);
     // Every join holds a subscription: one socket joining without end (250,000 in 6 s grew a
     // relay by 300 MB) must not be able to take the relay's memory.
     if (!conn.joins.has(key) && conn.joins.size >= this.maxJoins) {
       return reply(conn, { t: 'error', reason: `more than ${this.maxJoins} rooms joined on one connection`, req });
     }
+    // A node's seat only with its key, a client's only with its room's capability: no squatting
+    // on a party's inbox or ceremony to take, drop or steer what is meant for it.
+    const admitted = this.admission.check(frame, conn.challenge);
+    if (!admitted.ok) return this.refuseJoin(conn, admitted.reason, req);
     // From now on this socket may send as the party, as it always could right after `join`.
-    conn.joins.set(key, { room, party });
+    conn.joins.set(key, { room, party, sender: admitted.sender });
     const lp = this.parties.get(key) ?? this.newParty(key, room, party);
     if (!lp.sub && !lp.opening) this.subscribe(lp);
     // In memory all of this happens now, in frame order, as it always did.
@@ -253,6 +308,12 @@ class Relay {
         this.release(lp);
       },
     );
+  }
+
+  private refuseJoin(conn: Conn, reason: string, req: number): void {
+    reply(conn, { t: 'error', reason, req });
+    // Each refusal may have cost a signature check: a socket that keeps guessing is dropped.
+    if (++conn.refusedJoins >= this.maxRefusedJoins) conn.ws.close(CLOSE_POLICY, 'too many refused joins');
   }
 
   private newParty(key: string, room: string, party: string): LocalParty {
@@ -313,13 +374,20 @@ class Relay {
   private send(conn: Conn, frame: Extract<ClientFrame, { t: 'send' }>): void {
     // Only a socket speaking as `from` may send as `from`; the payload's seal is the real
     // authentication, this just keeps strangers from filling buffers under others' names.
-    if (!conn.joins.has(joinKey(frame.room, frame.from))) {
+    const joined = conn.joins.get(joinKey(frame.room, frame.from));
+    if (!joined) {
       return reply(conn, { t: 'error', reason: `not joined as ${frame.from} in ${frame.room}` });
     }
     const { room, from, to, data } = frame;
+    // Before the backplane: a sender over its rate costs nothing more than this check.
+    if (!this.quotas.take(joined.sender, data.length)) {
+      return reply(conn, { t: 'error', reason: 'send quota exceeded (messages or bytes per second); message not accepted' });
+    }
+    const share = this.recent?.admit(joined.sender, data.length);
+    if (share) return reply(conn, { t: 'error', reason: share === 'sender' ? SENDER_BUFFER_FULL : BUFFERS_FULL });
     let accepted: void | Promise<void>;
     try {
-      accepted = this.backplane.publish(room, from, to, data);
+      accepted = this.backplane.publish(room, from, to, data, joined.sender);
     } catch (err) {
       if (!(err instanceof RelayRefusal)) throw err;
       return reply(conn, { t: 'error', reason: err.message });
@@ -402,7 +470,11 @@ function parseClientFrame(text: string): Parsed {
       if (!isParty(party)) return fail('invalid party');
       if (f.t === 'leave') return { ok: true, frame: { t: 'leave', room, party } };
       if (req === undefined || !Number.isSafeInteger(req) || req < 0) return fail('invalid req');
-      return { ok: true, frame: { t: 'join', room, party, req } };
+      const { sig, cap } = f;
+      // Evidence is short by construction (a 64-byte signature, a capability of ~170 characters).
+      if (sig !== undefined && (typeof sig !== 'string' || sig.length > 128)) return fail('invalid sig');
+      if (cap !== undefined && (typeof cap !== 'string' || cap.length > 256)) return fail('invalid cap');
+      return { ok: true, frame: { t: 'join', room, party, req, ...(sig !== undefined ? { sig } : {}), ...(cap !== undefined ? { cap } : {}) } };
     }
     case 'send': {
       const { room, from, to, data } = f;

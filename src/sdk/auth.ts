@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { signRequest, type RequestKeyType } from '../shared/request-signature.js';
+import { signAdminRequest, signRequest, type RequestKeyType } from '../shared/request-signature.js';
 
 /**
  * The two ways to authenticate to a signer node.
@@ -12,6 +12,9 @@ import { signRequest, type RequestKeyType } from '../shared/request-signature.js
  *   request carries a fresh `Tandem-Signature` over its method, path (with the query string),
  *   SHA-256 of the exact body bytes, a timestamp and a nonce (src/shared/request-signature.ts).
  *   Each node checks it itself, so a captured request can't be turned into another one.
+ * - The admin's signing key (its public half pinned on every node as TANDEM_ADMIN_PUBLIC_KEY):
+ *   admin requests carry a fresh `Tandem-Admin-Signature`; a create-user signed so is the
+ *   evidence every node checks, where an admin API key stays at the node that received it.
  */
 export type { RequestKeyType };
 
@@ -31,7 +34,11 @@ export interface SignedRequestCredential {
   key: RequestKey;
 }
 
-export type Credential = ApiKeyCredential | SignedRequestCredential;
+export interface AdminSignatureCredential {
+  adminKey: RequestKey;
+}
+
+export type Credential = ApiKeyCredential | SignedRequestCredential | AdminSignatureCredential;
 
 /** What a request's signature covers; `body` is exactly the text sent ('' when there is none). */
 export interface RequestToAuthorize {
@@ -47,14 +54,20 @@ export function checkCredential(c: Credential): void {
     if (typeof c.apiKey !== 'string' || c.apiKey.length === 0 || /[\r\n]/.test(c.apiKey)) throw new TypeError('apiKey must be a non-empty single-line string');
     return;
   }
+  if ('adminKey' in c) return checkKey(c.adminKey, 'adminKey');
   if (typeof c.userId !== 'string' || !/^[0-9a-f]{32}$/.test(c.userId)) throw new TypeError('userId must be 32 lower-case hex characters');
-  if (c.key?.type !== 'ed25519' && c.key?.type !== 'p256') throw new TypeError("key.type must be 'ed25519' or 'p256'");
-  if (!(c.key.privateKey instanceof Uint8Array) || c.key.privateKey.length !== 32) throw new TypeError('key.privateKey must be 32 bytes');
+  checkKey(c.key, 'key');
+}
+
+function checkKey(key: RequestKey | undefined, name: string): void {
+  if (key?.type !== 'ed25519' && key?.type !== 'p256') throw new TypeError(`${name}.type must be 'ed25519' or 'p256'`);
+  if (!(key.privateKey instanceof Uint8Array) || key.privateKey.length !== 32) throw new TypeError(`${name}.privateKey must be 32 bytes`);
 }
 
 /** The Authorization header for one request (a signed credential signs anew every time: fresh ts and nonce). */
 export function authorizationHeader(c: Credential, req: RequestToAuthorize): string {
   if ('apiKey' in c) return c.apiKey;
+  if ('adminKey' in c) return signAdminRequest(c.adminKey, { method: req.method, path: req.path, body: req.body });
   return signRequest(c.key, c.userId, { method: req.method, path: req.path, body: req.body });
 }
 

@@ -46,6 +46,7 @@ export {
   authorizationHeader,
   generateRequestKey,
   requestPublicKey,
+  type AdminSignatureCredential,
   type ApiKeyCredential,
   type Credential,
   type RequestKey,

@@ -1,4 +1,4 @@
-import { checkCredential, type Credential } from './auth.js';
+import { checkCredential, type Credential, type RequestKeyType } from './auth.js';
 import { Transport, type ApiCall, type FetchFn, type RetryMode } from './transport.js';
 import {
   KEY_FAMILIES,
@@ -105,6 +105,15 @@ export class TandemNodeClient {
   async createUser(opts: CreateUserOptions = {}): Promise<CreateUserResult> {
     const body = opts.publicKey ? { public_key: { type: opts.publicKey.type, key: opts.publicKey.key } } : {};
     return this.post('/admin/create-user', body, 'unsent-only');
+  }
+
+  /**
+   * Registers (or, signed by the current key, changes) this user's request-signing key on
+   * every node: each node is asked itself, so an API key used here goes to no peer. Once it
+   * has one, a user signs what spans nodes: its peers take no node's word for it.
+   */
+  async setRequestKey(publicKey: { type: RequestKeyType; key: string }): Promise<void> {
+    for (const n of this.eachNode()) await n.post('/request-key', { public_key: { type: publicKey.type, key: publicKey.key } }, 'unsent-only');
   }
 
   // ---- keys and signatures ----

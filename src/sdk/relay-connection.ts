@@ -9,13 +9,15 @@
  * ```ts
  * import { WebSocket } from 'ws'; // Node only; a browser passes nothing
  * const relay = await RelayConnection.connect('ws://127.0.0.1:7700/', { WebSocket });
- * await relay.join(room, 'device', (from, data) => inbox.push({ from, data }));
+ * // A room client presents its room's capability (create-room's relay_capabilities[party]);
+ * // a node connects with `signer` and its joins are signed instead.
+ * await relay.join(room, 'device', (from, data) => inbox.push({ from, data }), { capability });
  * relay.send(room, 'device', 'node-1', sealedEnvelope);
  * await relay.close();
  * ```
  */
 // protocol.ts is pure (no imports at all), so it is safe to share with the browser build.
-import { HEARTBEAT_INTERVAL_MS, MAX_FRAME_BYTES, type ClientFrame, type RelayFrame } from '../relay/protocol.js';
+import { HEARTBEAT_INTERVAL_MS, MAX_FRAME_BYTES, joinSigningText, type ClientFrame, type RelayFrame } from '../relay/protocol.js';
 
 /** Called for each message addressed to a joined party; must not throw (it runs in the socket's event handler). */
 export type MessageHandler = (from: string, data: Uint8Array) => void;
@@ -51,7 +53,15 @@ export interface Base64Codec {
   decode(text: string): Uint8Array | undefined;
 }
 
+/** A node's Ed25519 signature (64 bytes) over `message`, with its signing key. */
+export type JoinSigner = (message: Uint8Array) => Uint8Array;
+
 export interface RelayConnectOptions {
+  /**
+   * A node's: signs each join without a capability over the relay's challenge for this socket
+   * (protocol.ts, "Admission"). Room clients need none; they join with a capability.
+   */
+  signer?: JoinSigner;
   /** Defaults to `globalThis.WebSocket` (browsers, Node >= 22); Node 20 callers pass `ws`'s `WebSocket`. */
   WebSocket?: WebSocketConstructor;
   timeoutMs?: number;
@@ -92,11 +102,19 @@ export class RelayConnection {
   private lastHeard = Date.now();
   private lastError: string | undefined;
   private closeReason: string | undefined;
+  /** The relay's challenge for this socket, from its `hello`. */
+  private challenge: string | undefined;
+  /**
+   * Frames written while a signed join waits for the challenge, kept in order behind it: the
+   * relay's "frames are handled in the order sent" holds for what callers write meanwhile.
+   */
+  private held: Array<() => ClientFrame> | undefined;
 
   private constructor(
     private readonly ws: WebSocketLike,
     readonly url: string,
     private readonly base64: Base64Codec,
+    private readonly signer: JoinSigner | undefined,
   ) {
     ws.onmessage = (ev) => {
       this.lastHeard = Date.now();
@@ -159,7 +177,7 @@ export class RelayConnection {
         settled = true;
         clearTimeout(timer);
         detach(ws);
-        resolve(new RelayConnection(ws, url, opts.base64 ?? PORTABLE_BASE64));
+        resolve(new RelayConnection(ws, url, opts.base64 ?? PORTABLE_BASE64, opts.signer));
       };
     });
   }
@@ -169,8 +187,12 @@ export class RelayConnection {
     return this.closeReason !== undefined || this.ws.readyState !== OPEN;
   }
 
-  /** Resolves once the relay confirmed the join; buffered messages follow right after. */
-  join(room: string, party: string, onMessage: MessageHandler, opts: { timeoutMs?: number } = {}): Promise<void> {
+  /**
+   * Resolves once the relay confirmed the join; buffered messages follow right after. With
+   * `capability` the join presents it (a room client); without, a connection made with a
+   * `signer` signs it (a node); a join with neither is refused by the relay.
+   */
+  join(room: string, party: string, onMessage: MessageHandler, opts: { timeoutMs?: number; capability?: string } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`relay ${this.url}: socket is closed`));
     const key = joinKey(room, party);
     const req = this.nextReq++;
@@ -190,7 +212,13 @@ export class RelayConnection {
         timeoutMs,
       );
       this.pending.set(req, { resolve: () => settle(), reject: settle });
-      this.write({ t: 'join', room, party, req });
+      const { capability } = opts;
+      if (capability !== undefined) return this.write({ t: 'join', room, party, req, cap: capability });
+      const signer = this.signer;
+      if (!signer) return this.write({ t: 'join', room, party, req });
+      const signed = (challenge: string): ClientFrame => ({ t: 'join', room, party, req, sig: this.base64.encode(signer(UTF8.encode(joinSigningText(challenge, room, party)))) });
+      if (this.challenge !== undefined && !this.held) return this.write(signed(this.challenge));
+      (this.held ??= []).push(() => signed(this.challenge!));
     });
   }
 
@@ -249,7 +277,28 @@ export class RelayConnection {
   }
 
   private write(frame: ClientFrame): void {
-    this.ws.send(JSON.stringify(frame));
+    if (this.held) this.held.push(() => frame);
+    else this.ws.send(JSON.stringify(frame));
+  }
+
+  /** The relay's challenge arrived: what waited for it goes out, in order. Only the first hello counts. */
+  private onHello(challenge: string): void {
+    if (this.challenge !== undefined) return;
+    this.challenge = challenge;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const make of held) {
+      if (this.closed) return;
+      let frame: ClientFrame;
+      try {
+        frame = make();
+      } catch (err) {
+        // A signer that fails leaves its join unanswered (it times out); the frames behind it go on.
+        this.lastError = `join signing failed: ${errorText(err)}`;
+        continue;
+      }
+      this.ws.send(JSON.stringify(frame));
+    }
   }
 
   private onFrame(text: string): void {
@@ -258,6 +307,8 @@ export class RelayConnection {
     const frame = parseRelayFrame(text);
     if (!frame) return;
     switch (frame.t) {
+      case 'hello':
+        return this.onHello(frame.challenge);
       case 'joined':
         return this.pending.get(frame.req)?.resolve();
       case 'msg': {
@@ -434,6 +485,9 @@ function parseRelayFrame(text: string): RelayFrame | undefined {
   const f = v as Record<string, unknown>;
   const str = (x: unknown): x is string => typeof x === 'string';
   switch (f.t) {
+    case 'hello':
+      // 32 random bytes in base64: anything else is not a relay's challenge.
+      return str(f.challenge) && /^[A-Za-z0-9+/]{43}=$/.test(f.challenge) ? { t: 'hello', challenge: f.challenge } : undefined;
     case 'joined':
       return typeof f.req === 'number' && str(f.room) && str(f.party)
         ? { t: 'joined', room: f.room, party: f.party, req: f.req }

@@ -17,18 +17,28 @@ import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
  */
 export type RequestKeyType = 'ed25519' | 'p256';
 export const SIGNATURE_SCHEME = 'Tandem-Signature';
+/**
+ * The admin's signed requests: the same fields without `user`, signed under another domain
+ * ("tandem-admin-request/v1"), so that a user's signature can never pass as the admin's even
+ * if one key were registered for both.
+ */
+export const ADMIN_SIGNATURE_SCHEME = 'Tandem-Admin-Signature';
+const USER_DOMAIN = 'tandem-request/v1';
+const ADMIN_DOMAIN = 'tandem-admin-request/v1';
 export const MAX_REQUEST_SKEW_MS = 60_000;
 
 export interface SignatureHeader {
+  /** The user id; '' in an admin signature. */
   user: string;
+  admin: boolean;
   ts: number;
   nonce: string;
   sig: Uint8Array;
 }
 
-export function signingString(method: string, path: string, body: string | Uint8Array, ts: number, nonce: string): Uint8Array {
+export function signingString(method: string, path: string, body: string | Uint8Array, ts: number, nonce: string, domain = USER_DOMAIN): Uint8Array {
   const bodyBytes = typeof body === 'string' ? utf8ToBytes(body) : body;
-  return utf8ToBytes(['tandem-request/v1', method.toUpperCase(), path, bytesToHex(sha256(bodyBytes)), String(ts), nonce].join('\n'));
+  return utf8ToBytes([domain, method.toUpperCase(), path, bytesToHex(sha256(bodyBytes)), String(ts), nonce].join('\n'));
 }
 
 export function signRequest(
@@ -38,24 +48,54 @@ export function signRequest(
   now = Date.now(),
   nonce = bytesToHex(randomNonce()),
 ): string {
-  const msg = signingString(req.method, req.path, req.body, now, nonce);
-  const sig = key.type === 'ed25519' ? ed25519.sign(msg, key.privateKey) : p256.sign(msg, key.privateKey, { prehash: true, format: 'compact' });
+  const sig = sign(key, signingString(req.method, req.path, req.body, now, nonce));
   return `${SIGNATURE_SCHEME} user=${user},ts=${now},nonce=${nonce},sig=${base64url(sig)}`;
 }
 
+/** An admin request's Authorization header (verified by every node against its pinned admin public key). */
+export function signAdminRequest(
+  key: { type: RequestKeyType; privateKey: Uint8Array },
+  req: { method: string; path: string; body: string | Uint8Array },
+  now = Date.now(),
+  nonce = bytesToHex(randomNonce()),
+): string {
+  const sig = sign(key, signingString(req.method, req.path, req.body, now, nonce, ADMIN_DOMAIN));
+  return `${ADMIN_SIGNATURE_SCHEME} ts=${now},nonce=${nonce},sig=${base64url(sig)}`;
+}
+
+function sign(key: { type: RequestKeyType; privateKey: Uint8Array }, msg: Uint8Array): Uint8Array {
+  return key.type === 'ed25519' ? ed25519.sign(msg, key.privateKey) : p256.sign(msg, key.privateKey, { prehash: true, format: 'compact' });
+}
+
 export function parseSignatureHeader(header: string): SignatureHeader | undefined {
-  if (!header.startsWith(`${SIGNATURE_SCHEME} `)) return undefined;
+  const fields = headerFields(header, SIGNATURE_SCHEME);
+  const user = fields?.get('user') ?? '';
+  if (!fields || !/^[0-9a-f]{32}$/.test(user)) return undefined;
+  return commonFields(fields, user, false);
+}
+
+/** An admin signature header (the admin is no user: `user` is ''). */
+export function parseAdminSignatureHeader(header: string): SignatureHeader | undefined {
+  const fields = headerFields(header, ADMIN_SIGNATURE_SCHEME);
+  return fields && commonFields(fields, '', true);
+}
+
+function headerFields(header: string, scheme: string): Map<string, string> | undefined {
+  if (!header.startsWith(`${scheme} `)) return undefined;
   const fields = new Map<string, string>();
-  for (const part of header.slice(SIGNATURE_SCHEME.length + 1).split(',')) {
+  for (const part of header.slice(scheme.length + 1).split(',')) {
     const i = part.indexOf('=');
     if (i > 0) fields.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
   }
-  const user = fields.get('user') ?? '';
+  return fields;
+}
+
+function commonFields(fields: Map<string, string>, user: string, admin: boolean): SignatureHeader | undefined {
   const ts = Number(fields.get('ts'));
   const nonce = fields.get('nonce') ?? '';
   const sig = fields.get('sig') ?? '';
-  if (!/^[0-9a-f]{32}$/.test(user) || !Number.isSafeInteger(ts) || !/^[0-9a-f]{32}$/.test(nonce) || !/^[A-Za-z0-9_-]{80,90}$/.test(sig)) return undefined;
-  return { user, ts, nonce, sig: fromBase64url(sig) };
+  if (!Number.isSafeInteger(ts) || !/^[0-9a-f]{32}$/.test(nonce) || !/^[A-Za-z0-9_-]{80,90}$/.test(sig)) return undefined;
+  return { user, admin, ts, nonce, sig: fromBase64url(sig) };
 }
 
 /** Verifies the signature only; freshness and nonces are the verifier's (it has the clock and the store). */
@@ -64,7 +104,7 @@ export function verifyRequestSignature(
   h: SignatureHeader,
   req: { method: string; path: string; body: string | Uint8Array },
 ): boolean {
-  const msg = signingString(req.method, req.path, req.body, h.ts, h.nonce);
+  const msg = signingString(req.method, req.path, req.body, h.ts, h.nonce, h.admin ? ADMIN_DOMAIN : USER_DOMAIN);
   try {
     // WebCrypto makes high-S P-256 signatures as often as low-S: both are accepted.
     return key.type === 'ed25519' ? ed25519.verify(h.sig, msg, key.publicKey) : p256.verify(h.sig, msg, key.publicKey, { prehash: true, lowS: false, format: 'compact' });

@@ -101,7 +101,7 @@ describe('DKLs23: a malicious coordinator', { timeout: 240_000 }, () => {
         const verifier = new SignedRequestVerifier(store, keys);
         return {
           requestKeys: keys,
-          authenticateUser: async (credential: string | undefined, fresh = false) => verifier.verify(credential!, envelopeOf(credential)!, fresh),
+          authenticateInvitation: async (evidence: string) => verifier.verify(evidence, envelopeOf(evidence)!, true),
         };
       },
     });

@@ -63,6 +63,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       keygens: new KeygenSlots(8, 4),
       network: { peerIds: [EVIL, B] },
       authenticateUser: async () => OWNER,
+      authenticateInvitation: async () => OWNER,
       authorize: async () => emptyReservation(),
       log: (m: string) => logs.push(m),
     } as unknown as NodeContext;
@@ -80,7 +81,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
     return logs.join('\n');
   }
 
-  const invite = (id: string, op: Record<string, unknown>): Invite => ({ v: 1, ceremony: id, relay: 'memory', issuedAt: Date.now(), credential: 'bearer', op: op as Invite['op'] });
+  const invite = (id: string, op: Record<string, unknown>): Invite => ({ v: 2, ceremony: id, relay: 'memory', issuedAt: Date.now(), evidence: JSON.stringify({ vouched_user: OWNER.userId }), op: op as Invite['op'] });
 
   const device = (s: NodeSession): ClientCeremony => ({
     session: s,

@@ -11,6 +11,7 @@ import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
 import { asPartyId, type PartyId } from '../../src/shared/ids.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { nodeRelayKeys } from '../helpers/relay-auth.js';
 
 /**
  * One real signer node (node-2, in this process, port 0) and a coordinator the test drives:
@@ -25,13 +26,15 @@ export interface InboxCoordinator {
   relayAddress: string;
   /** A user made on node-2 (node-1's part of create-user is played by the coordinator). */
   userKey: string;
+  /** What node-1 puts in its invitations for that user: its word (the user signs nothing). */
+  userEvidence: string;
   /** What node-2 logged, across restarts. */
   logs: string[];
   target: PartyId;
   /** A ceremony room on `relay` as node-1 (the coordinator's side). */
   open(relay?: string): Promise<NodeSession>;
   /** Invites node-2 to `session`'s ceremony, naming `relay`; returns the frame as it went to the relay. */
-  invite(session: NodeSession, op: Invite['op'], credential: string, relay: string): Promise<Uint8Array>;
+  invite(session: NodeSession, op: Invite['op'], evidence: string, relay: string): Promise<Uint8Array>;
   /** Sends a frame captured by `invite` to node-2's inbox again, byte for byte. */
   replay(frame: Uint8Array): Promise<void>;
   /** Closes node-2 and starts it again on the same data directory and configuration. */
@@ -42,12 +45,13 @@ export interface InboxCoordinator {
 /** `env` adds to node-2's environment; it may depend on the relay's port (known only once it runs). */
 export async function startInboxCoordinator(env: (relayPort: number) => Promise<NodeJS.ProcessEnv> = async () => ({})): Promise<InboxCoordinator> {
   const root = await mkdtemp(join(tmpdir(), 'tandem-inbox-'));
-  const relay = await startRelay({ port: 0 });
-  const relayAddress = `127.0.0.1:${relay.port}`;
   const [coordinatorId, target] = [asPartyId('node-1'), asPartyId('node-2')];
+  const relayKeys = await nodeRelayKeys(root, [coordinatorId, target]);
+  const relay = await startRelay({ port: 0, nodes: relayKeys.nodes });
+  const relayAddress = `127.0.0.1:${relay.port}`;
   const identities = await Promise.all([coordinatorId, target].map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
   const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
-  const pool = new RelayPool({ timeoutMs: 3000 });
+  const pool = new RelayPool({ timeoutMs: 3000, signer: relayKeys.signer(coordinatorId) });
   // node-1's part of create-user: store nothing, say "created".
   const network = new PeerNetwork(identities[0]!, directory, [relayAddress], pool, (invite, from, join) => {
     if (invite.op.type === 'create-user') void join().then((s) => s.step(from, 'created', {}), () => undefined);
@@ -64,7 +68,7 @@ export async function startInboxCoordinator(env: (relayPort: number) => Promise<
   try {
     const config = configFrom(
       { id: target, port: 0, relay: relayAddress, data_dir: root, peers: identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) })) },
-      { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...(await env(relay.port)) },
+      { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1', ...(await env(relay.port)) },
     );
     const start = () => startSignerNode(config, (msg) => logs.push(msg));
     await network.start();
@@ -84,11 +88,12 @@ export async function startInboxCoordinator(env: (relayPort: number) => Promise<
       },
       relayAddress,
       userKey: String(made.body.api_key),
+      userEvidence: JSON.stringify({ vouched_user: made.body.user_id }),
       logs,
       target,
       open: (at = relayAddress) => network.open(at),
-      async invite(session, op, credential, at) {
-        await network.invite(session, target, op, credential, at);
+      async invite(session, op, evidence, at) {
+        await network.invite(session, target, op, evidence, at);
         return sent.at(-1)!;
       },
       async replay(frame) {

@@ -12,14 +12,17 @@ import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
 import { asPartyId } from '../../src/shared/ids.js';
+import { nodeRelayKeys } from '../helpers/relay-auth.js';
 
 /**
- * Issue 12, finding 11: anyone may join the relay's inbox room as a node (the relay does not
- * authenticate joins yet) and flood another node with invitations that fail authentication.
- * Each costs an X25519 agreement, and 0.1.0 logged a line for each: 131,400 in 20 s gave
- * 94,000 log lines and a node that fell behind by 30 s. Now a sender gets at most a burst
- * and then a steady rate of invitations looked at, the rest dropped before any cryptography,
- * and the log holds a few lines per kind and window with a count of the rest.
+ * Issue 12, finding 11: a party joined to the relay's inbox room as node-2 floods another node
+ * with invitations that fail authentication. Each costs an X25519 agreement, and 0.1.0 logged a
+ * line for each: 131,400 in 20 s gave 94,000 log lines and a node that fell behind by 30 s. Now
+ * a sender gets at most a burst and then a steady rate of invitations looked at, the rest
+ * dropped before any cryptography, and the log holds a few lines per kind and window with a
+ * count of the rest. In 0.1.0 anyone could join as node-2; relays now admit only node-2's key
+ * (test/integration/relay-admission.test.ts), so the flooder here is a compromised node-2, with
+ * the relay's own per-sender quotas lifted so that every forged invitation reaches node-1.
  */
 const FLOOD = 20_000;
 
@@ -35,15 +38,18 @@ describe('an invitation flood from a squatter on the relay', { timeout: 120_000 
   let root: string;
   let relay: Awaited<ReturnType<typeof startRelay>>;
   let node: RunningNode;
+  let relayKeys: Awaited<ReturnType<typeof nodeRelayKeys>>;
   const logs: string[] = [];
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'tandem-flood-'));
-    relay = await startRelay({ port: 0 });
     const ids = ['node-1', 'node-2', 'node-3'].map(asPartyId);
+    relayKeys = await nodeRelayKeys(root, ids);
+    const unlimited = { messagesPerSecond: 1e9, messageBurst: 1e9, bytesPerSecond: 1e12, byteBurst: 1e12 };
+    relay = await startRelay({ port: 0, nodes: relayKeys.nodes, sendQuotas: { node: unlimited, client: unlimited } });
     const identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
     const peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
-    const config = configFrom({ id: 'node-1', port: 0, relay: `127.0.0.1:${relay.port}`, data_dir: root, peers }, { TANDEM_ADMIN_KEY: `tdm_admin_${randomBytes(32).toString('base64url')}` });
+    const config = configFrom({ id: 'node-1', port: 0, relay: `127.0.0.1:${relay.port}`, data_dir: root, peers }, { TANDEM_ADMIN_KEY: `tdm_admin_${randomBytes(32).toString('base64url')}`, TANDEM_DEV_KEK_IN_DATA_DIR: '1' });
     node = await startSignerNode(config, (m) => logs.push(m));
     await poll(async () => (await fetch(`${node.url}/health`)).status === 200, 'node-1 ready', 10_000);
   });
@@ -62,7 +68,7 @@ describe('an invitation flood from a squatter on the relay', { timeout: 120_000 
   };
 
   test(`${FLOOD} forged invitations as node-2: a bounded number are authenticated, the log stays short, the node answers`, async () => {
-    const pool = new RelayPool();
+    const pool = new RelayPool({ signer: relayKeys.signer('node-2') });
     try {
       const squatter = await pool.get(`127.0.0.1:${relay.port}`);
       await squatter.join(INBOX_ROOM, 'node-2', () => {});

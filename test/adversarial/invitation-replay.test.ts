@@ -37,7 +37,7 @@ describe('a replayed invitation is refused, also after the node restarts', { tim
 
   test('accepted once; the same bytes again are refused before and after a restart; a new invitation still works', async () => {
     const s1 = await h.open();
-    const frame = await h.invite(s1, signOp(), h.userKey, proxy.address);
+    const frame = await h.invite(s1, signOp(), h.userEvidence, proxy.address);
     await assert.rejects(answer(s1), /refused \(key_id_not_exists\)/, 'node-2 acted on the invitation');
     assert.equal(proxy.connections(), 1, 'node-2 joined the ceremony through the proxy');
 
@@ -54,7 +54,7 @@ describe('a replayed invitation is refused, also after the node restarts', { tim
 
     // The refusal is this one invitation's, not a node that stopped listening.
     const s2 = await h.open();
-    await h.invite(s2, signOp(), h.userKey, proxy.address);
+    await h.invite(s2, signOp(), h.userEvidence, proxy.address);
     await assert.rejects(answer(s2), /refused \(key_id_not_exists\)/);
     assert.equal(proxy.connections(), 2);
     s1.close();

@@ -89,6 +89,7 @@ export async function nodeSeat(
     maxBatch: 64,
     bans: new BanList(bans, { maxPerPeer: opts.maxPerPeer ?? 1000 }),
     authenticateUser: async () => OWNER,
+    authenticateInvitation: async () => OWNER,
     authorize: async () => emptyReservation(),
     log: (m: string) => logs.push(m),
     ...opts.context?.(store),
@@ -110,6 +111,6 @@ export function sessionsOf(link: MemoryLink, ids: Identity[], id: CeremonyId = r
 }
 
 /** A coordinator's invitation to sign `msgs` (hex) with `keyId`. */
-export function signInvite(id: CeremonyId, keyId: string, msgs: string[], credential = 'bearer'): Invite {
-  return { v: 1, ceremony: id, relay: 'memory', issuedAt: Date.now(), credential, op: { type: 'dkls-sign', key_id: keyId, msgs, path: [], extra_data: '' } as Invite['op'] };
+export function signInvite(id: CeremonyId, keyId: string, msgs: string[], evidence = JSON.stringify({ vouched_user: OWNER.userId })): Invite {
+  return { v: 2, ceremony: id, relay: 'memory', issuedAt: Date.now(), evidence, op: { type: 'dkls-sign', key_id: keyId, msgs, path: [], extra_data: '' } as Invite['op'] };
 }

@@ -104,7 +104,7 @@ describe('a participant goes only to relays it trusts, whatever the coordinator 
     const s = await h.open();
     const before = h.logs.length;
     const op = { type: 'frost-sign', family: 'bip340', key_id: randomUUID(), msgs: ['00'], path: [], extra_data: '' };
-    await h.invite(s, op, h.userKey, elsewhere.address);
+    await h.invite(s, op, h.userEvidence, elsewhere.address);
     await delay(1500);
     assert.equal(elsewhere.connections(), 0, 'node-2 did not connect to the relay the invitation named');
     const said = h.logs.slice(before);
@@ -123,7 +123,7 @@ describe('a participant goes only to relays it trusts, whatever the coordinator 
       relay: elsewhere.address,
       expires_at: Date.now() + 60_000,
     };
-    await h.invite(s, op, h.userKey, h.relayAddress);
+    await h.invite(s, op, h.userEvidence, h.relayAddress);
     await assert.rejects(s.expect(h.target, 'stored', 8000), /refused \(bad_request_params\)/);
     assert.equal(elsewhere.connections(), 0);
     s.close();

@@ -35,6 +35,7 @@ import * as frost from '../../src/protocols/frost/messages.js';
 import { startRelay } from '../../src/relay/server.js';
 import { fromBase64, RelayConnection, type WebSocketLike } from '../../src/sdk/relay-connection.js';
 import { asPartyId, type CeremonyId, type PartyId } from '../../src/shared/ids.js';
+import { TEST_RELAY } from '../helpers/relay-auth.js';
 
 /**
  * Every decoder of what comes off the wire (or out of storage) against arbitrary input:
@@ -368,7 +369,9 @@ describe('relay frames', () => {
   });
 
   test('the relay server: any frame is answered with an error frame or acted on; the relay keeps serving', async () => {
-    const relay = await startRelay({ port: 0 });
+    // A fuzzed frame may be a well-formed join without evidence: refused like any other, and
+    // here as often as it likes (dropping a socket after refused joins has its own test).
+    const relay = await startRelay({ port: 0, nodes: TEST_RELAY.nodes, maxRefusedJoinsPerConnection: Number.MAX_SAFE_INTEGER });
     try {
       const url = `ws://127.0.0.1:${relay.port}`;
       const ws = new WebSocket(url);
@@ -382,10 +385,10 @@ describe('relay frames', () => {
         { numRuns: RUNS * 2 },
       );
       // A round trip behind the fuzz: everything before it has been handled.
-      ws.send(JSON.stringify({ t: 'join', room: 'after-fuzz', party: 'p1', req: 424242 }));
+      ws.send(JSON.stringify({ t: 'join', room: 'after-fuzz', party: 'p1', req: 424242, cap: TEST_RELAY.capability('after-fuzz', 'p1') }));
       for (let i = 0; i < 200 && !frames.some((f) => f.req === 424242); i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(frames.some((f) => f.t === 'joined' && f.req === 424242), 'the relay still answers on the same socket');
-      for (const f of frames) assert.ok(['joined', 'msg', 'error'].includes(String(f.t)), `a relay frame: ${JSON.stringify(f).slice(0, 200)}`);
+      for (const f of frames) assert.ok(['hello', 'joined', 'msg', 'error'].includes(String(f.t)), `a relay frame: ${JSON.stringify(f).slice(0, 200)}`);
       assert.equal(ws.readyState, WebSocket.OPEN, 'garbage does not cost the socket');
       ws.terminate();
     } finally {

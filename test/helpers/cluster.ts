@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../../src/cluster/processes.js';
 import { checkSchemaName, PostgresClient } from '../../src/storage/postgres-client.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 export const ADMIN_KEY = `tdm_admin_${randomBytes(32).toString('base64url')}`;
 
@@ -52,6 +53,7 @@ export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv 
     async destroy() {
       await t.cluster.stop();
       await rm(dataDir, { recursive: true, force: true });
+      await rm(secretsDirOf(dataDir), { recursive: true, force: true });
       if (backend === 'postgres') await dropSchemas(`${prefix}_`);
     },
   };

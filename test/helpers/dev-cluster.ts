@@ -24,8 +24,10 @@ export async function devPortsBusy(): Promise<boolean> {
 export interface DevCluster {
   child: ChildProcess;
   stdout(): string;
-  /** The admin key printed at first start, if this was one. */
+  /** node-1's admin key as printed at first start, if this was one (the gateway's first start used it). */
   adminKey: string | undefined;
+  /** Every node's own admin key printed at first start (node id → key). */
+  adminKeys: Record<string, string>;
 }
 
 /** Starts `npm start` on `dataDir` (no TANDEM_ADMIN_KEY, so a first start generates one). */
@@ -41,7 +43,8 @@ export function startDev(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<
     child.stdout!.on('data', () => {
       if (out.includes('Ctrl-C stops everything')) {
         clearTimeout(timer);
-        resolve({ child, stdout: () => out, adminKey: /Admin API key \(generated[^)]*\): (\S+)/.exec(out)?.[1] });
+        const adminKeys = out.includes('Admin API keys') ? Object.fromEntries([...out.matchAll(/^ {4}(node-\d+) {3}(tdm_admin_\S+)$/gm)].map((m) => [m[1]!, m[2]!])) : {};
+        resolve({ child, stdout: () => out, adminKey: adminKeys['node-1'], adminKeys });
       }
     });
     child.once('exit', (code) => reject(new Error(`dev cluster exited with ${code}:\n${out}\n${err}`)));

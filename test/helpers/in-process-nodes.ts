@@ -8,6 +8,7 @@ import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
 import { asPartyId } from '../../src/shared/ids.js';
 import { ADMIN_KEY, api } from './cluster.js';
+import { nodeRelayKeys } from './relay-auth.js';
 
 export interface InProcessNodes {
   nodes: RunningNode[];
@@ -28,9 +29,9 @@ export interface InProcessNodes {
  */
 export async function startInProcessNodes(count: number, env: NodeJS.ProcessEnv = {}): Promise<InProcessNodes> {
   const root = await mkdtemp(join(tmpdir(), 'tandem-inproc-'));
-  const relay = await startRelay({ port: 0 });
-  const relayAddress = `127.0.0.1:${relay.port}`;
   const ids = Array.from({ length: count }, (_, i) => asPartyId(`node-${i + 1}`));
+  const relay = await startRelay({ port: 0, nodes: (await nodeRelayKeys(root, ids)).nodes });
+  const relayAddress = `127.0.0.1:${relay.port}`;
   const identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
   const peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
   const logs: string[] = [];
@@ -42,7 +43,7 @@ export async function startInProcessNodes(count: number, env: NodeJS.ProcessEnv 
   };
   try {
     for (const id of ids) {
-      const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', ...env });
+      const config = configFrom({ id, port: 0, relay: relayAddress, data_dir: root, peers }, { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1', ...env });
       nodes.push(await startSignerNode(config, (msg) => logs.push(`[${id}] ${msg}`)));
     }
     const url = nodes[0]!.url;

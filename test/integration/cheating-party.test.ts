@@ -12,7 +12,7 @@ import { startSignerNode, type RunningNode } from '../../src/node/signer-node.js
 import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
 import { toHex } from '../../src/shared/hex.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type PartyId, type UserId } from '../../src/shared/ids.js';
 import * as ecc from 'tiny-secp256k1';
 import { loadKek } from '../../src/crypto/share-seal.js';
 import { userIdOfApiKey } from '../../src/node/api-keys.js';
@@ -21,6 +21,7 @@ import { emptyReservation } from '../../src/node/policy-gate.js';
 import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
 import { openEmbeddedStore } from '../../src/storage/open-database.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { nodeRelayKeys } from '../helpers/relay-auth.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
 import { RoomStore } from '../../src/storage/room-store.js';
@@ -38,6 +39,7 @@ const ids = ['node-1', 'node-2', 'node-3'].map(asPartyId);
 let root: string;
 let relay: Awaited<ReturnType<typeof startRelay>>;
 let relayAddress: string;
+let relayKeys: Awaited<ReturnType<typeof nodeRelayKeys>>;
 let peers: Array<{ id: string; public_key: string }>;
 const running = new Map<PartyId, RunningNode>();
 let identities: Identity[];
@@ -45,7 +47,8 @@ let identities: Identity[];
 async function startNode(id: PartyId) {
   const config = configFrom(
     { id, port: 0, relay: relayAddress, data_dir: root, peers },
-    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000' },
+    // The data directory's kek.key (development flag): the impostor below reads node-2's.
+    { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1' },
   );
   running.set(id, await startSignerNode(config, () => {}));
 }
@@ -54,7 +57,7 @@ const randomPoint = () => toHex(secp256k1.Point.BASE.multiply(secp256k1.Point.Fn
 
 /** Joins as node-2 and behaves as `script` says instead of following the protocol. */
 async function impostor(script: (session: Awaited<ReturnType<Parameters<InviteHandler>[2]>>, coordinator: PartyId) => Promise<void>) {
-  const pool = new RelayPool();
+  const pool = new RelayPool({ signer: relayKeys.signer(ids[1]!) });
   const onInvite: InviteHandler = (_invite, from, join) => {
     void join().then((s) => script(s, from).catch(() => undefined));
   };
@@ -72,7 +75,9 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'tandem-cheat-'));
-    relay = await startRelay({ port: 0 });
+    // The impostors below are node-2 with its own keys (a compromised node), so the relay admits them.
+    relayKeys = await nodeRelayKeys(root, ids);
+    relay = await startRelay({ port: 0, nodes: relayKeys.nodes });
     relayAddress = `127.0.0.1:${relay.port}`;
     identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
     peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
@@ -152,7 +157,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
     // its round-1 message is corrupted on the way out.
     const dir = join(root, 'node-2');
     const store = await openEmbeddedStore(dir);
-    const pool = new RelayPool();
+    const pool = new RelayPool({ signer: relayKeys.signer(ids[1]!) });
     const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
     let ctx: NodeContext;
     const onInvite: InviteHandler = (invite, from, joinRoom) => {
@@ -187,6 +192,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       policies: new SqlPolicyStore(store.client),
       audit: new AuditLog(store.client),
       signingPublicKey: '',
+      relayCapability: () => '',
       channelPublicKey: '',
       rooms: new RoomStore(store.client),
       bans: new BanList(new SqlBanStore(store.client)),
@@ -199,6 +205,12 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
         if (!user) throw new Error('unknown user');
         return user;
       },
+      authenticateInvitation: async (evidence) => {
+        const user = await store.getUser((JSON.parse(evidence) as { vouched_user: UserId }).vouched_user);
+        if (!user) throw new Error('unknown user');
+        return user;
+      },
+      authenticateInvitedAdmin: async () => undefined,
       log: () => {},
     };
     await network.start();

@@ -211,7 +211,8 @@ for (const [backend, base] of [['embedded', 17000], ['postgres', 17050]] as cons
     const key = await createUser();
     const { keyId, pub } = await keygen(key, 3, 2);
     const port = base + 40;
-    const relay = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', String(port)], { stdio: 'pipe' });
+    // Another relay of the same cluster: it admits the nodes by the cluster's file, as the first does.
+    const relay = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', String(port), '--nodes', join(tc.dataDir, 'cluster.json')], { stdio: 'pipe' });
     try {
       await new Promise<void>((resolve, reject) => {
         relay.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
 import { api } from '../helpers/cluster.js';
 import { devPortsBusy, interrupt, portOpen, startDev } from '../helpers/dev-cluster.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
- * The README's `npm start` contract: relay on 7000, node-1..3 on 7001..7003, an admin key
+ * The README's `npm start` contract: relay on 7000, node-1..3 on 7001..7003, an admin key per node
  * generated and shown once, Ctrl-C stops everything, a restart keeps users and keys.
  */
 describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
@@ -21,20 +22,26 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
   });
   after(async () => {
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   });
 
   test('ports, admin key shown once, Ctrl-C, restart keeps state', async (t) => {
     if (busy) return t.skip('ports 7000-7003 or 9545 are in use (is a dev cluster running?)');
     const first = await startDev(dataDir);
     const admin = first.adminKey;
-    assert.ok(admin, 'the generated admin key is printed at first start');
+    assert.ok(admin, 'the generated admin keys are printed at first start');
+    const keys = first.adminKeys;
+    assert.deepEqual(Object.keys(keys), ['node-1', 'node-2', 'node-3']);
+    assert.equal(new Set(Object.values(keys)).size, 3, 'each node has its own admin key');
     assert.ok(await portOpen(7000), 'relay on 7000');
     for (const port of [7001, 7002, 7003]) assert.equal((await api(`http://127.0.0.1:${port}`, 'GET', '/health')).status, 200);
     assert.equal((await api('http://127.0.0.1:9545', 'GET', '/health')).status, 200, 'wallet gateway on 9545');
     const scope = /scope\s+(\S+)\s+\(TANDEM_SCOPE_ID/.exec(first.stdout())?.[1];
     assert.ok(scope, 'without TANDEM_SCOPE_ID a dev scope is made and printed');
 
-    const user = await api('http://127.0.0.1:7003', 'POST', '/admin/create-user', { key: admin });
+    assert.equal((await api('http://127.0.0.1:7003', 'POST', '/admin/create-user', { key: admin })).status, 401, "node-1's admin key is not node-3's");
+    const user = await api('http://127.0.0.1:7003', 'POST', '/admin/create-user', { key: keys['node-3'] });
+    assert.equal(user.status, 200, 'a user made with node-3 admin key exists on every node');
     const key = String(user.body.api_key);
     const kg = await api('http://127.0.0.1:7001', 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2 } });
     const keyId = String(kg.body.key_id);
@@ -44,7 +51,7 @@ describe('npm start (dev cluster contract)', { timeout: 240_000 }, () => {
 
     const second = await startDev(dataDir);
     try {
-      assert.ok(!second.stdout().includes(admin), 'the admin key is never shown again');
+      for (const k of Object.values(keys)) assert.ok(!second.stdout().includes(k), 'the admin keys are never shown again');
       assert.ok(!second.stdout().includes('Admin API key'));
       assert.ok(second.stdout().includes(`scope    ${scope}`), 'the dev scope is kept across restarts');
       const msg = randomBytes(32);

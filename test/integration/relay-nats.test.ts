@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect as tcpConnect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -17,6 +19,7 @@ import { partySubject } from '../../src/relay/nats-backplane.js';
 import { MAX_FRAME_BYTES, RELAY_CLOSE_BACKPLANE_LOST } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
 import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
+import { TEST_RELAY, testRelayNodes } from '../helpers/relay-auth.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 const NATS_URL = process.env.TANDEM_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -27,6 +30,9 @@ const RUN = `${process.pid}_${Date.now().toString(36)}`;
 /** The stream the two relay processes share; others are made by single tests. */
 const STREAM = `TRT_${RUN}`;
 const streams = new Set<string>([STREAM]);
+/** The relay processes' list of nodes (the stand-in nodes whose capabilities admit this file's parties). */
+const NODES_FILE = join(tmpdir(), `tandem-relay-nats-nodes-${RUN}.json`);
+const cap = (room: string, party: string) => TEST_RELAY.capability(room, party);
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (d: Uint8Array): string => Buffer.from(d).toString('utf8');
@@ -98,8 +104,9 @@ async function runRelayToExit(args: string[], env: Record<string, string>, ms = 
   return { code, stdout, stderr };
 }
 
+/** Joins present a capability, as a room client's do (helpers/relay-auth.ts). */
 async function clientFor(t: TestContext, url: string): Promise<RelayClient> {
-  const client = await RelayClient.connect(url);
+  const client = TEST_RELAY.admit(await RelayClient.connect(url));
   t.after(() => client.close());
   return client;
 }
@@ -160,11 +167,12 @@ async function natsProxy(): Promise<{ url: string; cut(): Promise<void>; restore
 }
 
 describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
-  const env = { TANDEM_RELAY_NATS_URL: NATS_URL, TANDEM_RELAY_NATS_STREAM: STREAM };
+  const env = { TANDEM_RELAY_NATS_URL: NATS_URL, TANDEM_RELAY_NATS_STREAM: STREAM, TANDEM_RELAY_NODES_FILE: NODES_FILE };
   const relayA = new RelayProcess(PORT_A, env);
   const relayB = new RelayProcess(PORT_B, env);
 
   before(async () => {
+    await writeFile(NODES_FILE, JSON.stringify({ nodes: TEST_RELAY.nodes.map((n) => ({ id: n.id, signing_key: Buffer.from(n.signingKey).toString('hex') })) }));
     await relayA.start();
     await relayB.start();
   });
@@ -173,6 +181,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     await relayA.kill('SIGTERM');
     await relayB.kill('SIGTERM');
     await deleteStreams();
+    await rm(NODES_FILE, { force: true });
   });
 
   test('parties on two relay processes exchange messages both ways, in order', async (t) => {
@@ -252,7 +261,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
 
   test('a relay killed with SIGKILL loses nothing it accepted: parties that reconnect, to it or the other, get it', async (t) => {
     // 1. Accepted by A for a party not joined anywhere; A is killed and restarted; bob joins on A.
-    const a = await RelayClient.connect(relayA.url);
+    const a = TEST_RELAY.admit(await RelayClient.connect(relayA.url));
     await a.join('x-4', 'alice', () => {});
     for (const n of [1, 2, 3]) a.send('x-4', 'alice', 'bob', bytes(`before kill ${n}`));
     await flush(a);
@@ -267,7 +276,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
 
     // 2. carol is joined on B when B is killed; what is sent to her meanwhile (through A) reaches
     // her when she reconnects, here to A.
-    const c = await RelayClient.connect(relayB.url);
+    const c = TEST_RELAY.admit(await RelayClient.connect(relayB.url));
     const inC = inbox();
     await c.join('x-4', 'carol', inC.onMessage);
     const a2 = await clientFor(t, relayA.url);
@@ -330,7 +339,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'frame too large' });
     raw.send({ t: 'send', room: 'x-6', from: 'alice', to: 'bob', data: 'aGk=' });
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'not joined as alice in x-6' });
-    raw.send({ t: 'join', room: 'x-6', party: 'mallory', req: 1 });
+    raw.send({ t: 'join', room: 'x-6', party: 'mallory', req: 1, cap: cap('x-6', 'mallory') });
     assert.deepEqual(await raw.next(), { t: 'joined', room: 'x-6', party: 'mallory', req: 1 });
     raw.send({ t: 'send', room: 'x-6', from: 'alice', to: 'bob', data: 'aGk=' });
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'not joined as alice in x-6' });
@@ -341,7 +350,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     raw.send({ t: 'send', room: 'x-6', from: 'mallory', to: 'bob', data: 'not base64!' });
     raw.send({ t: 'send', room: 'x-6', from: 'mallory', to: 'bob', data: Buffer.from(big).toString('base64') });
     const b = await rawSocket(t, relayB.url);
-    b.send({ t: 'join', room: 'x-6', party: 'bob', req: 2 });
+    b.send({ t: 'join', room: 'x-6', party: 'bob', req: 2, cap: cap('x-6', 'bob') });
     assert.deepEqual(await b.next(), { t: 'joined', room: 'x-6', party: 'bob', req: 2 });
     assert.deepEqual(await b.next(), { t: 'msg', room: 'x-6', from: 'mallory', to: 'bob', data: 'not base64!' });
     const m = await b.next();
@@ -354,8 +363,11 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     streams.add(stream);
     const logs: string[] = [];
     // base64 of 300 bytes is 400 characters, 300 bytes stored: the stream holds about three.
+    // The sender is a node: clients are also held to shares of the stream (tested below), this is what NATS enforces itself.
+    const alice = testRelayNodes(['alice']);
     const relay = await startRelay({
       port: 0,
+      nodes: [...alice.nodes, ...TEST_RELAY.nodes],
       roomTtlMs: 1500,
       maxBufferedPerRoom: 2,
       maxTotalBufferBytes: 1200,
@@ -366,7 +378,8 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     assert.equal(relay.backplane, 'nats');
     assert.equal(relay.connected, true);
     const url = relayUrl(`127.0.0.1:${relay.port}`);
-    const a = await clientFor(t, url);
+    const a = alice.admit(await RelayClient.connect(url, { signer: alice.signer('alice') }));
+    t.after(() => a.close());
     const errors: string[] = [];
     a.onError((r) => errors.push(r));
     await a.join('x-7', 'alice', () => {});
@@ -396,6 +409,43 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     assert.deepEqual(inD.got, []);
   });
 
+  test('a flooding client gets its share of the stream, not all of it: another client\'s message is still held for its recipient', async (t) => {
+    const stream = `TRT_${RUN}_shares`;
+    streams.add(stream);
+    // 12,000 bytes of stream; one node's reserve (4,000) leaves 8,000 for clients, 4,000 each.
+    const relay = await startRelay({
+      port: 0,
+      nodes: TEST_RELAY.nodes,
+      maxTotalBufferBytes: 12_000,
+      maxSenderBufferBytes: 4000,
+      backplane: { type: 'nats', url: NATS_URL, stream },
+    });
+    t.after(() => relay.close());
+    const url = relayUrl(`127.0.0.1:${relay.port}`);
+    const flooder = await clientFor(t, url);
+    const errors: string[] = [];
+    flooder.onError((r) => errors.push(r));
+    await flooder.join('x-9', 'flooder', () => {});
+    // base64 of 750 bytes is 1,000 characters: four fit the flooder's share.
+    for (let i = 0; i < 20; i++) flooder.send('x-9', 'flooder', 'absent', new Uint8Array(750).fill(i));
+    await flush(flooder);
+    await until(() => errors.length >= 16, 'the flooder refused');
+    assert.ok(errors.every((e) => /your share of the relay buffers/.test(e)), errors[0]);
+
+    const phone = await clientFor(t, url);
+    const perrors: string[] = [];
+    phone.onError((r) => perrors.push(r));
+    await phone.join('x-10', 'phone', () => {});
+    phone.send('x-10', 'phone', 'laptop', bytes('held for the laptop'));
+    await flush(phone);
+    const laptop = await clientFor(t, url);
+    const got = inbox();
+    await laptop.join('x-10', 'laptop', got.onMessage);
+    await got.waitFor(1);
+    assert.deepEqual(got.texts(), ['held for the laptop']);
+    assert.deepEqual(perrors, []);
+  });
+
   test('NATS unreachable: the relay refuses to start, with a clear error', async () => {
     const probe = createServer();
     probe.listen(0, '127.0.0.1');
@@ -404,23 +454,27 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
 
     const started = Date.now();
-    const r = await runRelayToExit(['--port', '0', '--nats', `nats://127.0.0.1:${closedPort}`], {});
+    const r = await runRelayToExit(['--port', '0', '--nodes', NODES_FILE, '--nats', `nats://127.0.0.1:${closedPort}`], {});
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`relay: NATS at nats://127\\.0\\.0\\.1:${closedPort} is unreachable`));
     assert.ok(!r.stdout.includes('listening'));
     assert.ok(Date.now() - started < 10_000);
 
     await assert.rejects(
-      startRelay({ port: 0, backplane: { type: 'nats', url: `nats://127.0.0.1:${closedPort}`, timeoutMs: 1000 } }),
+      startRelay({ port: 0, nodes: TEST_RELAY.nodes, backplane: { type: 'nats', url: `nats://127.0.0.1:${closedPort}`, timeoutMs: 1000 } }),
       /NATS at nats:\/\/127\.0\.0\.1:\d+ is unreachable/,
     );
     // A bad stream name, or a stream without a URL, is a usage error.
-    const bad = await runRelayToExit(['--port', '0', '--nats', NATS_URL, '--nats-stream', 'a.b'], {});
+    const bad = await runRelayToExit(['--port', '0', '--nodes', NODES_FILE, '--nats', NATS_URL, '--nats-stream', 'a.b'], {});
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /invalid NATS stream name/);
     const noUrl = await runRelayToExit(['--port', '0', '--nats-stream', 'X'], { TANDEM_RELAY_NATS_URL: '' });
     assert.equal(noUrl.code, 2);
     assert.match(noUrl.stderr, /needs a NATS URL/);
+    // A relay without its list of nodes would admit nobody (or, before, anyone): it does not start.
+    const noNodes = await runRelayToExit(['--port', '0', '--nats', NATS_URL], { TANDEM_RELAY_NODES_FILE: '' });
+    assert.equal(noNodes.code, 2);
+    assert.match(noNodes.stderr, /needs its nodes file/);
   });
 
   test('NATS lost at run time: sockets are closed, joins and sends refused at once; it recovers by itself', async (t) => {
@@ -429,12 +483,12 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     const proxy = await natsProxy();
     t.after(() => proxy.close());
     const statuses: boolean[] = [];
-    const relay = await startRelay({ port: 0, backplane: { type: 'nats', url: proxy.url, stream, timeoutMs: 2000 } });
+    const relay = await startRelay({ port: 0, nodes: TEST_RELAY.nodes, backplane: { type: 'nats', url: proxy.url, stream, timeoutMs: 2000 } });
     t.after(() => relay.close());
     relay.onStatus((up) => statuses.push(up));
     const url = relayUrl(`127.0.0.1:${relay.port}`);
 
-    const a = await RelayClient.connect(url);
+    const a = TEST_RELAY.admit(await RelayClient.connect(url));
     const inA = inbox();
     await a.join('x-8', 'alice', inA.onMessage);
     const closed = new Promise<string>((resolve) => a.onClose(resolve));
@@ -447,7 +501,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
     // A party arriving now is told at once, not left waiting.
     const raw = await rawSocket(t, url);
     const started = Date.now();
-    raw.send({ t: 'join', room: 'x-8', party: 'bob', req: 1 });
+    raw.send({ t: 'join', room: 'x-8', party: 'bob', req: 1, cap: cap('x-8', 'bob') });
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'relay backplane unavailable', req: 1 });
     raw.send({ t: 'send', room: 'x-8', from: 'bob', to: 'alice', data: 'aGk=' });
     assert.deepEqual(await raw.next(), { t: 'error', reason: 'not joined as bob in x-8' });
@@ -467,7 +521,7 @@ describe('relay over NATS JetStream', { timeout: 180_000 }, () => {
   });
 
   test('without a NATS URL the relay is the in-process one', async (t) => {
-    const relay = await startRelay({ port: 0 });
+    const relay = await startRelay({ port: 0, nodes: TEST_RELAY.nodes });
     t.after(() => relay.close());
     assert.equal(relay.backplane, 'memory');
     assert.equal(relay.connected, true);

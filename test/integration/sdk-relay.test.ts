@@ -11,6 +11,7 @@ import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
 import { fromBase64, RelayConnection, toBase64 } from '../../src/sdk/relay-connection.js';
+import { TEST_RELAY } from '../helpers/relay-auth.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 /**
@@ -26,19 +27,20 @@ const connectSdk = (url: string, timeoutMs?: number) =>
   RelayConnection.connect(url, timeoutMs === undefined ? { WebSocket } : { WebSocket, timeoutMs });
 
 async function relayFor(t: TestContext) {
-  const relay = await startRelay({ host: '127.0.0.1', port: 0 });
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, nodes: TEST_RELAY.nodes });
   t.after(() => relay.close());
   return { relay, url: relayUrl(`127.0.0.1:${relay.port}`) };
 }
 
 async function nodeClient(t: TestContext, url: string): Promise<RelayClient> {
-  const c = await RelayClient.connect(url);
+  // Joins present a capability, as a room client's do (helpers/relay-auth.ts).
+  const c = TEST_RELAY.admit(await RelayClient.connect(url));
   t.after(() => c.close());
   return c;
 }
 
 async function sdkClient(t: TestContext, url: string): Promise<RelayConnection> {
-  const c = await connectSdk(url);
+  const c = TEST_RELAY.admit(await connectSdk(url));
   t.after(() => c.close());
   return c;
 }
@@ -244,7 +246,7 @@ test('SDK connect rejects on a closed port and times out on a silent server', as
 
 test('SDK close is clean; a dropped relay is reported to onClose and joins fail', async (t) => {
   const { relay, url } = await relayFor(t);
-  const a = await connectSdk(url);
+  const a = TEST_RELAY.admit(await connectSdk(url));
   await a.join('r', 'a', () => {});
   const reasons: string[] = [];
   a.onClose((r) => reasons.push(r));
@@ -256,7 +258,7 @@ test('SDK close is clean; a dropped relay is reported to onClose and joins fail'
   await a.close(); // idempotent
   await assert.rejects(a.join('r', 'a', () => {}), /socket is closed/);
 
-  const b = await connectSdk(url);
+  const b = TEST_RELAY.admit(await connectSdk(url));
   const pending = b.join('r', 'b', () => {}, { timeoutMs: 5000 });
   await pending;
   const dropped = new Promise<string>((resolve) => b.onClose(resolve));
@@ -301,7 +303,7 @@ class BrowserLikeWebSocket {
 
 test('RelayConnection over a browser-like WebSocket (no ping events, no terminate)', async (t) => {
   const { url } = await relayFor(t);
-  const a = await RelayConnection.connect(url, { WebSocket: BrowserLikeWebSocket });
+  const a = TEST_RELAY.admit(await RelayConnection.connect(url, { WebSocket: BrowserLikeWebSocket }));
   t.after(() => a.close());
   await exchange(a, await nodeClient(t, url), 'browser-1');
   const reasons: string[] = [];

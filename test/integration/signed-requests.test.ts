@@ -7,6 +7,7 @@ import { ethers } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
 import { signRequest, type RequestKeyType } from '../../src/shared/request-signature.js';
 import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { generateRequestKey, TandemApiError, TandemNodeClient } from '../../src/sdk/index.js';
 
 /**
  * Users who sign each request instead of sending an API key, against a real cluster:
@@ -18,8 +19,11 @@ for (const [backend, base] of [['embedded', 17600], ['postgres', 17650]] as cons
   let tc: TestCluster;
   let urls: string[];
 
+  const admin = { type: 'ed25519' as const, privateKey: ed25519.utils.randomSecretKey() };
+
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    // The admin's key pinned: create-user spans nodes only on the admin's signature.
+    tc = await startTestCluster(base, { TANDEM_ADMIN_PUBLIC_KEY: `ed25519:${Buffer.from(ed25519.getPublicKey(admin.privateKey)).toString('hex')}` }, backend);
     urls = tc.cluster.nodes.map((n) => n.url);
   });
   after(async () => {
@@ -29,9 +33,8 @@ for (const [backend, base] of [['embedded', 17600], ['postgres', 17650]] as cons
   async function newUser(type: RequestKeyType) {
     const privateKey = type === 'ed25519' ? ed25519.utils.randomSecretKey() : p256.utils.randomSecretKey();
     const publicKey = type === 'ed25519' ? ed25519.getPublicKey(privateKey) : p256.getPublicKey(privateKey);
-    const r = await api(urls[0]!, 'POST', '/admin/create-user', { key: ADMIN_KEY, body: { public_key: { type, key: Buffer.from(publicKey).toString('hex') } } });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    const userId = String(r.body.user_id);
+    const made = await new TandemNodeClient({ nodes: urls, credential: { adminKey: admin } }).createUser({ publicKey: { type, key: Buffer.from(publicKey).toString('hex') } });
+    const userId = made.user_id;
     /** A request signed now, to send as is (or again). */
     const signed = (method: 'GET' | 'POST', path: string, body?: unknown, ts?: number) => {
       const raw = body === undefined ? '' : JSON.stringify(body);
@@ -92,5 +95,32 @@ for (const [backend, base] of [['embedded', 17600], ['postgres', 17650]] as cons
       const sig = ethers.Signature.from({ r: `0x${s.signature.slice(0, 64)}`, s: `0x${s.signature.slice(64)}`, v: 27 + s.recovery_id });
       assert.equal(ethers.recoverAddress(`0x${hashes[i]}`, sig), address);
     });
+  });
+
+  test('setRequestKey: an API-key user moves to signing on every node; its API key can then neither change the key nor span nodes', async () => {
+    const adminClient = new TandemNodeClient({ nodes: urls, credential: { adminKey: admin } });
+    const { user_id, api_key } = await adminClient.createUser();
+    // A bearer admin key alone no longer creates users: the peers want the admin's signature.
+    const bearerAdmin = await api(urls[0]!, 'POST', '/admin/create-user', { key: ADMIN_KEY });
+    assert.equal(bearerAdmin.body.err_type, 'access_denied', JSON.stringify(bearerAdmin.body));
+
+    const asBearer = new TandemNodeClient({ nodes: urls, credential: { apiKey: api_key } });
+    const kg = await asBearer.keygen('bip340', { num_parties: 3, threshold: 2 });
+    const key = generateRequestKey('p256');
+    await asBearer.setRequestKey({ type: 'p256', key: key.publicKey });
+    await asBearer.setRequestKey({ type: 'p256', key: key.publicKey }); // the same again: no change, no error
+    const other = generateRequestKey('ed25519');
+    await assert.rejects(asBearer.forNode(urls[1]!).setRequestKey({ type: 'ed25519', key: other.publicKey }), (e: unknown) => e instanceof TandemApiError && e.errType === 'access_denied');
+    await assert.rejects(asBearer.sign('bip340', { key_id: kg.key_id, msg: randomBytes(32).toString('hex') }), (e: unknown) => e instanceof TandemApiError && e.errType === 'access_denied' && /node-2: refused \(access_denied\)/.test(e.message));
+
+    const asSigner = new TandemNodeClient({ nodes: urls, credential: { userId: user_id, key } });
+    const msg = randomBytes(32);
+    const { signature } = await asSigner.sign('bip340', { key_id: kg.key_id, msg: msg.toString('hex') });
+    assert.ok(ecc.verifySchnorr(msg, Buffer.from(kg.public_key, 'hex'), Buffer.from(signature, 'hex')), 'tiny-secp256k1 accepts the signature');
+    // Signed by the current key, the key may change (on each node).
+    await asSigner.setRequestKey({ type: 'ed25519', key: other.publicKey });
+    const rotated = new TandemNodeClient({ nodes: urls, credential: { userId: user_id, key: other } });
+    const again = await rotated.sign('bip340', { key_id: kg.key_id, msg: msg.toString('hex') });
+    assert.ok(ecc.verifySchnorr(msg, Buffer.from(kg.public_key, 'hex'), Buffer.from(again.signature, 'hex')));
   });
 });

@@ -14,6 +14,7 @@ import { captureSdkRequests, WireClient, postRpc, type RpcAnswer } from '../help
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 import { EIP712_DOMAIN_TYPE, MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
  * The unmodified @0xpass/passport SDK against the real dev cluster (`npm start`): every
@@ -58,6 +59,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
   after(async () => {
     if (dev) await interrupt(dev.child);
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   });
 
   test('GET /enclave-public-key is an RSA key of at least 2048 bits; CORS allows the encrypted headers', async (t) => {
@@ -342,6 +344,7 @@ describe('wallet gateway with the unmodified Passport SDK', { timeout: 600_000 }
         database: { kind: 'embedded', dir: join(dataDir, 'gateway-short', 'db') },
         nodes: ['http://127.0.0.1:7001', 'http://127.0.0.1:7002', 'http://127.0.0.1:7003'],
         adminKey: dev!.adminKey!,
+        kekHex: randomBytes(32).toString('hex'),
         sessionTtlSeconds: 5,
         devScope: { scopeId: 'short' },
       });

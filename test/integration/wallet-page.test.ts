@@ -9,6 +9,7 @@ import { verifyMessage } from 'ethers';
 import type { Browser, Page } from 'playwright-core';
 import { assertChromium, launchChromium } from '../helpers/chromium.js';
 import { DEV_PORTS, interrupt, portOpen, startDev, type DevCluster } from '../helpers/dev-cluster.js';
+import { secretsDirOf } from '../../src/cluster/secrets.js';
 
 /**
  * The wallet page (web/, built into dist/web/ by web/build.mjs) in real headless Chromium
@@ -35,6 +36,7 @@ describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { 
     await browser?.close().catch(() => undefined);
     if (dev) await interrupt(dev.child);
     await rm(dataDir, { recursive: true, force: true });
+    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
   });
 
   test('register, log in, sign; the signature recovers to the account', async (t) => {

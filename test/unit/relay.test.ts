@@ -9,22 +9,24 @@ import { RelayPool } from '../../src/relay/pool.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay, type RelayOptions } from '../../src/relay/server.js';
 import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
+import { TEST_RELAY } from '../helpers/relay-auth.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 async function relayFor(
   t: TestContext,
-  opts: Omit<RelayOptions, 'port' | 'host' | 'log'> = {},
+  opts: Omit<RelayOptions, 'port' | 'host' | 'log' | 'nodes'> & { nodes?: RelayOptions['nodes'] } = {},
 ) {
   const logs: string[] = [];
-  const relay = await startRelay({ host: '127.0.0.1', port: 0, log: (m) => logs.push(m), ...opts });
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, log: (m) => logs.push(m), nodes: TEST_RELAY.nodes, ...opts });
   t.after(() => relay.close());
   return { relay, logs, address: `127.0.0.1:${relay.port}`, url: relayUrl(`127.0.0.1:${relay.port}`) };
 }
 
+/** A client whose joins present a capability, as a room client's do (see helpers/relay-auth.ts). */
 async function clientFor(t: TestContext, url: string): Promise<RelayClient> {
-  const client = await RelayClient.connect(url);
+  const client = TEST_RELAY.admit(await RelayClient.connect(url));
   t.after(() => client.close());
   return client;
 }
@@ -177,7 +179,7 @@ test('relay answers malformed frames with error and keeps serving', async (t) =>
   assert.deepEqual(await raw.next(), { t: 'error', reason: 'frame too large' });
 
   // The same socket still works after all that.
-  raw.ws.send(JSON.stringify({ t: 'join', room: 'r', party: 'a', req: 10 }));
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r', party: 'a', req: 10, cap: TEST_RELAY.capability('r', 'a') }));
   assert.deepEqual(await raw.next(), { t: 'joined', room: 'r', party: 'a', req: 10 });
 
   // Far beyond the limit ws drops the socket (1009) without reading it all; others are unaffected.
@@ -191,16 +193,16 @@ test('one connection joins at most maxJoinsPerConnection rooms; leaving frees a 
   const { url } = await relayFor(t, { maxJoinsPerConnection: 3 });
   const raw = await rawSocket(t, url);
   for (let i = 0; i < 3; i++) {
-    raw.ws.send(JSON.stringify({ t: 'join', room: `r${i}`, party: 'a', req: i }));
+    raw.ws.send(JSON.stringify({ t: 'join', room: `r${i}`, party: 'a', req: i, cap: TEST_RELAY.capability(`r${i}`, 'a') }));
     assert.deepEqual(await raw.next(), { t: 'joined', room: `r${i}`, party: 'a', req: i });
   }
-  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 3 }));
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 3, cap: TEST_RELAY.capability('r3', 'a') }));
   assert.deepEqual(await raw.next(), { t: 'error', reason: 'more than 3 rooms joined on one connection', req: 3 });
   // Joining a room it is in already is no new place.
-  raw.ws.send(JSON.stringify({ t: 'join', room: 'r0', party: 'a', req: 4 }));
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r0', party: 'a', req: 4, cap: TEST_RELAY.capability('r0', 'a') }));
   assert.deepEqual(await raw.next(), { t: 'joined', room: 'r0', party: 'a', req: 4 });
   raw.ws.send(JSON.stringify({ t: 'leave', room: 'r1', party: 'a' }));
-  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 5 }));
+  raw.ws.send(JSON.stringify({ t: 'join', room: 'r3', party: 'a', req: 5, cap: TEST_RELAY.capability('r3', 'a') }));
   assert.deepEqual(await raw.next(), { t: 'joined', room: 'r3', party: 'a', req: 5 });
   const other = await clientFor(t, url);
   await other.join('r4', 'b', () => {});
@@ -215,7 +217,7 @@ test('client join rejects with the relay reason', async (t) => {
 
 test('an idle room expires with its buffer; a joined member keeps it alive', async (t) => {
   const { url, logs } = await relayFor(t, { roomTtlMs: 100 });
-  const a = await RelayClient.connect(url);
+  const a = TEST_RELAY.admit(await RelayClient.connect(url));
   await a.join('idle', 'alice', () => {});
   a.send('idle', 'alice', 'bob', bytes('lost'));
   const keeper = await clientFor(t, url);
@@ -269,8 +271,9 @@ test('a full room buffer drops its oldest message', async (t) => {
 });
 
 test('buffers are bounded in bytes: a room drops its oldest, the relay refuses beyond its total', async (t) => {
-  // base64 of 300 bytes is 400 characters: two fit a 1,000-character room, three don't.
-  const { url, logs } = await relayFor(t, { maxRoomBufferBytes: 1000, maxTotalBufferBytes: 1500 });
+  // base64 of 300 bytes is 400 characters: two fit a 1,000-character room, three don't. Of
+  // 3,000 characters in all, half is kept for nodes: this client may hold three messages.
+  const { url, logs } = await relayFor(t, { maxRoomBufferBytes: 1000, maxTotalBufferBytes: 3000 });
   const a = await clientFor(t, url);
   const errors: string[] = [];
   a.onError((reason) => errors.push(reason));
@@ -337,7 +340,7 @@ test('client connect rejects on a closed port and on a silent server', async (t)
 
 test('client reports a dropped socket and refuses to send afterwards', async (t) => {
   const { relay, url } = await relayFor(t);
-  const c = await RelayClient.connect(url);
+  const c = TEST_RELAY.admit(await RelayClient.connect(url));
   const pendingJoin = c.join('drop', 'alice', () => {}, { timeoutMs: 5000 });
   await pendingJoin;
   const reasons: string[] = [];

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadKek, shareAad } from '../../src/crypto/share-seal.js';
+import { loadKek, sealedKekId, shareAad } from '../../src/crypto/share-seal.js';
 
 const POSIX = process.platform !== 'win32';
 const KEK_HEX = '0f'.repeat(32);
@@ -22,11 +22,13 @@ describe('Kek seal/open', () => {
   const aad = shareAad('node-1', 'key-1', 'bip340');
   const secret = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 
-  test('round trip; the format is version | iv | ct | tag', async () => {
+  test('round trip; the format is version 2 | KEK id | iv | ct | tag', async () => {
     const kek = await loadKek({ env: KEK_HEX, keyFile: join(dir, 'unused') });
     const sealed = kek.seal(secret, aad);
-    assert.equal(sealed.length, 1 + 12 + secret.length + 16);
-    assert.equal(sealed[0], 1);
+    assert.equal(sealed.length, 1 + 8 + 12 + secret.length + 16);
+    assert.equal(sealed[0], 2);
+    assert.equal(Buffer.from(sealed.subarray(1, 9)).toString('hex'), kek.currentId);
+    assert.equal(sealedKekId(sealed), kek.currentId);
     assert.deepEqual(kek.open(sealed, aad), secret);
     // Fresh IV per seal.
     assert.notDeepEqual(kek.seal(secret, aad), sealed);
@@ -35,13 +37,13 @@ describe('Kek seal/open', () => {
   test('tampering with any part is rejected', async () => {
     const kek = await loadKek({ env: KEK_HEX, keyFile: join(dir, 'unused') });
     const sealed = kek.seal(secret, aad);
-    const parts = { version: 0, iv: 1, ciphertext: 13, tag: sealed.length - 1 };
+    const parts = { version: 0, kekId: 1, iv: 9, ciphertext: 21, tag: sealed.length - 1 };
     for (const [part, at] of Object.entries(parts)) {
       const bad = Uint8Array.from(sealed);
       bad[at] = (bad[at] ?? 0) ^ 0x01;
       assert.throws(() => kek.open(bad, aad), /sealed share/, part);
     }
-    assert.throws(() => kek.open(sealed.subarray(0, 28), aad), /truncated/);
+    assert.throws(() => kek.open(sealed.subarray(0, 36), aad), /truncated/);
   });
 
   test('wrong AAD or wrong KEK is rejected without leaking the key', async () => {
@@ -57,7 +59,7 @@ describe('Kek seal/open', () => {
     const otherKek = await loadKek({ env: 'f0'.repeat(32), keyFile: join(dir, 'unused') });
     assert.throws(
       () => otherKek.open(sealed, aad),
-      (err: Error) => /failed authentication/.test(err.message) && !err.message.includes(KEK_HEX),
+      (err: Error) => /which is not configured/.test(err.message) && !err.message.includes(KEK_HEX),
     );
   });
 
@@ -97,7 +99,7 @@ describe('loadKek', () => {
     const fromFile = await loadKek({ keyFile });
     const fromEnv = await loadKek({ env: KEK_HEX, keyFile });
     const aad = shareAad('n', 'k', 'ecdsa');
-    assert.throws(() => fromEnv.open(fromFile.seal(Uint8Array.of(9), aad), aad), /failed authentication/);
+    assert.throws(() => fromEnv.open(fromFile.seal(Uint8Array.of(9), aad), aad), /which is not configured/);
   });
 
   test('a key file of the wrong size is refused', async () => {

@@ -26,6 +26,11 @@ const CHALLENGE_LOCK_SPACE = 0x6368616c; // "chal"
 export class SqlGatewayStore implements GatewayStore {
   constructor(private readonly sql: SqlClient) {}
 
+  /** The database underneath, for KEK rotation (storage/reseal.ts). */
+  get client(): SqlClient {
+    return this.sql;
+  }
+
   async getSetting(name: string): Promise<Uint8Array | undefined> {
     const { rows } = await this.sql.query<{ value: Uint8Array }>('select value from settings where name = $1', [name]);
     return rows[0] ? new Uint8Array(rows[0].value) : undefined;
@@ -312,6 +317,6 @@ function lambdaOf(r: LambdaRow): LambdaRecord {
 }
 
 /** The gateway's database: embedded under its data directory, or its schema on PostgreSQL (shared by every copy). */
-export async function openGatewayStore(db: DatabaseConfig): Promise<GatewayStore> {
+export async function openGatewayStore(db: DatabaseConfig): Promise<SqlGatewayStore> {
   return new SqlGatewayStore(await openDatabase(db, (sql) => runMigrations(sql, GATEWAY_MIGRATIONS)));
 }

@@ -26,14 +26,22 @@ export interface NodeContext {
   /** How long to wait for any one message of a peer. */
   stepTimeoutMs: number;
   /**
-   * A bearer API key, or a signed request (see signed-requests.ts); `fresh` marks the
-   * request's first sight on this node, where its nonce is spent: the HTTP edge of the
-   * coordinator, and every participant's invitation (so one request is one ceremony per node).
+   * At the HTTP edge: a bearer API key, or a signed request (see signed-requests.ts); `fresh`
+   * marks the request's first sight on this node, where its nonce is spent.
    */
   authenticateUser(credential: string | undefined, fresh?: boolean): Promise<UserRecord>;
+  /**
+   * A participant's check of the caller behind an invitation, from its evidence
+   * (caller-evidence.ts): a signed request is spent here too, so one request is one
+   * ceremony per node.
+   */
+  authenticateInvitation(evidence: string): Promise<UserRecord>;
   /** Request-signing keys and seen nonces. */
   requestKeys: RequestAuthStore;
-  authenticateAdmin(credential: string | undefined): Promise<void>;
+  /** At the HTTP edge: this node's admin key, or the admin's signed request. */
+  authenticateAdmin(credential: string | undefined, fresh?: boolean): Promise<void>;
+  /** A participant's check of an admin operation; returns the admin's signed request if it came with one. */
+  authenticateInvitedAdmin(evidence: string): Promise<{ method: string; path: string; body: string } | undefined>;
   /**
    * This node's policy decision (PolicyGate); throws policy_validation_failed. The budgets
    * it took stay spent unless the ceremony releases them (see Reservation).
@@ -41,8 +49,10 @@ export interface NodeContext {
   authorize(req: AuthorizeRequest): Promise<Reservation>;
   policies: PolicyStore;
   audit: AuditLog;
-  /** Hex Ed25519 key the node signs its Rule Server requests with. */
+  /** Hex Ed25519 key the node signs its Rule Server requests (and relay joins) with. */
   signingPublicKey: string;
+  /** A relay capability for `party` in `room` until about `expiresAt` (relay-capabilities.ts). */
+  relayCapability(room: string, party: string, expiresAt: Date): string;
   /** Hex X25519 key of this node's ceremony channel (what a room's clients seal to). */
   channelPublicKey: string;
   rooms: RoomStore;
@@ -78,13 +88,13 @@ export function nodeHolders(ctx: NodeContext, parties: PartyId[]): PartyId[] {
 export async function gatherParties<T>(
   ctx: NodeContext,
   s: CeremonySession,
-  opts: { nodes: PartyId[]; clients: PartyId[]; need: number; op: Invite['op']; credential: string; relay: string },
+  opts: { nodes: PartyId[]; clients: PartyId[]; need: number; op: Invite['op']; evidence: string; relay: string },
   answer: (p: PartyId) => Promise<T>,
 ): Promise<{ winners: Array<[PartyId, T]>; losers: PartyId[]; failures: PeerFailure[] }> {
   const needNodes = opts.need - opts.clients.length;
   const nodes = needNodes > 0 ? opts.nodes : [];
-  await Promise.all(nodes.map((p) => ctx.network.invite(s, p, opts.op, opts.credential, opts.relay)));
-  // A client gets the operation itself (never the user's credential) and checks it is what it asked for.
+  await Promise.all(nodes.map((p) => ctx.network.invite(s, p, opts.op, opts.evidence, opts.relay)));
+  // A client gets the operation itself (never the caller's evidence) and checks it is what it asked for.
   for (const c of opts.clients) s.step(c, 'invite', { op: opts.op });
   const [fromClients, fromNodes] = await Promise.all([
     Promise.allSettled(opts.clients.map(answer)),

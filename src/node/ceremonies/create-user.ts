@@ -1,16 +1,20 @@
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
-import type { UserId } from '../../shared/ids.js';
+import type { PartyId, UserId } from '../../shared/ids.js';
 import { parseRequestPublicKey, type RequestKeyType } from '../../shared/request-signature.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
+import { adminEvidence } from '../caller-evidence.js';
+import { ProtocolError } from '../../protocols/errors.js';
 import { abortAll, type Participant, asPeerFailure, ceremonyError, participateInsert, type NodeContext } from './context.js';
 
 /**
  * A user exists on every node of the cluster, so that every node can check the caller of
  * a ceremony itself. The node that takes `create-user` makes the id and key, stores the
- * key's hash, and has every peer store it too; each peer checks the admin credential
- * itself. All or nothing: if any peer can't confirm, the user is removed everywhere.
+ * key's hash, and has every peer store it too. The admin's credential never travels: a
+ * peer gets the admin's signed request, which it verifies against its pinned admin key, or
+ * the coordinator's word, which it takes only without a pinned key (caller-auth.ts). All or
+ * nothing: if any peer can't confirm, the user is removed everywhere.
  */
 const OP = 'create-user';
 
@@ -38,7 +42,8 @@ export async function coordinateCreateUser(
       api_key_hash: toHex(apiKeyHash),
       ...(requestKey ? { request_key: { type: requestKey.type, key: toHex(requestKey.publicKey) } } : {}),
     };
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, adminCredential, ctx.defaultRelay)));
+    const evidence = adminEvidence(adminCredential);
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, evidence, ctx.defaultRelay)));
     const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'created', ctx.stepTimeoutMs)));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
     if (failures.length) {
@@ -63,14 +68,33 @@ export const participateCreateUser: Participant = async (ctx, invite, from, join
   const op = invite.op as Record<string, unknown>;
   const userId = String(op.user_id) as UserId;
   const insert = async () => {
-    await ctx.authenticateAdmin(invite.credential);
+    const signed = await ctx.authenticateInvitedAdmin(invite.evidence);
     if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
     const apiKeyHash = fromHex(String(op.api_key_hash), 32);
     const rk = op.request_key as { type?: unknown; key?: unknown } | undefined;
     const requestKey = rk === undefined ? undefined : parseRequestPublicKey(rk.type, rk.key);
     if (rk !== undefined && !requestKey) throw new TandemError('bad_request_params', 'malformed request key');
+    if (signed) checkSignedCreateUser(signed, requestKey, from);
     if (!(await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() }))) throw new TandemError('unique_violation', `user ${userId} exists already`);
     if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
   };
   await participateInsert(ctx, session, from, 'created', insert, () => ctx.store.deleteUser(userId));
 };
+
+/**
+ * The admin signed "create a user with this request key": a coordinator may not use it for
+ * another key (it would then sign as that user), nor for another operation.
+ */
+function checkSignedCreateUser(signed: { method: string; path: string; body: string }, requestKey: { type: string; publicKey: Uint8Array } | undefined, coordinator: PartyId): void {
+  const mismatch = (what: string) => new ProtocolError(`invitation does not match the admin's signed request (${what})`, coordinator);
+  if (signed.method !== 'POST' || signed.path.split('?')[0] !== '/admin/create-user') throw mismatch('operation');
+  let body: { public_key?: { type?: unknown; key?: unknown } } = {};
+  try {
+    if (signed.body !== '') body = JSON.parse(signed.body) as typeof body;
+  } catch {
+    throw mismatch('body');
+  }
+  const given = body?.public_key;
+  const same = given === undefined ? requestKey === undefined : requestKey !== undefined && given.type === requestKey.type && String(given.key).toLowerCase() === toHex(requestKey.publicKey);
+  if (!same) throw mismatch('public_key');
+}

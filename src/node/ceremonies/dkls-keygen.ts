@@ -8,6 +8,7 @@ import type { KeyId, PartyId } from '../../shared/ids.js';
 import type { UserRecord } from '../../storage/store.js';
 import type { Reservation } from '../policy-gate.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { userEvidence } from '../caller-evidence.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, abortCodeFor, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
@@ -67,7 +68,7 @@ async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: 
     session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
     const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
-    const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, credential: req.credential, relay };
+    const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, evidence: userEvidence(req.credential, user), relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, (p) => s.expect(p, 'ready', ctx.stepTimeoutMs));
     abortAll(s, losers, 'not_selected');
     if (winners.length < req.n - 1) throw notEnoughParties('key generation', winners.length + 1, req.n, failures);
@@ -110,8 +111,8 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
-      checkInvitationMatches(invite.credential, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
-      user = await ctx.authenticateUser(invite.credential, true);
+      checkInvitationMatches(invite.evidence, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
+      user = await ctx.authenticateInvitation(invite.evidence);
       release = ctx.keygens.enter(user.userId);
       reservation = await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, n);

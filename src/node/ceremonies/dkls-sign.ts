@@ -13,6 +13,7 @@ import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, abortCodeFor, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { userEvidence } from '../caller-evidence.js';
 import { auditSigned, signDecision } from './child-keys.js';
 import { deriveDkls, openDklsShare } from './dkls-shares.js';
 import { decodeItems } from '../../ceremony/exchange.js';
@@ -75,7 +76,7 @@ async function signAuthorized(ctx: NodeContext, req: DklsSignRequest, user: User
       ...(room ? { room_uuid: room.room.roomUuid } : {}),
     };
     const need = key.threshold - 1;
-    const gather = { nodes: candidates, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const gather = { nodes: candidates, clients: room?.clients ?? [], need, op, evidence: userEvidence(req.credential, user), relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const body = (await s.expect(p, 'ready', ctx.stepTimeoutMs)) as { contribution?: unknown };
       if (typeof body?.contribution !== 'string' || !/^[0-9a-f]{64}$/.test(body.contribution)) throw new ProtocolError('malformed ready message', p);
@@ -126,8 +127,8 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       }
       // Checked before the nonce is spent (a mismatched invitation must not burn the request),
       // then spent here, on this node: one signed request admits one ceremony per node.
-      checkInvitationMatches(invite.credential, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
-      const user = await ctx.authenticateUser(invite.credential, true);
+      checkInvitationMatches(invite.evidence, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
+      const user = await ctx.authenticateInvitation(invite.evidence);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);

@@ -11,6 +11,7 @@ import type { Reservation } from '../policy-gate.js';
 import { frostSuite } from '../families.js';
 import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { userEvidence } from '../caller-evidence.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, abortCodeFor, gatherParties, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
@@ -65,7 +66,7 @@ async function keygenAuthorized(ctx: NodeContext, req: KeygenRequest, user: User
     const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
     const mine = dkg.round1();
     const need = req.n - 1;
-    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, evidence: userEvidence(req.credential, user), relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const r1 = parseDkgRound1(await s.expect(p, 'r1', ctx.stepTimeoutMs), p);
       if (r1.from !== p) throw new ProtocolError('round-1 package carries another party id', p);
@@ -123,8 +124,8 @@ export const participateKeygen: Participant = async (ctx, invite, from, join) =>
   try {
     try {
       if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ProtocolError('invitation with a malformed key id', from);
-      checkInvitationMatches(invite.credential, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
-      user = await ctx.authenticateUser(invite.credential, true);
+      checkInvitationMatches(invite.evidence, { kind: 'keygen', family, n: Number(op.n), t: Number(op.t), room: op.room_uuid as string | undefined }, from);
+      user = await ctx.authenticateInvitation(invite.evidence);
       release = ctx.keygens.enter(user.userId);
       reservation = await ctx.authorize({ operation: 'keygen', family, userId: user.userId, key: null, ceremonyId: invite.ceremony });
       room = await joinRoomAsParticipant(ctx, session, user, op.room_uuid, Number(op.n));

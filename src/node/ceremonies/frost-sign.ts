@@ -18,6 +18,7 @@ import type { CeremonySession } from '../../ceremony/session.js';
 import { frostSuite } from '../families.js';
 import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { userEvidence } from '../caller-evidence.js';
 import { auditSigned, signDecision } from './child-keys.js';
 import { abortAll, abortCodeFor, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
@@ -79,7 +80,7 @@ async function signAuthorized(ctx: NodeContext, req: SignRequest, user: UserReco
     const aggs = req.msgs.map((m) => new FrostAggregator(suite, share.publicPackage, m));
     aggs.forEach((agg, i) => agg.addCommitment(mine[i]!.commit()));
     const need = key.threshold - 1;
-    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, credential: req.credential, relay };
+    const gather = { nodes: peers, clients: room?.clients ?? [], need, op, evidence: userEvidence(req.credential, user), relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, async (p) => {
       const batch = parseSignCommitmentBatch(await s.expect(p, 'commit', ctx.stepTimeoutMs), p);
       return entries<SignCommitment>(batch.commitments, req.msgs.length, p, 'commitments');
@@ -150,8 +151,8 @@ export const participateSign: Participant = async (ctx, invite, from, join) => {
       } catch {
         throw new ProtocolError('invitation with malformed messages or path', from);
       }
-      checkInvitationMatches(invite.credential, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
-      const user = await ctx.authenticateUser(invite.credential, true);
+      checkInvitationMatches(invite.evidence, { kind: 'sign', family, keyId: String(op.key_id), msgs: op.msgs.map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
+      const user = await ctx.authenticateInvitation(invite.evidence);
       const key = await ownedKey(ctx, user, String(op.key_id), family);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);

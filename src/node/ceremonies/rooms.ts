@@ -7,6 +7,7 @@ import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import type { NodeSession } from '../peer-network.js';
 import { checkInvitationMatches } from '../signed-requests.js';
+import { userEvidence } from '../caller-evidence.js';
 import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
 import { abortAll, asPeerFailure, ceremonyError, nodeHolders, participateInsert, type NodeContext, type Participant } from './context.js';
 
@@ -35,6 +36,8 @@ export interface CreatedRoom {
   relayAddress: string;
   /** The nodes that hold the room (the coordinator first). */
   nodes: PartyId[];
+  /** Per client party id, the capability that admits it to the room on the relay (signed by this node). */
+  relayCapabilities: Record<string, string>;
 }
 
 const problem = (msg: string) => new TandemError('room_creation_problem', msg);
@@ -81,7 +84,8 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
     session = await ctx.network.open(ctx.defaultRelay);
     const s = session;
     const op = { type: CREATE_ROOM, room_uuid: room.roomUuid, num_parties: room.numParties, clients: clientsJson(room.clients), relay: room.relayAddress, expires_at: room.expiresAt.getTime() };
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, req.credential, ctx.defaultRelay)));
+    const evidence = userEvidence(req.credential, user);
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, evidence, ctx.defaultRelay)));
     const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'stored', ctx.stepTimeoutMs)));
     const holders = peers.filter((_, i) => results[i]!.status === 'fulfilled');
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
@@ -93,7 +97,8 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
     }
     // A node that was down simply doesn't hold the room; the ceremony can't pick it.
     for (const p of holders) s.step(p, 'commit', {});
-    return { roomUuid: room.roomUuid, expiresAt: room.expiresAt, relayAddress: room.relayAddress, nodes: [ctx.self, ...holders] };
+    const relayCapabilities = Object.fromEntries(room.clients.map((c) => [c.partyId, ctx.relayCapability(room.roomUuid, c.partyId, room.expiresAt)]));
+    return { roomUuid: room.roomUuid, expiresAt: room.expiresAt, relayAddress: room.relayAddress, nodes: [ctx.self, ...holders], relayCapabilities };
   } catch (e) {
     await ctx.rooms.delete(room.roomUuid);
     if (e instanceof TandemError) throw e;
@@ -115,8 +120,8 @@ export const participateCreateRoom: Participant = async (ctx, invite, from, join
     if (!ctx.network.trustsRelay(op.relay)) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
     const listed = op.clients as Array<{ party_id: string; public_key: string }>;
     const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
-    checkInvitationMatches(invite.credential, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
-    const user = await ctx.authenticateUser(invite.credential, true);
+    checkInvitationMatches(invite.evidence, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
+    const user = await ctx.authenticateInvitation(invite.evidence);
     checkRoom(ctx, Number(op.num_parties), clients);
     // The coordinator's clock sets the expiry, but never longer than a room may live here.
     const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));

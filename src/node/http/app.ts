@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,7 +14,7 @@ import { credentialFromHeader } from '../api-keys.js';
 import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
 import { coordinateCreateUser } from '../ceremonies/create-user.js';
 import { coordinateCreateRoom, DEFAULT_ROOM_TTL_S } from '../ceremonies/rooms.js';
-import { fromHex } from '../../shared/hex.js';
+import { fromHex, toHex } from '../../shared/hex.js';
 import type { PartyId } from '../../shared/ids.js';
 import type { Static } from 'typebox';
 import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
@@ -24,13 +25,15 @@ import { registerBanRoutes } from './ban-routes.js';
 import { credentialOf, isSignedRequest, RAW_BODY } from './key-routes.js';
 import { registerEcdsaRoutes } from './ecdsa-routes.js';
 import { registerFrostRoutes } from './frost-routes.js';
-import { CreateRoomBody, CreateRoomResponse, CreateUserBody, CreateUserResponse, ErrorBody, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
+import { CreateRoomBody, CreateRoomResponse, CreateUserBody, CreateUserResponse, ErrorBody, SetRequestKeyBody, SetRequestKeyResponse, errorResponses, HealthResponse, IdentityResponse } from './schemas.js';
 
 /**
  * The node's REST API (seed 000). Authentication runs in onRequest, before the body is
  * even parsed, so an anonymous caller learns nothing about what a valid body looks like.
  */
 const checkCreateUserBody = Compile(CreateUserBody);
+/** Set by the admin guard: a signed request on this route is the admin's. */
+const ADMIN_ROUTE = Symbol('admin route');
 
 /**
  * What the router and Node's HTTP server refuse themselves is the caller's error too (seed
@@ -110,16 +113,20 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   });
 
   const credential = (req: FastifyRequest) => credentialFromHeader(req.headers.authorization);
-  // A signed request is verified once its body has arrived (preHandler); a bearer key at once.
+  // A signed request is verified once its body has arrived (preHandler), as the route's
+  // guard asks (a user's or the admin's); a bearer key at once.
   const requireUser = async (req: FastifyRequest) => {
     if (!isSignedRequest(req)) await ctx.authenticateUser(credential(req));
   };
-  app.addHook('preHandler', async (req) => {
-    if (isSignedRequest(req)) await ctx.authenticateUser(credentialOf(req), true);
-  });
   const requireAdmin = async (req: FastifyRequest) => {
-    await ctx.authenticateAdmin(credential(req));
+    (req as unknown as Record<symbol, boolean>)[ADMIN_ROUTE] = true;
+    if (!isSignedRequest(req)) await ctx.authenticateAdmin(credential(req));
   };
+  app.addHook('preHandler', async (req) => {
+    if (!isSignedRequest(req)) return;
+    if ((req as unknown as Record<symbol, boolean>)[ADMIN_ROUTE]) await ctx.authenticateAdmin(credentialOf(req), true);
+    else await ctx.authenticateUser(credentialOf(req), true);
+  });
 
   instrumentHttp(app, logger, metrics);
 
@@ -138,7 +145,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
   // Public: a Rule Server verifies this node's requests with this key (see the README's webhook format).
   app.get(
     '/identity',
-    { schema: { summary: "This node's id and the Ed25519 key that signs its Rule Server requests", response: { 200: IdentityResponse } } },
+    { schema: { summary: "This node's id, the Ed25519 key that signs its Rule Server requests and relay joins, and its channel key", response: { 200: IdentityResponse } } },
     async () => ({ node_id: ctx.self, signing_public_key: ctx.signingPublicKey, channel_public_key: ctx.channelPublicKey }),
   );
 
@@ -149,7 +156,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
       schema: {
         summary: 'Create a room: a keygen or sign in which client parties (a device, an app backend) take part beside nodes',
         description:
-          'Every node that answers stores the room after checking the caller itself. A keygen or sign with room_uuid (to one of the returned nodes) then runs in the relay room of that id; the clients join it with their party ids and seal to the nodes\' channel keys (GET /identity). Each node uses its copy once; rooms expire (ttl_s, default 300 s). Problems are room_creation_problem.',
+          'Every node that answers stores the room after checking the caller itself. A keygen or sign with room_uuid (to one of the returned nodes) then runs in the relay room of that id; the clients join it with their party ids, each presenting its relay_capabilities entry, and seal to the nodes\' channel keys (GET /identity). Each node uses its copy once; rooms expire (ttl_s, default 300 s). Problems are room_creation_problem.',
         body: CreateRoomBody,
         response: { 200: CreateRoomResponse, ...errorResponses },
       },
@@ -163,7 +170,7 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
         ttlS: body.ttl_s ?? DEFAULT_ROOM_TTL_S,
         relay: requestedRelay(ctx, body.relay_address),
       });
-      return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes };
+      return { room_uuid: room.roomUuid, expires_at: room.expiresAt.toISOString(), relay_address: room.relayAddress, nodes: room.nodes, relay_capabilities: room.relayCapabilities };
     },
   );
 
@@ -186,8 +193,39 @@ export async function buildApp(ctx: NodeContext, opts: AppOptions): Promise<Fast
       const given = (req.body as { public_key?: { type: string; key: string } } | undefined)?.public_key;
       const requestKey = given === undefined ? undefined : parseRequestPublicKey(given.type, given.key.toLowerCase());
       if (given !== undefined && !requestKey) throw new TandemError('bad_request_params', 'public_key must be an Ed25519 (32 bytes) or P-256 (33 or 65 bytes) public key in hex');
-      const { userId, apiKey } = await coordinateCreateUser(ctx, credential(req)!, requestKey);
+      const { userId, apiKey } = await coordinateCreateUser(ctx, credentialOf(req), requestKey);
       return { user_id: userId, api_key: apiKey };
+    },
+  );
+
+  app.post(
+    '/request-key',
+    {
+      onRequest: requireUser,
+      schema: {
+        summary: "Register or change the caller's request-signing public key on this node only",
+        description:
+          'Per node: call it on every node. A user with a request-signing key signs what spans nodes (keygen, sign, create-room): its peers never take another node\'s word for it. A bearer API key may set the first key (or the same again); changing a key needs a request signed by the current one.',
+        body: SetRequestKeyBody,
+        response: { 200: SetRequestKeyResponse, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const user = await ctx.authenticateUser(credentialOf(req));
+      const given = (req.body as Static<typeof SetRequestKeyBody>).public_key;
+      const key = parseRequestPublicKey(given.type, given.key.toLowerCase());
+      if (!key) throw new TandemError('bad_request_params', 'public_key must be an Ed25519 (32 bytes) or P-256 (33 or 65 bytes) public key in hex');
+      const current = await ctx.requestKeys.getKey(user.userId);
+      const same = current !== undefined && current.type === key.type && toHex(current.publicKey) === toHex(key.publicKey);
+      // A leaked API key must not be enough to take over a user who signs.
+      if (current && !same && !isSignedRequest(req)) {
+        throw new TandemError('access_denied', 'this user has a request-signing key: change it with a request signed by that key');
+      }
+      if (!same) {
+        await ctx.requestKeys.setKey(user.userId, key.type, key.publicKey);
+        await ctx.audit.append({ requestId: randomUUID(), actor: user.userId, operation: 'set-request-key', result: 'ok', detail: { type: key.type, public_key: toHex(key.publicKey) } });
+      }
+      return { user_id: user.userId, public_key: { type: key.type, key: toHex(key.publicKey) } };
     },
   );
 

@@ -6,7 +6,8 @@ import { parseDerivationPath } from '../../protocols/frost/derive.js';
 import { TandemError } from '../../shared/errors.js';
 import { toHex } from '../../shared/hex.js';
 import type { KeyFamily } from '../../storage/store.js';
-import { SIGNATURE_SCHEME } from '../../shared/request-signature.js';
+import { ADMIN_SIGNATURE_SCHEME, SIGNATURE_SCHEME } from '../../shared/request-signature.js';
+import { encodeAdminEnvelope } from '../caller-evidence.js';
 import { credentialFromHeader } from '../api-keys.js';
 import { encodeEnvelope } from '../signed-requests.js';
 import type { NodeContext } from '../ceremonies/context.js';
@@ -24,15 +25,18 @@ export interface KeyRouteOptions {
 /** The raw body as received (kept by the app's JSON parser): a signed request signs these bytes. */
 export const RAW_BODY = Symbol('raw body');
 
+/** A user's or the admin's signed request: verified once its body has arrived. */
 export function isSignedRequest(req: FastifyRequest): boolean {
-  return req.headers.authorization?.startsWith(`${SIGNATURE_SCHEME} `) ?? false;
+  const h = req.headers.authorization;
+  return h !== undefined && (h.startsWith(`${SIGNATURE_SCHEME} `) || h.startsWith(`${ADMIN_SIGNATURE_SCHEME} `));
 }
 
 /** What a route hands to its ceremony: the bearer API key, or the signed request itself. */
 export function credentialOf(req: FastifyRequest): string {
   if (!isSignedRequest(req)) return credentialFromHeader(req.headers.authorization)!;
   const body = (req as unknown as Record<symbol, string | undefined>)[RAW_BODY] ?? '';
-  return encodeEnvelope({ method: req.method, path: req.url, body, authorization: req.headers.authorization! });
+  const envelope = { method: req.method, path: req.url, body, authorization: req.headers.authorization! };
+  return envelope.authorization.startsWith(`${ADMIN_SIGNATURE_SCHEME} `) ? encodeAdminEnvelope(envelope) : encodeEnvelope(envelope);
 }
 
 /** A path the schema let through can still be refused (depth); that is the caller's error. */

@@ -84,6 +84,9 @@ export const CreateRoomResponse = Type.Object({
   expires_at: Type.String({ description: 'ISO 8601' }),
   relay_address: Type.String({ description: 'host:port of the relay the clients join the room on.' }),
   nodes: Type.Array(Type.String(), { description: 'The nodes that hold the room; a keygen or sign naming it goes to one of them.' }),
+  relay_capabilities: Type.Record(Type.String(), Type.String(), {
+    description: 'Per client party_id, the capability it presents when it joins the room on the relay (the relay admits no one as a room client without one). Valid until 5 minutes after expires_at.',
+  }),
 });
 
 export const HexHash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A 32-byte hash, hex.' });
@@ -149,17 +152,20 @@ export const IdentityResponse = Type.Object({
   channel_public_key: Type.String({ description: 'Hex 32-byte X25519 key of the node\'s ceremony channel: what a room client seals its messages to.' }),
 });
 
+const RequestPublicKey = Type.Object(
+  {
+    type: Type.Union([Type.Literal('ed25519'), Type.Literal('p256')]),
+    key: Type.String({ pattern: '^[0-9a-fA-F]+$', maxLength: 130, description: 'Hex: Ed25519 32 bytes; P-256 SEC1 33 or 65 bytes' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SetRequestKeyBody = Type.Object({ public_key: RequestPublicKey }, { additionalProperties: false });
+export const SetRequestKeyResponse = Type.Object({ user_id: Type.String(), public_key: RequestPublicKey });
+
 export const CreateUserBody = Type.Object(
   {
-    public_key: Type.Optional(
-      Type.Object(
-        {
-          type: Type.Union([Type.Literal('ed25519'), Type.Literal('p256')]),
-          key: Type.String({ pattern: '^[0-9a-fA-F]+$', maxLength: 130, description: 'Hex: Ed25519 32 bytes; P-256 SEC1 33 or 65 bytes' }),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    public_key: Type.Optional(RequestPublicKey),
   },
   { additionalProperties: false },
 );

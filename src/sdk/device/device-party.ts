@@ -189,7 +189,9 @@ export class DeviceParty {
     const channel = new PortableCeremonyChannel(this.#o.identity, room.room_uuid as CeremonyId, new Map(nodes.map((n) => [n.id, n.key])));
     const session = new CeremonySession(self, channel, relay);
     try {
-      await relay.join(room.room_uuid, self, (from, data) => session.deliver(from as PartyId, data));
+      // The room's capability for this party: the relay admits no room client without one.
+      const capability = room.relay_capabilities?.[self];
+      await relay.join(room.room_uuid, self, (from, data) => session.deliver(from as PartyId, data), capability === undefined ? {} : { capability });
       return await run({
         session,
         self,

@@ -1,0 +1,71 @@
+import type { UserId } from '../shared/ids.js';
+import type { UserRecord } from '../storage/store.js';
+import { envelopeOf, type SignedEnvelope } from './signed-requests.js';
+
+/**
+ * What a coordinator puts in an invitation in place of its caller's credential. No bearer
+ * secret ever leaves the node that received it: a peer gets either the caller's own signed
+ * request (which it verifies, spends and matches against the invitation itself), or the
+ * coordinator's word that it authenticated the caller (its invitation is sealed by its
+ * identity key, so the word is the coordinator's and nobody else's). A participant decides
+ * which it accepts: the word of a peer is refused for users, or for the admin, that this node
+ * requires signatures from (caller-auth.ts).
+ */
+export type Evidence =
+  | { kind: 'user-signed'; envelope: SignedEnvelope; text: string }
+  | { kind: 'user-vouched'; userId: UserId }
+  | { kind: 'admin-signed'; envelope: SignedEnvelope; text: string }
+  | { kind: 'admin-vouched' };
+
+const ADMIN_PREFIX = '{"admin_request":';
+
+/** The evidence for a user the coordinator authenticated with `credential` (its API key or a signed request). */
+export function userEvidence(credential: string, user: UserRecord): string {
+  return envelopeOf(credential) ? credential : JSON.stringify({ vouched_user: user.userId });
+}
+
+/** The evidence for an admin operation the coordinator authenticated with `credential`. */
+export function adminEvidence(credential: string): string {
+  return credential.startsWith(ADMIN_PREFIX) ? credential : JSON.stringify({ vouched_admin: true });
+}
+
+/** An admin-signed request as it travels (the same envelope as a user's, under its own name). */
+export function encodeAdminEnvelope(e: SignedEnvelope): string {
+  return JSON.stringify({ admin_request: e });
+}
+
+export function adminEnvelopeOf(text: string | undefined): SignedEnvelope | undefined {
+  if (!text?.startsWith(ADMIN_PREFIX)) return undefined;
+  try {
+    return asEnvelope((JSON.parse(text) as { admin_request?: unknown }).admin_request);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Undefined for anything else, including a bearer key (a peer that still forwards one is refused). */
+export function parseEvidence(text: string): Evidence | undefined {
+  const signed = envelopeOf(text);
+  if (signed) return { kind: 'user-signed', envelope: signed, text };
+  const admin = adminEnvelopeOf(text);
+  if (admin) return { kind: 'admin-signed', envelope: admin, text };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const o = parsed as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && typeof o.vouched_user === 'string' && /^[0-9a-f]{32}$/.test(o.vouched_user)) return { kind: 'user-vouched', userId: o.vouched_user as UserId };
+  if (keys.length === 1 && o.vouched_admin === true) return { kind: 'admin-vouched' };
+  return undefined;
+}
+
+function asEnvelope(e: unknown): SignedEnvelope | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const { method, path, body, authorization } = e as Record<string, unknown>;
+  if (typeof method === 'string' && typeof path === 'string' && typeof body === 'string' && typeof authorization === 'string') return { method, path, body, authorization };
+  return undefined;
+}
