@@ -116,6 +116,15 @@ async function main(): Promise<number> {
         TANDEM_RELAY_NATS_URL: NATS_URL,
         TANDEM_RELAY_NATS_STREAM: prefix.toUpperCase(),
         TANDEM_SCOPE_ID: 'load',
+        // Every simulated user comes from this one address, as fast as it can: the gateway's
+        // per-address and per-scope rates would measure themselves, not the cluster.
+        ...Object.fromEntries(
+          ['REGISTRATIONS', 'KEYGENS', 'SIGNATURES'].flatMap((k) => [
+            [`TANDEM_GATEWAY_${k}_PER_ADDRESS`, 'off'],
+            [`TANDEM_GATEWAY_${k}_PER_SCOPE`, 'off'],
+          ]),
+        ),
+        TANDEM_GATEWAY_MAX_KEYGENS_PER_SCOPE: '4',
       },
       gateway: { port: BASE + 20, devScope: true, copies: 2 },
       output: (name, line) => appendFileSync(logFile, `[${name}] ${line}\n`),

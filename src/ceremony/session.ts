@@ -24,8 +24,9 @@ export interface SessionLink {
 /**
  * Why a party stops a ceremony, as a fixed code: a peer's own words never reach a user's
  * err_msg or our logs, so a peer can't inject text (or phishing links) into them.
+ * `caller_gone`: the coordinator's HTTP caller disconnected, so nobody wants the result.
  */
-export const ABORT_CODES = ['not_selected', 'ceremony_failed', 'participant_failed', 'client_refused', 'banned', 'unspecified'] as const;
+export const ABORT_CODES = ['not_selected', 'ceremony_failed', 'participant_failed', 'client_refused', 'banned', 'caller_gone', 'unspecified'] as const;
 export type AbortCode = (typeof ABORT_CODES)[number];
 
 const RULE_ID_RE = /^[0-9a-f-]{36}$/;
@@ -134,6 +135,11 @@ export class CeremonySession<C extends SessionChannel = SessionChannel> {
    */
   guardSends(check: () => void): void {
     this.#sendCheck = check;
+  }
+
+  /** What fail() ended the ceremony with, if it did. */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** Ends the ceremony from outside (a ban seen by another ceremony): waits and sends throw `e`. */

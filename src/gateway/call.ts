@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AesKey } from './envelope.js';
 import type { Gateway } from './gateway.js';
+import type { LimitKind } from './limits.js';
+import type { EcdsaKey, EcdsaSignature } from './node-client.js';
 import { displayText, idParam } from './params.js';
 import { CHALLENGE_TTL_MS, verifyAssertion } from './passkeys.js';
 import { RpcError } from './rpc.js';
@@ -12,6 +14,14 @@ import type { AccountRecord, ChallengePurpose, ChallengeRecord, ScopeRecord } fr
 export interface ClaimedUser {
   username: string;
   displayName: string;
+}
+
+/** Who sent a call, as far as the limits and cancellation are concerned. */
+export interface Caller {
+  /** The client's address as the limits count it (clientKey in client-address.ts). */
+  address: string;
+  /** Aborted when the client disconnects before its answer: its node requests are cancelled. */
+  gone: AbortSignal;
 }
 
 /** How long a delegated (developer key) request signature is accepted, and remembered to refuse its replay. */
@@ -31,6 +41,7 @@ export class RpcCall {
     private readonly headers: Record<string, string | string[] | undefined>,
     readonly rawBody: string,
     readonly params: unknown,
+    readonly caller: Caller,
   ) {}
 
   header(name: string): string | undefined {
@@ -64,10 +75,52 @@ export class RpcCall {
     return { username, displayName: dn };
   }
 
-  /** Stores a WebAuthn challenge bound to this scope, `username` and the client's AES key; returns its id. */
+  /**
+   * Spends one `kind` (limits.ts) of this caller's address; `forbidden` beyond. Checked
+   * before anything else a method does: it costs no database read, so a flood naming
+   * unknown scopes or forged credentials is stopped before it costs one.
+   */
+  takeAddress(kind: LimitKind): void {
+    this.gw.limits?.takeAddress(kind, this.caller.address);
+  }
+
+  /** Spends one `kind` of the request's scope; `forbidden` beyond. */
+  async takeScope(kind: LimitKind): Promise<void> {
+    const limits = this.gw.limits;
+    if (limits) limits.takeScope(kind, (await this.scope()).scopeId);
+  }
+
+  /** A new 2-of-3 key on the signer nodes for an account of this scope, within the key-generation limits. */
+  async keygen(): Promise<EcdsaKey> {
+    this.takeAddress('keygens');
+    await this.takeScope('keygens');
+    const leave = this.gw.limits?.enterKeygen((await this.scope()).scopeId);
+    try {
+      return await this.gw.nodes.keygen(this.caller.gone);
+    } finally {
+      leave?.();
+    }
+  }
+
+  /**
+   * A signature by the signer nodes. Charged to the scope only here, once the caller is
+   * authenticated, so that forged requests can't spend an app's budget; the methods charge
+   * the address when they start.
+   */
+  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array): Promise<EcdsaSignature> {
+    await this.takeScope('signatures');
+    return this.gw.nodes.sign(keyId, hash, extraData, this.caller.gone);
+  }
+
+  /**
+   * Stores a WebAuthn challenge bound to this scope, `username` and the client's AES key;
+   * returns its id. At most so many may be pending per address and in all (limits.ts), so
+   * anonymous callers can't grow the table without bound.
+   */
   async issueChallenge(purpose: ChallengePurpose, username: string, challenge: string, payload: Record<string, unknown> = {}): Promise<string> {
     const challengeId = randomUUID();
-    await this.gw.store.insertChallenge({
+    const limits = this.gw.limits?.config;
+    const stored = await this.gw.store.insertChallenge({
       challengeId,
       purpose,
       scopeId: (await this.scope()).scopeId,
@@ -76,7 +129,11 @@ export class RpcCall {
       challenge,
       payload,
       expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS),
-    });
+    }, limits && { clientAddress: this.caller.address, perAddress: limits.maxPendingChallengesPerAddress, total: limits.maxPendingChallenges });
+    if (stored === 'address_full') {
+      throw new RpcError('forbidden', `at most ${limits!.maxPendingChallengesPerAddress} challenges may be pending for one address; use one or let it expire (${CHALLENGE_TTL_MS / 1000} s)`);
+    }
+    if (stored === 'full') throw new RpcError('forbidden', `the gateway holds its maximum of ${limits!.maxPendingChallenges} pending challenges; try again in a minute`);
     return challengeId;
   }
 

@@ -1,4 +1,5 @@
 import type { EnvelopeKey } from './envelope.js';
+import type { GatewayLimits } from './limits.js';
 import type { SignerNodesClient } from './node-client.js';
 import type { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
@@ -24,4 +25,9 @@ export interface Gateway {
   lambdaInternalAllow?: readonly string[];
   /** Absent means nobody may create a scope (TANDEM_OPEN_SCOPES, TANDEM_SCOPE_OWNER_KEYS). */
   scopeCreation?: ScopeCreationPolicy;
+  /**
+   * Rates, quotas and concurrency (limits.ts). startGateway always sets them (defaults
+   * DEFAULT_LIMITS); absent only where a test builds a Gateway itself, and then nothing is limited.
+   */
+  limits?: GatewayLimits;
 }

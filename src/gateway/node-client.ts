@@ -46,9 +46,9 @@ export class SignerNodesClient {
     if (opts.nodes.length === 0) throw new Error('the gateway needs at least one signer node URL');
   }
 
-  /** A 2-of-3 key for a new account. */
-  async keygen(): Promise<EcdsaKey> {
-    const body = await this.post('/ecdsa/keygen', { num_parties: 3, threshold: 2 }, this.opts.keygenTimeoutMs ?? 60_000);
+  /** A 2-of-3 key for a new account. `callerGone` cancels it (the node then abandons the ceremony). */
+  async keygen(callerGone?: AbortSignal): Promise<EcdsaKey> {
+    const body = await this.post('/ecdsa/keygen', { num_parties: 3, threshold: 2 }, this.opts.keygenTimeoutMs ?? 60_000, callerGone);
     const { key_id, public_key } = body as { key_id?: unknown; public_key?: unknown };
     if (typeof key_id !== 'string' || typeof public_key !== 'string' || !/^0[23][0-9a-f]{64}$/.test(public_key)) {
       throw new RpcError('signing_failed', 'the signer cluster answered keygen with an unexpected body');
@@ -57,9 +57,9 @@ export class SignerNodesClient {
   }
 
   /** `extraData` goes to the nodes' policies (e.g. the unsigned transaction behind `hash`). */
-  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array): Promise<EcdsaSignature> {
+  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array, callerGone?: AbortSignal): Promise<EcdsaSignature> {
     const req = { key_id: keyId, msg: Buffer.from(hash).toString('hex'), ...(extraData ? { extra_data: Buffer.from(extraData).toString('hex') } : {}) };
-    const body = await this.post('/ecdsa/sign', req, this.opts.signTimeoutMs ?? 30_000);
+    const body = await this.post('/ecdsa/sign', req, this.opts.signTimeoutMs ?? 30_000, callerGone);
     const { signature, recovery_id } = body as { signature?: unknown; recovery_id?: unknown };
     if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature) || (recovery_id !== 0 && recovery_id !== 1)) {
       throw new RpcError('signing_failed', 'the signer cluster answered sign with an unexpected body');
@@ -81,16 +81,18 @@ export class SignerNodesClient {
   }
 
   /** Tries each node once, starting with the next in turn, until one answers. */
-  private async post(path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  private async post(path: string, body: unknown, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
     const nodes = this.opts.nodes;
     const start = this.next++ % nodes.length;
     const failures: string[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const url = nodes[(start + i) % nodes.length]!;
+      // Nobody reads the answer any more: no other node is asked.
+      if (callerGone?.aborted) throw new RpcError('signing_failed', 'the caller went away');
       try {
         const text = JSON.stringify(body);
         const authorization = signRequest({ type: 'ed25519', privateKey: this.opts.credential.requestKey }, this.opts.credential.userId, { method: 'POST', path, body: text });
-        return await postJson(url + path, text, authorization, timeoutMs);
+        return await postJson(url + path, text, authorization, timeoutMs, callerGone);
       } catch (e) {
         if (e instanceof NodeRefused) throw new RpcError('signing_failed', `the signer cluster refused: ${e.message}`);
         failures.push(`${url}: ${(e as Error).message}`);
@@ -100,14 +102,16 @@ export class SignerNodesClient {
   }
 }
 
-async function postJson(url: string, body: string, authorization: string, timeoutMs: number): Promise<unknown> {
+async function postJson(url: string, body: string, authorization: string, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
   let res: Response;
   try {
+    // Aborting closes the connection to the node, which then abandons its ceremony.
+    const timeout = AbortSignal.timeout(timeoutMs);
     res = await fetch(url, {
       method: 'POST',
       headers: { authorization, 'content-type': 'application/json' },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: callerGone ? AbortSignal.any([timeout, callerGone]) : timeout,
     });
   } catch (e) {
     const name = (e as Error).name;

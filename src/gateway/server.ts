@@ -7,7 +7,9 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { frameworkRefusals, refuseUnmetExpectations, REFUSAL_MESSAGES, type RefusalFormat } from '../http/framework-refusals.js';
 import { keepConnectionAfterTooLarge } from '../http/too-large-body.js';
+import { callerSignal } from '../http/caller-gone.js';
 import { RpcCall } from './call.js';
+import { clientKey } from './client-address.js';
 import type { Gateway } from './gateway.js';
 import { completeAuthentication, initiateAuthentication, revokeSession } from './methods/authentication.js';
 import { completeRegistration, delegatedRegistration, initiateRegistration } from './methods/registration.js';
@@ -59,12 +61,18 @@ export interface GatewayAppOptions {
   devScopeId?: string;
   logger?: Logger;
   metrics?: Metrics;
+  /**
+   * Proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client
+   * (TANDEM_TRUSTED_PROXIES); without them a client is its socket's address.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger ?? silentLogger();
   const metrics = opts.metrics ?? new Metrics('gateway');
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ...requestIdOptions, ...frameworkRefusals(refusalAnswer) });
+  const trustProxy = opts.trustedProxies?.length ? [...opts.trustedProxies] : false;
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, trustProxy, ...requestIdOptions, ...frameworkRefusals(refusalAnswer) });
   refuseUnmetExpectations(app.server, refusalAnswer);
   instrumentHttp(app, logger, metrics);
 
@@ -108,7 +116,7 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
     }
   });
 
-  app.post('/', async (req) => {
+  app.post('/', async (req, reply) => {
     const body = req.body;
     if (body === UNPARSABLE) return rpcError(null, new RpcError('parse_error', 'the body is not valid JSON'));
     const id = idOf(body);
@@ -120,7 +128,8 @@ export async function buildGatewayApp(gw: Gateway, opts: GatewayAppOptions = {})
       const raw = (req as unknown as Record<symbol, string>)[RAW] ?? '';
       const end = metrics.rpcSeconds.startTimer({ method: rpc.method });
       try {
-        const result = rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params)));
+        const caller = { address: clientKey(req.ip), gone: callerSignal(reply.raw) };
+        const result = rpcResult(id, await method(new RpcCall(gw, req.headers, raw, rpc.params, caller)));
         metrics.rpcCalls.inc({ method: rpc.method, result: 'ok' });
         return result;
       } catch (e) {

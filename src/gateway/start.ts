@@ -11,6 +11,8 @@ import { createGatewayUser, gatewayPublicKey, registerRequestKey, SignerNodesCli
 import { userIdOfApiKey } from '../node/api-keys.js';
 import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
+import { parseTrustedProxies } from './client-address.js';
+import { DEFAULT_LIMITS, GatewayLimits, limitsFromEnv, type LimitsConfig } from './limits.js';
 import { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
 import { openGatewayStore } from './storage/sql-gateway-store.js';
@@ -39,6 +41,8 @@ import type { Logger } from '../observability/logger.js';
  *                           addresses lambdas may fetch; default none
  *   TANDEM_OPEN_SCOPES      1: anyone may create a scope; default 0
  *   TANDEM_SCOPE_OWNER_KEYS comma-separated base64 SPKI DER keys that may create scopes
+ *   TANDEM_TRUSTED_PROXIES  addresses or CIDR ranges of proxies whose X-Forwarded-For names the client
+ *   TANDEM_GATEWAY_*        rates, quotas and concurrency (limits.ts, limitsFromEnv)
  */
 export interface GatewayOptions {
   host: string;
@@ -61,6 +65,10 @@ export interface GatewayOptions {
   lambdaInternalAllow?: string[];
   /** Who may create scopes; default nobody. */
   scopeCreation?: ScopeCreationPolicy;
+  /** Rates, quotas and concurrency; default DEFAULT_LIMITS. */
+  limits?: LimitsConfig;
+  /** Proxies whose X-Forwarded-For is believed; default none (the socket's address counts). */
+  trustedProxies?: string[];
 }
 
 export interface RunningGateway {
@@ -88,9 +96,14 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 2000 },
       lambdaInternalAllow: o.lambdaInternalAllow ?? [],
       scopeCreation: o.scopeCreation ?? { open: false, ownerKeys: [] },
+      limits: new GatewayLimits(o.limits ?? DEFAULT_LIMITS),
     };
     const devScopeId = o.devScope ? await ensureDevScope(store, kek, o.devScope.scopeId) : undefined;
-    const app = await buildGatewayApp(gateway, { ...(devScopeId ? { devScopeId } : {}), ...(o.logger ? { logger: o.logger } : {}) });
+    const app = await buildGatewayApp(gateway, {
+      ...(devScopeId ? { devScopeId } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
+      trustedProxies: o.trustedProxies ?? [],
+    });
     await app.listen({ host: o.host, port: o.port });
     const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
     sweeper.unref();
@@ -193,6 +206,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, devScope: boolean): Gatew
     sessionTtlSeconds: ttl,
     lambdaInternalAllow: internalAllow,
     scopeCreation: { open: open === '1', ownerKeys },
+    limits: limitsFromEnv(env),
+    trustedProxies: parseTrustedProxies(env.TANDEM_TRUSTED_PROXIES),
     ...(devScope ? { devScope: scopeId ? { scopeId } : {} } : {}),
   };
 }

@@ -15,6 +15,11 @@ export class KeygenSlots {
     readonly maxPerUser: number,
   ) {}
 
+  /** Slots taken now (the `tandem_keygens_running` gauge). */
+  get running(): number {
+    return this.#total;
+  }
+
   /** Takes a slot for `userId` or throws executor_result; call the returned function once, when done. */
   enter(userId: string): () => void {
     const mine = this.#perUser.get(userId) ?? 0;

@@ -31,6 +31,7 @@ import { RequestAuthStore } from '../storage/request-auth-store.js';
 import { RoomStore } from '../storage/room-store.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
+import { Gauge } from 'prom-client';
 import { CREATE_ROOM, participateCreateRoom } from './ceremonies/rooms.js';
 import { BanList } from '../ceremony/bans.js';
 import { SqlBanStore } from '../storage/ban-store.js';
@@ -104,6 +105,8 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     ledger: new SqlSeenInvitations(sqlStore.client),
     onDrop: (reason) => metrics.dropped.inc({ reason }),
   });
+  const keygens = new KeygenSlots(config.maxKeygens, config.maxKeygensPerUser);
+  new Gauge({ name: 'tandem_keygens_running', help: 'Key generations this node runs now (coordinating or taking part)', registers: [metrics.registry], collect() { this.set(keygens.running); } });
   ctx = {
     self: config.id,
     store,
@@ -127,7 +130,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     rooms: new RoomStore(sqlStore.client),
     bans,
     banRecords: banStore,
-    keygens: new KeygenSlots(config.maxKeygens, config.maxKeygensPerUser),
+    keygens,
     maxBatch: config.maxBatch,
     log,
   };

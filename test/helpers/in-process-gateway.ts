@@ -9,6 +9,7 @@ import pino from 'pino';
 import { EnvelopeKey } from '../../src/gateway/envelope.js';
 import { addressOf } from '../../src/gateway/ethereum.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
+import { GatewayLimits, type LimitsConfig } from '../../src/gateway/limits.js';
 import { shutdownSandbox } from '../../src/gateway/lambda/index.js';
 import type { EcdsaKey, EcdsaSignature, SignerNodesClient } from '../../src/gateway/node-client.js';
 import { devScopeConfig } from '../../src/gateway/scopes.js';
@@ -53,16 +54,26 @@ export interface InProcessGateway {
   close(): Promise<void>;
 }
 
+export interface InProcessGatewayOptions {
+  /** Rates, quotas and concurrency (limits.ts); default none at all. */
+  limits?: LimitsConfig;
+  /** Proxies whose X-Forwarded-For is believed (TANDEM_TRUSTED_PROXIES). */
+  trustedProxies?: string[];
+  /** Instead of fakeSignerNodes(). */
+  nodes?: SignerNodesClient;
+}
+
 /** The gateway's HTTP server in this process on port 0, over an embedded database in a temporary directory. */
-export async function startInProcessGateway(): Promise<InProcessGateway> {
+export async function startInProcessGateway(opts: InProcessGatewayOptions = {}): Promise<InProcessGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-gw-'));
   const store = await openGatewayStore({ kind: 'embedded', dir: join(dir, 'db') });
   const gateway: Gateway = {
     store,
     envelope: EnvelopeKey.generate(),
     sessions: new SessionIssuer(randomBytes(32), store, 900),
-    nodes: fakeSignerNodes(),
+    nodes: opts.nodes ?? fakeSignerNodes(),
     lambdaLimits: { codeTimeoutMs: 250, fetchTimeoutMs: 500 },
+    ...(opts.limits ? { limits: new GatewayLimits(opts.limits) } : {}),
   };
   const logLines: string[] = [];
   const sink = new Writable({
@@ -72,7 +83,7 @@ export async function startInProcessGateway(): Promise<InProcessGateway> {
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const app = await buildGatewayApp(gateway, { logger });
+  const app = await buildGatewayApp(gateway, { logger, ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}) });
   const close = async () => {
     await app.close();
     await shutdownSandbox();

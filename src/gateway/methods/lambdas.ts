@@ -44,6 +44,8 @@ export async function listLambda(call: RpcCall) {
 }
 
 export async function executeLambda(call: RpcCall) {
+  // Anyone may call a lambda with authorization "none": its address pays before anything runs.
+  call.takeAddress('signatures');
   const p = paramsObject(call.params);
   const data = p.data as { id?: unknown; params?: unknown } | undefined;
   if (typeof data !== 'object' || data === null) throw new RpcError('invalid_params', 'params.data.id must name a lambda');
@@ -70,7 +72,7 @@ export async function executeLambda(call: RpcCall) {
         internalAllow: call.gw.lambdaInternalAllow ?? [],
         limits: { codeTimeoutMs: call.gw.lambdaLimits.codeTimeoutMs, fetchTimeoutMs: call.gw.lambdaLimits.fetchTimeoutMs },
       },
-      async (message) => rsv(await call.gw.nodes.sign(owner.keyId!, personalMessageHash(message))),
+      async (message) => rsv(await call.sign(owner.keyId!, personalMessageHash(message))),
     );
     return run;
   } catch (e) {

@@ -3,7 +3,7 @@ import { checkKeySignature, type RpcCall } from '../call.js';
 import { addressOf } from '../ethereum.js';
 import { registrationOptions, verifyRegistration } from '../passkeys.js';
 import { RpcError } from '../rpc.js';
-import type { AccountKind, AccountRecord, ScopeRecord } from '../storage/gateway-store.js';
+import { ScopeFullError, type AccountKind, type AccountRecord, type ScopeRecord } from '../storage/gateway-store.js';
 
 /**
  * Account creation. A username is registered once per scope: a second registration
@@ -11,6 +11,8 @@ import type { AccountKind, AccountRecord, ScopeRecord } from '../storage/gateway
  * Ethereum key is a new 2-of-3 threshold ECDSA key on the signer nodes.
  */
 export async function initiateRegistration(call: RpcCall) {
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');
@@ -22,6 +24,8 @@ export async function initiateRegistration(call: RpcCall) {
 }
 
 export async function completeRegistration(call: RpcCall) {
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');
@@ -48,6 +52,8 @@ export async function completeRegistration(call: RpcCall) {
  * the account has no passkey and acts through key-signed requests.
  */
 export async function delegatedRegistration(call: RpcCall) {
+  call.takeAddress('registrations');
+  await call.takeScope('registrations');
   const p = paramsObject(call.params);
   const scope = await call.scope();
   const user = call.user(p.encrypted_user, 'encrypted_user');
@@ -60,7 +66,11 @@ export async function delegatedRegistration(call: RpcCall) {
   return accountResult(account);
 }
 
-/** Reserves the username, runs `attach`, then the cluster's keygen; undone if any step fails. */
+/**
+ * Reserves the username (within the scope's account quota), runs `attach`, then the
+ * cluster's keygen (within the key-generation limits); undone if any step fails. The
+ * keygen limits are spent last, so a request refused for its name or passkey spends none.
+ */
 async function createAccount(
   call: RpcCall,
   scope: ScopeRecord,
@@ -78,15 +88,25 @@ async function createAccount(
     publicKey: null,
     address: null,
   };
-  if (!(await call.gw.store.reserveAccount(account))) throw taken();
+  if (!(await reserve(call, account))) throw taken();
   try {
     await attach(account.accountId);
-    const key = await call.gw.nodes.keygen();
+    const key = await call.keygen();
     const done = { keyId: key.keyId, publicKey: key.publicKey, address: addressOf(key.publicKey) };
     await call.gw.store.completeAccount(account.accountId, done);
     return { ...account, ...done };
   } catch (e) {
     await call.gw.store.deleteAccount(account.accountId);
+    throw e;
+  }
+}
+
+async function reserve(call: RpcCall, account: AccountRecord): Promise<boolean> {
+  const max = call.gw.limits?.config.maxAccountsPerScope;
+  try {
+    return await call.gw.store.reserveAccount(account, max);
+  } catch (e) {
+    if (e instanceof ScopeFullError) throw new RpcError('forbidden', `this scope holds its maximum of ${e.max} accounts (the gateway operator sets it)`);
     throw e;
   }
 }

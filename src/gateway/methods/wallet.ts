@@ -11,30 +11,33 @@ export async function ethRequestAccounts(call: RpcCall) {
 
 /** params: [message, address]. */
 export async function personalSign(call: RpcCall) {
+  call.takeAddress('signatures');
   const [message, address] = paramsList(call.params, 2);
   const hash = personalMessageHash(message);
   const account = await call.account();
   checkOwnAddress(address, account.address!);
-  return rsv(await call.gw.nodes.sign(account.keyId!, hash));
+  return rsv(await call.sign(account.keyId!, hash));
 }
 
 /** params: [transaction]; returns the signed raw transaction. */
 export async function ethSignTransaction(call: RpcCall) {
+  call.takeAddress('signatures');
   const [input] = paramsList(call.params, 1);
   const { tx, from } = parseTransaction(input);
   const account = await call.account();
   if (from !== undefined) checkOwnAddress(from, account.address!);
   const unsigned = unsignedTransaction(tx);
-  return signedTransaction(tx, await call.gw.nodes.sign(account.keyId!, keccak256(unsigned, 'bytes'), unsigned));
+  return signedTransaction(tx, await call.sign(account.keyId!, keccak256(unsigned, 'bytes'), unsigned));
 }
 
 /** params: [address, typedData] (typed data as an object or JSON text). */
 export async function ethSignTypedDataV4(call: RpcCall) {
+  call.takeAddress('signatures');
   const [address, typed] = paramsList(call.params, 2);
   const hash = typedDataHash(typed);
   const account = await call.account();
   checkOwnAddress(address, account.address!);
-  return rsv(await call.gw.nodes.sign(account.keyId!, hash));
+  return rsv(await call.sign(account.keyId!, hash));
 }
 
 function paramsList(params: unknown, n: number): unknown[] {

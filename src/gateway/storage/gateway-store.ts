@@ -66,6 +66,21 @@ export interface ChallengeRecord {
   expiresAt: Date;
 }
 
+export interface ChallengeBound {
+  /** The caller, as the limits count it (clientKey). */
+  clientAddress: string;
+  perAddress: number;
+  total: number;
+}
+
+/** reserveAccount: the scope holds its maximum of accounts already. */
+export class ScopeFullError extends Error {
+  constructor(readonly max: number) {
+    super(`this scope holds its maximum of ${max} accounts`);
+    this.name = 'ScopeFullError';
+  }
+}
+
 export interface SessionRecord {
   sessionId: string;
   accountId: AccountId;
@@ -92,8 +107,12 @@ export interface GatewayStore {
   insertScope(scope: ScopeRecord): Promise<void>;
   updateScopeConfig(scopeId: ScopeId, config: ScopeConfig): Promise<void>;
 
-  /** False when the username is already taken in that scope (the unique index decides). */
-  reserveAccount(account: AccountRecord): Promise<boolean>;
+  /**
+   * False when the username is already taken in that scope (the unique index decides).
+   * With `maxPerScope`, throws ScopeFullError when the scope holds that many accounts already
+   * (counted under a lock on the scope's row, so concurrent copies can't overshoot).
+   */
+  reserveAccount(account: AccountRecord, maxPerScope?: number): Promise<boolean>;
   completeAccount(accountId: AccountId, key: { keyId: string; publicKey: string; address: string }): Promise<void>;
   deleteAccount(accountId: AccountId): Promise<void>;
   findAccount(scopeId: ScopeId, username: string): Promise<AccountRecord | undefined>;
@@ -104,7 +123,14 @@ export interface GatewayStore {
   /** Compare-and-set: false when another request moved the counter first. */
   bumpCounter(credentialId: string, from: number, to: number): Promise<boolean>;
 
-  insertChallenge(ch: ChallengeRecord): Promise<void>;
+  /**
+   * Stores a challenge. With `bound`, only while the caller's address and the gateway as a
+   * whole have fewer pending challenges than its limits (expired ones are deleted first
+   * when a limit is reached); counted under one lock, so concurrent copies can't overshoot.
+   */
+  insertChallenge(ch: ChallengeRecord, bound?: ChallengeBound): Promise<'stored' | 'address_full' | 'full'>;
+  /** Challenges stored now, expired or not (for tests and operators). */
+  countChallenges(): Promise<number>;
   /** Deletes and returns it: a challenge is used at most once, whatever the outcome. */
   consumeChallenge(challengeId: string): Promise<ChallengeRecord | undefined>;
 

@@ -89,4 +89,14 @@ export const GATEWAY_MIGRATIONS: readonly Migration[] = [
         where not exists (select 1 from credentials c where c.account_id = accounts.account_id);
     `,
   },
+  {
+    // Pending challenges are bounded per client address and in all (issue 12: 6,439 stored
+    // from one caller in 30 s). Rows from before carry no address and count only in all.
+    name: '0003_challenge_bounds',
+    sql: `
+      alter table challenges add column client_address text;
+      create index challenges_address_idx on challenges (client_address);
+      create index challenges_expires_idx on challenges (expires_at);
+    `,
+  },
 ];

@@ -2,8 +2,11 @@ import { runMigrations } from '../../storage/migrations.js';
 import { openDatabase, type DatabaseConfig } from '../../storage/open-database.js';
 import type { SqlClient } from '../../storage/sql.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
+import { lockInSchema } from '../../storage/schema-lock.js';
+import { ScopeFullError } from './gateway-store.js';
 import type {
   AccountId,
+  ChallengeBound,
   AccountKind,
   AccountRecord,
   ChallengeRecord,
@@ -15,6 +18,9 @@ import type {
   ScopeRecord,
   SessionRecord,
 } from './gateway-store.js';
+
+/** Advisory-lock space of the pending-challenge count (schema-lock.ts). */
+const CHALLENGE_LOCK_SPACE = 0x6368616c; // "chal"
 
 /** Plain PostgreSQL: the embedded PGlite today, a PostgreSQL server with the same SQL later. */
 export class SqlGatewayStore implements GatewayStore {
@@ -56,13 +62,23 @@ export class SqlGatewayStore implements GatewayStore {
     await this.sql.query('update scopes set config = $2::jsonb, updated_at = now() where scope_id = $1', [scopeId, JSON.stringify(config)]);
   }
 
-  async reserveAccount(a: AccountRecord): Promise<boolean> {
-    const { rows } = await this.sql.query(
-      `insert into accounts (account_id, scope_id, kind, username, display_name, user_handle, key_id, public_key, address)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (scope_id, username) do nothing returning account_id`,
-      [a.accountId, a.scopeId, a.kind, a.username, a.displayName, a.userHandle, a.keyId, a.publicKey, a.address],
-    );
-    return rows.length === 1;
+  async reserveAccount(a: AccountRecord, maxPerScope?: number): Promise<boolean> {
+    const insert = async (sql: SqlClient) => {
+      const { rows } = await sql.query(
+        `insert into accounts (account_id, scope_id, kind, username, display_name, user_handle, key_id, public_key, address)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (scope_id, username) do nothing returning account_id`,
+        [a.accountId, a.scopeId, a.kind, a.username, a.displayName, a.userHandle, a.keyId, a.publicKey, a.address],
+      );
+      return rows.length === 1;
+    };
+    if (maxPerScope === undefined) return insert(this.sql);
+    return this.sql.transaction(async (tx) => {
+      // The scope's row is the lock: reservations in one scope wait for each other, others don't.
+      await tx.query('select 1 from scopes where scope_id = $1 for update', [a.scopeId]);
+      const { rows } = await tx.query<{ n: number }>('select count(*)::int as n from accounts where scope_id = $1', [a.scopeId]);
+      if (rows[0]!.n >= maxPerScope) throw new ScopeFullError(maxPerScope);
+      return insert(tx);
+    });
   }
 
   async completeAccount(accountId: AccountId, key: { keyId: string; publicKey: string; address: string }): Promise<void> {
@@ -118,12 +134,42 @@ export class SqlGatewayStore implements GatewayStore {
     return rows.length === 1;
   }
 
-  async insertChallenge(c: ChallengeRecord): Promise<void> {
-    await this.sql.query(
-      `insert into challenges (challenge_id, purpose, scope_id, username, key_binding, challenge, payload, expires_at)
-       values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
-      [c.challengeId, c.purpose, c.scopeId, c.username, c.keyBinding, c.challenge, JSON.stringify(c.payload), c.expiresAt],
-    );
+  async insertChallenge(c: ChallengeRecord, bound?: ChallengeBound): Promise<'stored' | 'address_full' | 'full'> {
+    const insert = (sql: SqlClient) =>
+      sql.query(
+        `insert into challenges (challenge_id, purpose, scope_id, username, key_binding, challenge, payload, expires_at, client_address)
+         values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+        [c.challengeId, c.purpose, c.scopeId, c.username, c.keyBinding, c.challenge, JSON.stringify(c.payload), c.expiresAt, bound?.clientAddress ?? null],
+      );
+    if (!bound) {
+      await insert(this.sql);
+      return 'stored';
+    }
+    return this.sql.transaction(async (tx) => {
+      await lockInSchema(tx, CHALLENGE_LOCK_SPACE);
+      const count = async () =>
+        (
+          await tx.query<{ total: number; mine: number }>(
+            'select count(*)::int as total, (count(*) filter (where client_address = $1))::int as mine from challenges',
+            [bound.clientAddress],
+          )
+        ).rows[0]!;
+      let n = await count();
+      if (n.total >= bound.total || n.mine >= bound.perAddress) {
+        // Expired challenges still count until the sweep: clear them before refusing.
+        await tx.query('delete from challenges where expires_at < $1', [new Date()]);
+        n = await count();
+      }
+      if (n.mine >= bound.perAddress) return 'address_full';
+      if (n.total >= bound.total) return 'full';
+      await insert(tx);
+      return 'stored';
+    });
+  }
+
+  async countChallenges(): Promise<number> {
+    const { rows } = await this.sql.query<{ n: number }>('select count(*)::int as n from challenges');
+    return rows[0]!.n;
   }
 
   async consumeChallenge(challengeId: string): Promise<ChallengeRecord | undefined> {

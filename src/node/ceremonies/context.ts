@@ -14,6 +14,7 @@ import type { KeygenSlots } from '../keygen-slots.js';
 import { UntrustedRelayError, type Invite, type NodeSession, type PeerNetwork } from '../peer-network.js';
 import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
 import type { AuthorizeRequest, Reservation } from '../policy-gate.js';
+import { CallerGoneError } from '../../http/caller-gone.js';
 
 /** What a ceremony needs from its node; ceremonies themselves hold no state between runs. */
 export interface NodeContext {
@@ -171,6 +172,7 @@ export function notEnoughParties(what: string, have: number, need: number, failu
 /** Maps anything thrown inside a ceremony to an API error, naming a cheating party. */
 export function ceremonyError(what: string, e: unknown): TandemError {
   if (e instanceof TandemError) return e;
+  if (e instanceof CallerGoneError) return new TandemError('executor_result', `${what} cancelled: the caller went away`);
   if (e instanceof PeerBannedError) return new TandemError('executor_result', `${what} failed: party ${e.party} is banned for this key (${e.banReason})`);
   if (e instanceof TooManyCeremoniesError) return new TandemError('executor_result', `${what} failed: ${e.message}`);
   if (e instanceof ProtocolError) {
@@ -198,14 +200,47 @@ export function requestedRelay(ctx: NodeContext, relayAddress: string | null | u
  * socket error goes to the node's log only: in the answer it would tell a caller how the
  * address failed (refused, timed out, not a relay).
  */
-export async function openCeremony(ctx: NodeContext, relay: string, room?: Parameters<PeerNetwork['open']>[1]): Promise<NodeSession> {
+export async function openCeremony(
+  ctx: NodeContext,
+  relay: string,
+  room?: Parameters<PeerNetwork['open']>[1],
+  callerGone?: AbortSignal,
+): Promise<NodeSession> {
+  // The caller may have left while the policies were asked (a webhook can take seconds).
+  if (callerGone?.aborted) throw new CallerGoneError();
+  let session: NodeSession;
   try {
-    return await ctx.network.open(relay, room);
+    session = await ctx.network.open(relay, room);
   } catch (e) {
     if (e instanceof UntrustedRelayError) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
     ctx.log(`relay ${relay} unreachable: ${(e as Error).message}`);
     throw new ProtocolError('the relay is unreachable');
   }
+  abandonWhenCallerGone(session, callerGone);
+  return session;
+}
+
+/**
+ * A coordinator gives its ceremony up as soon as its HTTP caller has gone: every wait and
+ * step of the session throws CallerGoneError, so the coordinator stops at its next message
+ * (at most the round it is computing finishes), aborts its peers with `caller_gone` (see
+ * abortCodeFor) and frees its key-generation slot and budgets on the way out, and the peers
+ * free theirs when the abort reaches them. Without this, twenty abandoned key generations
+ * kept every node busy for minutes.
+ */
+export function abandonWhenCallerGone(session: CeremonySession, callerGone: AbortSignal | undefined): void {
+  if (!callerGone) return;
+  if (callerGone.aborted) session.fail(new CallerGoneError());
+  else callerGone.addEventListener('abort', () => session.fail(new CallerGoneError()), { once: true });
+}
+
+/**
+ * The abort a coordinator sends its peers when its ceremony failed. Asked of the session,
+ * not of the error that surfaced: a departed caller often shows as the failure it caused
+ * (too few parties answered, a round not received).
+ */
+export function abortCodeFor(session: CeremonySession): AbortCode {
+  return session.failure instanceof CallerGoneError ? 'caller_gone' : 'ceremony_failed';
 }
 
 /** Tells a peer we won't go on, without waiting for it to listen. */

@@ -10,7 +10,7 @@ import type { Reservation } from '../policy-gate.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
 import type { CeremonySession } from '../../ceremony/session.js';
-import { abortAll, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { abortAll, abortCodeFor, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
 import { sealDklsShare } from './dkls-shares.js';
 import { dkgRoundTimeout, dklsConfirmOf, runDklsDkg, type DklsDkgConfirm } from '../../ceremony/dkls-dkg-rounds.js';
@@ -30,6 +30,8 @@ export interface DklsKeygenRequest {
   relay: string;
   /** A room whose client parties take part (POST /create-room). */
   roomUuid?: string;
+  /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
+  callerGone?: AbortSignal;
 }
 
 const roundTimeout = (ctx: NodeContext) => dkgRoundTimeout(ctx.stepTimeoutMs);
@@ -63,7 +65,7 @@ async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: 
   let chosen: PartyId[] = [];
   let stored = false;
   try {
-    session = await openCeremony(ctx, relay, room?.channel);
+    session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
     const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
     const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, evidence: userEvidence(req.credential, user), relay };
@@ -85,7 +87,7 @@ async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: 
     for (const p of chosen) s.step(p, 'commit', {});
     return { keyId, publicKey };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, 'ceremony_failed');
+    if (session) abortAll(session, chosen.length ? chosen : peers, abortCodeFor(session));
     if (stored) await ctx.store.deleteKey(keyId);
     throw ceremonyError('key generation', e);
   } finally {

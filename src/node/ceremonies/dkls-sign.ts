@@ -10,7 +10,7 @@ import type { PartyId } from '../../shared/ids.js';
 import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { Reservation } from '../policy-gate.js';
 import type { CeremonySession } from '../../ceremony/session.js';
-import { abortAll, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
+import { abortAll, abortCodeFor, gatherParties, nodeHolders, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
@@ -39,6 +39,8 @@ export interface DklsSignRequest {
   relay: string;
   /** A room whose client parties sign too (POST /create-room). */
   roomUuid?: string;
+  /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
+  callerGone?: AbortSignal;
 }
 
 type Start = DklsSignStart;
@@ -63,7 +65,7 @@ async function signAuthorized(ctx: NodeContext, req: DklsSignRequest, user: User
   const holders = [...nodeHolders(ctx, key.parties), ...(room?.clients ?? [])];
   try {
     const candidates = nodeHolders(ctx, key.parties).filter((p) => !ctx.bans.bannedIn(key.keyId, [p]));
-    session = await openCeremony(ctx, relay, room?.channel);
+    session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
     const op = {
       type: DKLS_SIGN,
@@ -95,7 +97,7 @@ async function signAuthorized(ctx: NodeContext, req: DklsSignRequest, user: User
     await auditSigned(ctx, user.userId, key.keyId, 'ecdsa', s.id, req.hashes, start.signers);
     return { signatures };
   } catch (e) {
-    if (session) abortAll(session, holders, 'ceremony_failed');
+    if (session) abortAll(session, holders, abortCodeFor(session));
     throw ceremonyError('signing', e);
   } finally {
     wipe(share);

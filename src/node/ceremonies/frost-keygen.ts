@@ -13,7 +13,7 @@ import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
 import type { CeremonySession } from '../../ceremony/session.js';
-import { abortAll, gatherParties, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, abortCodeFor, gatherParties, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
 import { sealFrostShare } from './key-shares.js';
 
@@ -33,6 +33,8 @@ export interface KeygenRequest {
   relay: string;
   /** A room whose client parties take part (POST /create-room). */
   roomUuid?: string;
+  /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
+  callerGone?: AbortSignal;
 }
 
 export const FROST_KEYGEN = 'frost-keygen';
@@ -59,7 +61,7 @@ async function keygenAuthorized(ctx: NodeContext, req: KeygenRequest, user: User
   let stored = false;
   let chosen: PartyId[] = [];
   try {
-    session = await openCeremony(ctx, relay, room?.channel);
+    session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
     const op = { type: FROST_KEYGEN, family: req.family, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
     const mine = dkg.round1();
@@ -89,7 +91,7 @@ async function keygenAuthorized(ctx: NodeContext, req: KeygenRequest, user: User
     for (const p of chosen) s.step(p, 'commit', {});
     return { keyId, publicKey: groupPublicKey(suite, result.share.publicPackage) };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, 'ceremony_failed');
+    if (session) abortAll(session, chosen.length ? chosen : peers, abortCodeFor(session));
     if (stored) await ctx.store.deleteKey(keyId);
     throw ceremonyError('key generation', e);
   } finally {

@@ -20,7 +20,7 @@ import type { FrostFamily } from '../../protocols/frost/suite.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
 import { auditSigned, signDecision } from './child-keys.js';
-import { abortAll, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
+import { abortAll, abortCodeFor, gatherParties, nodeHolders, openCeremony, type Participant, ceremonyError, notEnoughParties, refuse, type NodeContext } from './context.js';
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { openFrostShare, ownedKey } from './key-shares.js';
 import type { Reservation } from '../policy-gate.js';
@@ -43,6 +43,8 @@ export interface SignRequest {
   relay: string;
   /** A room whose client parties sign too (POST /create-room). */
   roomUuid?: string;
+  /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
+  callerGone?: AbortSignal;
 }
 
 export const FROST_SIGN = 'frost-sign';
@@ -64,7 +66,7 @@ async function signAuthorized(ctx: NodeContext, req: SignRequest, user: UserReco
   let session: CeremonySession | undefined;
   const peers = nodeHolders(ctx, key.parties);
   try {
-    session = await openCeremony(ctx, relay, room?.channel);
+    session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
     const op = {
       type: FROST_SIGN,
@@ -100,7 +102,7 @@ async function signAuthorized(ctx: NodeContext, req: SignRequest, user: UserReco
     await auditSigned(ctx, user.userId, key.keyId, req.family, s.id, req.msgs, signers);
     return signatures;
   } catch (e) {
-    if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], 'ceremony_failed');
+    if (session) abortAll(session, [...peers, ...(room?.clients ?? [])], abortCodeFor(session));
     throw ceremonyError('signing', e);
   } finally {
     for (const m of mine) m.destroy();

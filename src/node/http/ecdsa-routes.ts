@@ -3,6 +3,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
+import { callerSignal } from '../../http/caller-gone.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
@@ -51,12 +52,12 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       onRequest: opts.requireUser,
       schema: { tags, summary: `${title}: distributed key generation`, body: KeygenBody, response: { 200: KeygenResponse('Hex 33-byte compressed secp256k1 public key.'), ...errorResponses } },
     },
-    async (req) => {
+    async (req, reply) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
       const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family: 'ecdsa', role: 'coordinator' }, () =>
-        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid }),
+        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, callerGone: callerSignal(reply.raw) }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -73,7 +74,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
         response: { 200: Type.Union([EcdsaSignatureBody, Type.Object({ signatures: Type.Array(EcdsaSignatureBody) })]), ...errorResponses },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const batch = Array.isArray(req.body.msg);
       const hashes = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m, 32));
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
@@ -88,6 +89,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
           extraData: fromHex(req.body.extra_data ?? ''),
           relay,
           roomUuid: req.body.room_uuid,
+          callerGone: callerSignal(reply.raw),
         }),
       );
       const out = signatures.map(toBody);

@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { callerSignal } from '../../http/caller-gone.js';
 import { TandemError } from '../../shared/errors.js';
 import { fromHex, toHex } from '../../shared/hex.js';
 import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
@@ -39,12 +40,12 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
       onRequest: opts.requireUser,
       schema: { tags, summary: `${docs.title}: distributed key generation (FROST DKG)`, body: KeygenBody, response: { 200: KeygenResponse(docs.publicKey), ...errorResponses } },
     },
-    async (req) => {
+    async (req, reply) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
       const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family, role: 'coordinator' }, () =>
-        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid }),
+        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, callerGone: callerSignal(reply.raw) }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -56,7 +57,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
       onRequest: opts.requireUser,
       schema: { tags, summary: `${docs.title}: threshold signature (FROST)`, body: SignBody(docs.msg), response: { 200: SignResponse(docs.signature), ...errorResponses } },
     },
-    async (req) => {
+    async (req, reply) => {
       const batch = Array.isArray(req.body.msg);
       const msgs = (batch ? (req.body.msg as string[]) : [req.body.msg as string]).map((m) => fromHex(m));
       if (msgs.length > opts.maxBatch) {
@@ -72,6 +73,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         extraData: fromHex(req.body.extra_data ?? ''),
         relay,
         roomUuid: req.body.room_uuid,
+        callerGone: callerSignal(reply.raw),
       }));
       const out = sigs.map((s) => ({ signature: toHex(s) }));
       return batch ? { signatures: out } : out[0]!;
