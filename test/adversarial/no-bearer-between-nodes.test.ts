@@ -141,7 +141,7 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
     assert.equal(signed!.status, 200, JSON.stringify(signed!.body));
     const pub = await api(node1, 'GET', `/ecdsa/public-key/${bearer.keyId}`, { key: bearer.apiKey });
     assert.ok(ecc.verify(msg, fromHex(String(pub.body.public_key)), fromHex(String(signed!.body.signature))), 'tiny-secp256k1 accepts the signature');
-    const secret = bearer.apiKey.split('_').at(-1)!;
+    const secret = bearer.apiKey.slice(`tdm_${bearer.userId}_`.length); // base64url: it may hold '_'
     assert.ok(!JSON.stringify(invite).includes(secret), 'the invitation holds no part of the API key');
     assert.deepEqual(JSON.parse((invite as { evidence: string }).evidence), { vouched_user: bearer.userId });
     // What node-3 can still do for such a user, as the README says: ask on its word.
@@ -153,7 +153,7 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
     const invite = await inviteFor(async () => {
       answer = await api(node1, 'POST', '/admin/create-user', { key: ADMIN_KEY });
     }, 'create-user');
-    const secret = ADMIN_KEY.split('_').at(-1)!;
+    const secret = ADMIN_KEY.slice('tdm_admin_'.length);
     assert.ok(!JSON.stringify(invite).includes(secret), 'the invitation holds no part of the admin key');
     assert.deepEqual(JSON.parse((invite as { evidence: string }).evidence), { vouched_admin: true });
     // node-2 has the admin's public key pinned: node-1's word is not enough, all or nothing.
