@@ -5,6 +5,8 @@ import type { LimitKind } from './limits.js';
 import type { EcdsaKey, EcdsaSignature } from './node-client.js';
 import { displayText, idParam } from './params.js';
 import { CHALLENGE_TTL_MS, verifyAssertion } from './passkeys.js';
+import { requestChallenge } from './intent.js';
+import type { OwnerPasskey, PasskeyEvidence } from '../node/passkey-owner.js';
 import { RpcError } from './rpc.js';
 import { verifyOwnerSignature } from './scopes.js';
 import { isPrintableText } from '../shared/text.js';
@@ -35,6 +37,9 @@ const KEY_SIGNATURE_WINDOW_MS = 120_000;
 export class RpcCall {
   #key: AesKey | undefined;
   #scope: ScopeRecord | undefined;
+  /** The account account() authenticated, and the passkey assertion if it came with one. */
+  #account: AccountRecord | undefined;
+  #passkey: PasskeyEvidence | undefined;
 
   constructor(
     readonly gw: Gateway,
@@ -91,12 +96,12 @@ export class RpcCall {
   }
 
   /** A new 2-of-3 key on the signer nodes for an account of this scope, within the key-generation limits. */
-  async keygen(): Promise<EcdsaKey> {
+  async keygen(owner?: OwnerPasskey): Promise<EcdsaKey> {
     this.takeAddress('keygens');
     await this.takeScope('keygens');
     const leave = this.gw.limits?.enterKeygen((await this.scope()).scopeId);
     try {
-      return await this.gw.nodes.keygen(this.caller.gone);
+      return await this.gw.nodes.keygen(this.caller.gone, owner);
     } finally {
       leave?.();
     }
@@ -109,7 +114,11 @@ export class RpcCall {
    */
   async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array): Promise<EcdsaSignature> {
     await this.takeScope('signatures');
-    return this.gw.nodes.sign(keyId, hash, extraData, this.caller.gone);
+    // Its nodes would refuse anyway (the key is bound to the passkey): say why, before asking them.
+    if ((await this.scope()).config.passkey_per_request && this.#account?.kind === 'passkey' && !this.#passkey) {
+      throw new RpcError('unauthorized', "this scope signs only with the account's passkey over each request (X-Encrypted-WebAuthn-Signature), not with a session");
+    }
+    return this.gw.nodes.sign(keyId, hash, extraData, this.caller.gone, this.#passkey);
   }
 
   /**
@@ -175,6 +184,7 @@ export class RpcCall {
       throw new RpcError('unauthorized', 'the credentials do not match the user');
     }
     if (!account.keyId || !account.publicKey || !account.address) throw new RpcError('unauthorized', 'the account has no key yet');
+    this.#account = account;
     return account;
   }
 
@@ -192,6 +202,8 @@ export class RpcCall {
     if (!account) throw new RpcError('user_not_found', 'user not found');
     const creds = await this.gw.store.credentialsOf(account.accountId);
     const { cred, newCounter } = await verifyAssertion(scope.config, v.assertion, requestChallenge(ch.challenge, this.rawBody), creds);
+    // The nodes check it too, for a key bound to this passkey: the user's intent, not ours.
+    this.#passkey = { request_body: this.rawBody, challenge: ch.challenge, assertion: v.assertion };
     if (!(await this.gw.store.bumpCounter(cred.credentialId, cred.counter, newCounter))) {
       throw new RpcError('unauthorized', 'the passkey was used concurrently; try again');
     }
@@ -225,14 +237,7 @@ export class RpcCall {
   }
 }
 
-export function requestChallenge(challengeB64url: string, rawBody: string): string {
-  const bodyHash = createHash('sha256').update(rawBody, 'utf8').digest();
-  return createHash('sha256')
-    .update('tandem/passkey-request/v1')
-    .update(Buffer.from(challengeB64url, 'base64url'))
-    .update(bodyHash)
-    .digest('base64url');
-}
+export { requestChallenge } from './intent.js';
 
 /** A `@0xpass/key-signer` signature `{ id, clientData, signature }` by the scope's owner key over `data`. */
 export function checkKeySignature(scope: ScopeRecord, sig: unknown, data: string): void {

@@ -2,6 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { signRequest } from '../shared/request-signature.js';
 import { RpcError } from './rpc.js';
+import type { OwnerPasskey, PasskeyEvidence } from '../node/passkey-owner.js';
 
 /**
  * The gateway is an ordinary client of the signer nodes: a user of its own (made with
@@ -46,9 +47,13 @@ export class SignerNodesClient {
     if (opts.nodes.length === 0) throw new Error('the gateway needs at least one signer node URL');
   }
 
-  /** A 2-of-3 key for a new account. `callerGone` cancels it (the node then abandons the ceremony). */
-  async keygen(callerGone?: AbortSignal): Promise<EcdsaKey> {
-    const body = await this.post('/ecdsa/keygen', { num_parties: 3, threshold: 2 }, this.opts.keygenTimeoutMs ?? 60_000, callerGone);
+  /**
+   * A 2-of-3 key for a new account. `callerGone` cancels it (the node then abandons the
+   * ceremony); `owner` binds it to the account's passkey on every node.
+   */
+  async keygen(callerGone?: AbortSignal, owner?: OwnerPasskey): Promise<EcdsaKey> {
+    const req = { num_parties: 3, threshold: 2, ...(owner ? { owner_passkey: owner } : {}) };
+    const body = await this.post('/ecdsa/keygen', req, this.opts.keygenTimeoutMs ?? 60_000, callerGone);
     const { key_id, public_key } = body as { key_id?: unknown; public_key?: unknown };
     if (typeof key_id !== 'string' || typeof public_key !== 'string' || !/^0[23][0-9a-f]{64}$/.test(public_key)) {
       throw new RpcError('signing_failed', 'the signer cluster answered keygen with an unexpected body');
@@ -56,9 +61,17 @@ export class SignerNodesClient {
     return { keyId: key_id, publicKey: public_key };
   }
 
-  /** `extraData` goes to the nodes' policies (e.g. the unsigned transaction behind `hash`). */
-  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array, callerGone?: AbortSignal): Promise<EcdsaSignature> {
-    const req = { key_id: keyId, msg: Buffer.from(hash).toString('hex'), ...(extraData ? { extra_data: Buffer.from(extraData).toString('hex') } : {}) };
+  /**
+   * `extraData` goes to the nodes' policies (e.g. the unsigned transaction behind `hash`);
+   * `passkey` is the end user's assertion over its request, which a passkey-bound key needs.
+   */
+  async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array, callerGone?: AbortSignal, passkey?: PasskeyEvidence): Promise<EcdsaSignature> {
+    const req = {
+      key_id: keyId,
+      msg: Buffer.from(hash).toString('hex'),
+      ...(extraData ? { extra_data: Buffer.from(extraData).toString('hex') } : {}),
+      ...(passkey ? { passkey_evidence: passkey } : {}),
+    };
     const body = await this.post('/ecdsa/sign', req, this.opts.signTimeoutMs ?? 30_000, callerGone);
     const { signature, recovery_id } = body as { signature?: unknown; recovery_id?: unknown };
     if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature) || (recovery_id !== 0 && recovery_id !== 1)) {

@@ -51,7 +51,10 @@ export function parseScopeConfig(text: unknown): ScopeConfig {
     if (isLambdaError(e)) throw new RpcError('invalid_params', `lambda.fetch_allowlist: ${e.message}`);
     throw e;
   }
-  return { rp: { id, name, origins: origins as string[] }, lambda_allowlist: allow as string[] };
+  const signing = c.signing === undefined ? {} : obj(c.signing, 'scope config signing');
+  const perRequest = signing.passkey_per_request ?? false;
+  if (typeof perRequest !== 'boolean') throw new RpcError('invalid_params', 'signing.passkey_per_request must be true or false');
+  return { rp: { id, name, origins: origins as string[] }, lambda_allowlist: allow as string[], ...(perRequest ? { passkey_per_request: true as const } : {}) };
 }
 
 /** The dev cluster's scope: RP ID localhost, any http://localhost port. */

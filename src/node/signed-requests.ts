@@ -12,6 +12,7 @@ import {
   type SignatureHeader,
 } from '../shared/request-signature.js';
 import type { RequestAuthStore } from '../storage/request-auth-store.js';
+import { canonical } from './passkey-owner.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 
 /**
@@ -108,8 +109,8 @@ function digestOf(credential: string): string {
 
 /** What a ceremony invitation claims; checked against the signed request it carries. */
 export type InvitedOperation =
-  | { kind: 'keygen'; family: string; n: number; t: number; room?: string }
-  | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string; room?: string }
+  | { kind: 'keygen'; family: string; n: number; t: number; room?: string; ownerPasskey?: string }
+  | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string; room?: string; passkeyEvidence?: string }
   | { kind: 'create-room'; numParties: number; parties: Array<{ party_id: string; public_key: string }> };
 
 /** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
@@ -136,6 +137,7 @@ export function checkInvitationMatches(credential: string, op: InvitedOperation,
   if ((body.room_uuid ?? undefined) !== op.room) throw mismatch('room_uuid');
   if (op.kind === 'keygen') {
     if (body.num_parties !== op.n || body.threshold !== op.t) throw mismatch('num_parties/threshold');
+    if (op.ownerPasskey !== undefined && canonical(body.owner_passkey ?? null) !== op.ownerPasskey) throw mismatch('owner_passkey');
     return;
   }
   if (body.key_id !== op.keyId) throw mismatch('key_id');
@@ -151,4 +153,5 @@ export function checkInvitationMatches(credential: string, op: InvitedOperation,
   }
   if (signedPath.length !== op.path.length || signedPath.some((v, i) => v !== op.path[i])) throw mismatch('derivation_path');
   if (String(body.extra_data ?? '').toLowerCase() !== op.extraData.toLowerCase()) throw mismatch('extra_data');
+  if (op.passkeyEvidence !== undefined && canonical(body.passkey_evidence ?? null) !== op.passkeyEvidence) throw mismatch('passkey_evidence');
 }

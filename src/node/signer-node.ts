@@ -29,6 +29,7 @@ import { SignedRequestVerifier } from './signed-requests.js';
 import { CallerAuth } from './caller-auth.js';
 import { RequestAuthStore } from '../storage/request-auth-store.js';
 import { RoomStore } from '../storage/room-store.js';
+import { KeyPasskeyStore } from '../storage/key-passkey-store.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { Gauge } from 'prom-client';
@@ -128,6 +129,7 @@ export async function startSignerNode(config: NodeConfig, logger: Logger | ((msg
     relayCapability: (room, party, expiresAt) => issueRelayCapability(signingKey, room, party, expiresAt),
     channelPublicKey: toHex(identity.publicKey),
     rooms: new RoomStore(sqlStore.client),
+    keyPasskeys: new KeyPasskeyStore(sqlStore.client),
     bans,
     banRecords: banStore,
     keygens,

@@ -193,6 +193,17 @@ export const NODE_MIGRATIONS: readonly Migration[] = [
       create index seen_invitations_expiry_idx on seen_invitations (expires_at);
     `,
   },
+  {
+    name: '0007_key_passkeys',
+    sql: `
+      -- A key bound to its end user's passkey at key generation: this node signs with it
+      -- only on that passkey's assertion over the request (src/node/passkey-owner.ts).
+      create table key_passkeys (
+        key_id text primary key references keys (key_id) on delete cascade,
+        owner jsonb not null
+      );
+    `,
+  },
 ];
 
 /**

@@ -12,6 +12,7 @@ import type { Invite, NodeSession } from '../../src/node/peer-network.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
 import type { CeremonyId, KeyId, PartyId, UserId } from '../../src/shared/ids.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
+import { KeyPasskeyStore } from '../../src/storage/key-passkey-store.js';
 import { openEmbeddedStore } from '../../src/storage/open-database.js';
 import type { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { UserRecord } from '../../src/storage/store.js';
@@ -90,6 +91,7 @@ export async function nodeSeat(
     bans: new BanList(bans, { maxPerPeer: opts.maxPerPeer ?? 1000 }),
     authenticateUser: async () => OWNER,
     authenticateInvitation: async () => OWNER,
+    keyPasskeys: new KeyPasskeyStore(store.client),
     authorize: async () => emptyReservation(),
     log: (m: string) => logs.push(m),
     ...opts.context?.(store),

@@ -24,6 +24,7 @@ import { ADMIN_KEY, api } from '../helpers/cluster.js';
 import { nodeRelayKeys } from '../helpers/relay-auth.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { SqlPolicyStore } from '../../src/storage/sql-policy-store.js';
+import { KeyPasskeyStore } from '../../src/storage/key-passkey-store.js';
 import { RoomStore } from '../../src/storage/room-store.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import { BanList } from '../../src/ceremony/bans.js';
@@ -195,6 +196,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       relayCapability: () => '',
       channelPublicKey: '',
       rooms: new RoomStore(store.client),
+      keyPasskeys: new KeyPasskeyStore(store.client),
       bans: new BanList(new SqlBanStore(store.client)),
       banRecords: new SqlBanStore(store.client),
       keygens: new KeygenSlots(8, 4),

@@ -3,6 +3,7 @@ import { checkKeySignature, type RpcCall } from '../call.js';
 import { addressOf } from '../ethereum.js';
 import { registrationOptions, verifyRegistration } from '../passkeys.js';
 import { RpcError } from '../rpc.js';
+import type { OwnerPasskey } from '../../node/passkey-owner.js';
 import { ScopeFullError, type AccountKind, type AccountRecord, type ScopeRecord } from '../storage/gateway-store.js';
 
 /**
@@ -32,6 +33,10 @@ export async function completeRegistration(call: RpcCall) {
   const attestation = call.key().decryptJson(p.encrypted_attestation, 'encrypted_attestation');
   const ch = await call.takeChallenge(p.challenge_id, 'registration', user.username);
   const cred = await verifyRegistration(scope.config, attestation, ch.challenge);
+  // In a passkey-per-request scope the nodes bind the key to this passkey (src/node/passkey-owner.ts).
+  const owner = scope.config.passkey_per_request
+    ? { rp_id: scope.config.rp.id, origins: scope.config.rp.origins, credential_id: cred.credentialId, public_key: Buffer.from(cred.publicKey).toString('base64url') }
+    : undefined;
   const account = await createAccount(call, scope, {
     kind: 'passkey',
     username: user.username,
@@ -43,7 +48,7 @@ export async function completeRegistration(call: RpcCall) {
     } catch {
       throw new RpcError('invalid_params', 'this passkey is already registered to an account');
     }
-  });
+  }, owner);
   return accountResult(account);
 }
 
@@ -76,6 +81,7 @@ async function createAccount(
   scope: ScopeRecord,
   user: { kind: AccountKind; username: string; displayName: string; userHandle: string },
   attach: (accountId: string) => Promise<void>,
+  owner?: OwnerPasskey,
 ): Promise<AccountRecord> {
   const account: AccountRecord = {
     accountId: randomUUID(),
@@ -91,7 +97,7 @@ async function createAccount(
   if (!(await reserve(call, account))) throw taken();
   try {
     await attach(account.accountId);
-    const key = await call.keygen();
+    const key = await call.keygen(owner);
     const done = { keyId: key.keyId, publicKey: key.publicKey, address: addressOf(key.publicKey) };
     await call.gw.store.completeAccount(account.accountId, done);
     return { ...account, ...done };

@@ -18,6 +18,11 @@ export interface ScopeConfig {
   rp: { id: string; name: string; origins: string[] };
   /** Hosts lambdas' fetches may reach (exact names or `*.suffix`). */
   lambda_allowlist: string[];
+  /**
+   * `signing.passkey_per_request`: passkey accounts made from now on get keys bound to their
+   * passkey on the nodes, and sign only with an assertion over each request (no sessions).
+   */
+  passkey_per_request?: true;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { NodeStore, UserRecord } from '../../storage/store.js';
 import { PeerFailure, type AbortCode, type CeremonySession } from '../../ceremony/session.js';
 import { PeerBannedError, TooManyCeremoniesError, type BanList } from '../../ceremony/bans.js';
 import type { RoomStore } from '../../storage/room-store.js';
+import type { KeyPasskeyStore } from '../../storage/key-passkey-store.js';
 import type { SqlBanStore } from '../../storage/ban-store.js';
 import type { KeygenSlots } from '../keygen-slots.js';
 import { UntrustedRelayError, type Invite, type NodeSession, type PeerNetwork } from '../peer-network.js';
@@ -56,6 +57,8 @@ export interface NodeContext {
   /** Hex X25519 key of this node's ceremony channel (what a room's clients seal to). */
   channelPublicKey: string;
   rooms: RoomStore;
+  /** Keys bound to their end user's passkey (passkey-owner.ts). */
+  keyPasskeys: KeyPasskeyStore;
   /** DKLs23 bans of this node (one list per process: every ceremony sees a ban at once). */
   bans: BanList;
   /** The same bans as stored, for the admin endpoint. */

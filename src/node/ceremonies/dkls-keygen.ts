@@ -9,6 +9,7 @@ import type { UserRecord } from '../../storage/store.js';
 import type { Reservation } from '../policy-gate.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
+import { canonical, parseOwnerPasskey, type OwnerPasskey } from '../passkey-owner.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import { abortAll, abortCodeFor, gatherParties, openCeremony, ceremonyError, notEnoughParties, refuse, type NodeContext, type Participant } from './context.js';
 import { claimRoom, joinRoomAsParticipant, type ClaimedRoom } from './rooms.js';
@@ -30,16 +31,25 @@ export interface DklsKeygenRequest {
   relay: string;
   /** A room whose client parties take part (POST /create-room). */
   roomUuid?: string;
+  /** Binds the key to its end user's passkey (passkey-owner.ts). */
+  ownerPasskey?: OwnerPasskey;
   /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
   callerGone?: AbortSignal;
 }
 
 const roundTimeout = (ctx: NodeContext) => dkgRoundTimeout(ctx.stepTimeoutMs);
 
-async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dkls23KeyShare, room: ClaimedRoom | undefined): Promise<void> {
+async function store(ctx: NodeContext, keyId: KeyId, user: UserRecord, share: Dkls23KeyShare, room: ClaimedRoom | undefined, owner: OwnerPasskey | undefined): Promise<void> {
   try {
     if (!(await ctx.store.insertKey(sealDklsShare(ctx, keyId, user, share)))) throw new TandemError('unique_violation', `key ${keyId} exists already`);
-    if (room) await ctx.rooms.pinClients(keyId, room.room.clients);
+    try {
+      if (room) await ctx.rooms.pinClients(keyId, room.room.clients);
+      // A key that should be bound but is not would sign without its owner's passkey.
+      if (owner) await ctx.keyPasskeys.bind(keyId, owner);
+    } catch (e) {
+      await ctx.store.deleteKey(keyId);
+      throw e;
+    }
   } finally {
     wipe(share);
   }
@@ -67,7 +77,7 @@ async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: 
   try {
     session = await openCeremony(ctx, relay, room?.channel, req.callerGone);
     const s = session;
-    const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}) };
+    const op = { type: DKLS_KEYGEN, key_id: keyId, n: req.n, t: req.t, ...(room ? { room_uuid: room.room.roomUuid } : {}), ...(req.ownerPasskey ? { owner_passkey: req.ownerPasskey } : {}) };
     const gather = { nodes: peers, clients: room?.clients ?? [], need: req.n - 1, op, evidence: userEvidence(req.credential, user), relay };
     const { winners, losers, failures } = await gatherParties(ctx, s, gather, (p) => s.expect(p, 'ready', ctx.stepTimeoutMs));
     abortAll(s, losers, 'not_selected');
@@ -78,7 +88,7 @@ async function keygenAuthorized(ctx: NodeContext, req: DklsKeygenRequest, user: 
     const share = await runDklsDkg(s, ctx.self, parties, req.t, ctx.stepTimeoutMs);
     const mine = dklsConfirmOf(share);
     const publicKey = encodePoint(share.pub.publicKey);
-    await store(ctx, keyId, user, share, room);
+    await store(ctx, keyId, user, share, room, req.ownerPasskey);
     stored = true;
     for (const p of chosen) {
       const c = (await s.expect(p, 'confirm', roundTimeout(ctx))) as DklsDkgConfirm;
@@ -103,6 +113,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
   let stored = false;
   let room: ClaimedRoom | undefined;
   let reservation: Reservation | undefined;
+  let owner: OwnerPasskey | undefined;
   try {
     let user: UserRecord;
     const n = Number(op.n);
@@ -111,7 +122,9 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
       if (!/^[0-9a-f-]{36}$/.test(keyId) || !Number.isInteger(n) || !Number.isInteger(t) || t < 2 || t > n) {
         throw new ProtocolError('invitation with malformed parameters', from);
       }
-      checkInvitationMatches(invite.evidence, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined }, from);
+      owner = op.owner_passkey === undefined ? undefined : parseOwnerPasskey(op.owner_passkey);
+      if (op.owner_passkey !== undefined && !owner) throw new ProtocolError('invitation with a malformed owner passkey', from);
+      checkInvitationMatches(invite.evidence, { kind: 'keygen', family: 'ecdsa', n, t, room: op.room_uuid as string | undefined, ownerPasskey: canonical(owner ?? null) }, from);
       user = await ctx.authenticateInvitation(invite.evidence);
       release = ctx.keygens.enter(user.userId);
       reservation = await ctx.authorize({ operation: 'keygen', family: 'ecdsa', userId: user.userId, key: null, ceremonyId: invite.ceremony });
@@ -130,7 +143,7 @@ export const participateDklsKeygen: Participant = async (ctx, invite, from, join
     }
     const share = await runDklsDkg(session, ctx.self, parties, t, ctx.stepTimeoutMs);
     const confirm = dklsConfirmOf(share);
-    await store(ctx, keyId, user, share, room);
+    await store(ctx, keyId, user, share, room, owner);
     stored = true;
     session.step(from, 'confirm', confirm);
     await session.expect(from, 'commit', ctx.stepTimeoutMs);

@@ -14,6 +14,7 @@ import { abortAll, abortCodeFor, gatherParties, nodeHolders, openCeremony, cerem
 import { checkEnoughSigners, claimRoom, joinRoomAsParticipant } from './rooms.js';
 import { checkInvitationMatches } from '../signed-requests.js';
 import { userEvidence } from '../caller-evidence.js';
+import { canonical, checkOwnerIntent, parsePasskeyEvidence, type PasskeyEvidence } from '../passkey-owner.js';
 import { auditSigned, signDecision } from './child-keys.js';
 import { deriveDkls, openDklsShare } from './dkls-shares.js';
 import { decodeItems } from '../../ceremony/exchange.js';
@@ -39,6 +40,8 @@ export interface DklsSignRequest {
   relay: string;
   /** A room whose client parties sign too (POST /create-room). */
   roomUuid?: string;
+  /** For a key bound to its owner's passkey: the assertion over the end user's request. */
+  passkeyEvidence?: PasskeyEvidence;
   /** Aborted when the HTTP caller disconnects: the ceremony is abandoned (openCeremony). */
   callerGone?: AbortSignal;
 }
@@ -48,6 +51,7 @@ type Start = DklsSignStart;
 export async function coordinateDklsSign(ctx: NodeContext, req: DklsSignRequest): Promise<{ signatures: EcdsaSignature[] }> {
   const user = await ctx.authenticateUser(req.credential);
   const key = await ownedKey(ctx, user, req.keyId, 'ecdsa');
+  await checkOwnerOf(ctx, key.keyId, req.passkeyEvidence, req.hashes);
   const reservation = await ctx.authorize(signDecision('ecdsa', user.userId, key, req.hashes, req.path, req.extraData));
   return reservation.settle(() => signAuthorized(ctx, req, user, key));
 }
@@ -74,6 +78,7 @@ async function signAuthorized(ctx: NodeContext, req: DklsSignRequest, user: User
       path: req.path,
       extra_data: toHex(req.extraData),
       ...(room ? { room_uuid: room.room.roomUuid } : {}),
+      ...(req.passkeyEvidence ? { passkey_evidence: req.passkeyEvidence } : {}),
     };
     const need = key.threshold - 1;
     const gather = { nodes: candidates, clients: room?.clients ?? [], need, op, evidence: userEvidence(req.credential, user), relay };
@@ -125,11 +130,14 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
       } catch {
         throw new ProtocolError('invitation with malformed messages, batch size or path', from);
       }
+      const evidence = op.passkey_evidence === undefined ? undefined : parsePasskeyEvidence(op.passkey_evidence);
+      if (op.passkey_evidence !== undefined && !evidence) throw new ProtocolError('invitation with malformed passkey evidence', from);
       // Checked before the nonce is spent (a mismatched invitation must not burn the request),
       // then spent here, on this node: one signed request admits one ceremony per node.
-      checkInvitationMatches(invite.evidence, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined }, from);
+      checkInvitationMatches(invite.evidence, { kind: 'sign', family: 'ecdsa', keyId: String(op.key_id), msgs: (op.msgs as unknown[]).map(String), path, extraData: String(op.extra_data ?? ''), room: op.room_uuid as string | undefined, passkeyEvidence: canonical(evidence ?? null) }, from);
       const user = await ctx.authenticateInvitation(invite.evidence);
       key = await ownedKey(ctx, user, String(op.key_id), 'ecdsa');
+      await checkOwnerOf(ctx, key.keyId, evidence, hashes);
       if (!key.parties.includes(from)) throw new ProtocolError('coordinator holds no share of this key', from);
       await joinRoomAsParticipant(ctx, session, user, op.room_uuid, key.threshold, key.keyId);
       await ctx.bans.check(key.keyId, [from]);
@@ -168,3 +176,9 @@ export const participateDklsSign: Participant = async (ctx, invite, from, join) 
     session.close();
   }
 };
+
+/** A key bound to its owner's passkey signs only what that passkey approved (passkey-owner.ts). */
+async function checkOwnerOf(ctx: NodeContext, keyId: string, evidence: PasskeyEvidence | undefined, hashes: Uint8Array[]): Promise<void> {
+  const owner = await ctx.keyPasskeys.ownerOf(keyId);
+  if (owner) await checkOwnerIntent(keyId, owner, evidence, hashes, ctx.requestKeys);
+}

@@ -19,8 +19,30 @@ const EcdsaSignatureBody = Type.Object({
   der: Type.String({ description: 'Hex DER encoding of (r, s)' }),
 });
 
+const OwnerPasskeyBody = Type.Object(
+  {
+    rp_id: Type.String({ minLength: 1, maxLength: 253 }),
+    origins: Type.Array(Type.String({ maxLength: 300 }), { minItems: 1, maxItems: 32 }),
+    credential_id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,2048}$' }),
+    public_key: Type.String({ pattern: '^[A-Za-z0-9_-]{1,2048}$', description: 'base64url COSE public key' }),
+  },
+  { additionalProperties: false, description: "Binds the key to its end user's passkey: every node then signs only on that passkey's assertion over the request (passkey_evidence)." },
+);
+
+const EcdsaKeygenBody = Type.Object({ ...KeygenBody.properties, owner_passkey: Type.Optional(OwnerPasskeyBody) });
+
+const PasskeyEvidenceBody = Type.Object(
+  {
+    request_body: Type.String({ maxLength: 300_000, description: "The end user's request body, exactly as sent" }),
+    challenge: Type.String({ pattern: '^[A-Za-z0-9_-]{1,2048}$' }),
+    assertion: Type.Object({}, { additionalProperties: true, description: 'WebAuthn AuthenticationResponseJSON' }),
+  },
+  { additionalProperties: false },
+);
+
 const EcdsaSignBody = Type.Object({
   key_id: KeyId,
+  passkey_evidence: Type.Optional(PasskeyEvidenceBody),
   msg: Type.Union([HexHash, Type.Array(HexHash, { minItems: 1 })], {
     description: 'The 32-byte message hash to sign (e.g. keccak256 of an Ethereum payload), hex; a list signs a batch.',
   }),
@@ -50,14 +72,14 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
     '/ecdsa/keygen',
     {
       onRequest: opts.requireUser,
-      schema: { tags, summary: `${title}: distributed key generation`, body: KeygenBody, response: { 200: KeygenResponse('Hex 33-byte compressed secp256k1 public key.'), ...errorResponses } },
+      schema: { tags, summary: `${title}: distributed key generation`, body: EcdsaKeygenBody, response: { 200: KeygenResponse('Hex 33-byte compressed secp256k1 public key.'), ...errorResponses } },
     },
     async (req, reply) => {
       const { num_parties: n, threshold: t } = req.body;
       checkNandT(ctx, n, t);
       const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family: 'ecdsa', role: 'coordinator' }, () =>
-        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, callerGone: callerSignal(reply.raw) }),
+        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, ownerPasskey: req.body.owner_passkey, callerGone: callerSignal(reply.raw) }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -89,6 +111,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
           extraData: fromHex(req.body.extra_data ?? ''),
           relay,
           roomUuid: req.body.room_uuid,
+          passkeyEvidence: req.body.passkey_evidence,
           callerGone: callerSignal(reply.raw),
         }),
       );
