@@ -10,7 +10,7 @@ import { participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
 import { encodeEnvelope, envelopeOf, SignedRequestVerifier } from '../../src/node/signed-requests.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
 import { toHex } from '../../src/shared/hex.js';
-import type { KeyId, PartyId } from '../../src/shared/ids.js';
+import type { CeremonyId, KeyId, PartyId } from '../../src/shared/ids.js';
 import { signRequest } from '../../src/shared/request-signature.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import { TandemError } from '../../src/shared/errors.js';
@@ -133,6 +133,26 @@ describe('DKLs23: a malicious coordinator', { timeout: 240_000 }, () => {
       // ...and never again, whatever ceremony a coordinator puts it in.
       assert.match(await invitedWith([hash]), /refused \(access_denied\)/);
       assert.match(await invitedWith([hash]), /refused \(access_denied\)/);
+    } finally {
+      await seat.close();
+    }
+  });
+
+  test('a key bound to its owner passkey: a participant refuses a coordinator that brings no assertion of that passkey', async () => {
+    const seat = await nodeSeat(root, A, keyId, shares[1]!);
+    try {
+      // What a passkey_per_request scope stores at keygen (src/node/passkey-owner.ts).
+      await seat.ctx.keyPasskeys.bind(keyId, { rp_id: 'localhost', origins: ['http://localhost:*'], credential_id: 'Y3JlZA', public_key: 'pQECAyYgASFYIA' });
+      const invite = signInvite(randomUUID() as CeremonyId, keyId, [toHex(randomBytes(32))]);
+      const forged = { ...invite, op: { ...invite.op, passkey_evidence: { request_body: '{}', challenge: 'AAAA', assertion: { id: 'Y3JlZA', response: {} } } } };
+      for (const inv of [invite, forged]) {
+        const s = sessionsOf(new MemoryLink(), ids);
+        const e = s.get(EVIL)!;
+        const run = participateDklsSign(seat.ctx, { ...inv, ceremony: e.id }, EVIL, async () => s.get(A)!);
+        const answer = await e.expect(A, 'ready', 10_000).then(() => 'ready', (err: Error) => err.message);
+        await run;
+        assert.match(answer, /refused \(access_denied\)/, `${inv === invite ? 'no' : 'a forged'} assertion`);
+      }
     } finally {
       await seat.close();
     }
