@@ -1,3 +1,4 @@
+import { NestedSlots } from '../shared/nested-slots.js';
 import { RpcError } from './rpc.js';
 import { parseRate, RateLimiter, type Rate } from './rate-limiter.js';
 
@@ -85,13 +86,13 @@ const WHAT: Record<LimitKind, string> = { registrations: 'registration requests'
 export class GatewayLimits {
   readonly #byAddress = new Map<LimitKind, RateLimiter<string>>();
   readonly #byScope = new Map<LimitKind, RateLimiter<string>>();
-  #keygens = 0;
-  readonly #keygensByScope = new Map<string, number>();
+  readonly #keygens: NestedSlots<string>;
 
   constructor(
     readonly config: LimitsConfig,
     now: () => number = () => Date.now(),
   ) {
+    this.#keygens = new NestedSlots(config.maxKeygens, config.maxKeygensPerScope);
     for (const k of KINDS) {
       const a = config.perAddress[k];
       if (a) this.#byAddress.set(k, new RateLimiter<string>(a, 100_000, now));
@@ -121,24 +122,14 @@ export class GatewayLimits {
    * function once, when the key generation is over.
    */
   enterKeygen(scopeId: string): () => void {
-    const mine = this.#keygensByScope.get(scopeId) ?? 0;
-    if (this.#keygens >= this.config.maxKeygens) {
+    const place = this.#keygens.enter(scopeId);
+    if (place === 'total') {
       throw new RpcError('signing_failed', `the gateway runs ${this.config.maxKeygens} account creations at once already; try again in a few seconds`);
     }
-    if (mine >= this.config.maxKeygensPerScope) {
+    if (place === 'key') {
       throw new RpcError('signing_failed', `at most ${this.config.maxKeygensPerScope} account creations run at once per scope; try again in a few seconds`);
     }
-    this.#keygens += 1;
-    this.#keygensByScope.set(scopeId, mine + 1);
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.#keygens -= 1;
-      const n = (this.#keygensByScope.get(scopeId) ?? 1) - 1;
-      if (n > 0) this.#keygensByScope.set(scopeId, n);
-      else this.#keygensByScope.delete(scopeId);
-    };
+    return place;
   }
 }
 

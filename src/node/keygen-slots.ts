@@ -1,4 +1,5 @@
 import { TandemError } from '../shared/errors.js';
+import { NestedSlots } from '../shared/nested-slots.js';
 
 /**
  * Key generations a node runs at once, in all and per user. A DKLs23 key generation takes
@@ -7,34 +8,25 @@ import { TandemError } from '../shared/errors.js';
  * a fast executor_result, never a queue.
  */
 export class KeygenSlots {
-  #total = 0;
-  readonly #perUser = new Map<string, number>();
+  readonly #slots: NestedSlots<string>;
 
   constructor(
     readonly maxPerNode: number,
     readonly maxPerUser: number,
-  ) {}
+  ) {
+    this.#slots = new NestedSlots(maxPerNode, maxPerUser);
+  }
 
   /** Slots taken now (the `tandem_keygens_running` gauge). */
   get running(): number {
-    return this.#total;
+    return this.#slots.running;
   }
 
   /** Takes a slot for `userId` or throws executor_result; call the returned function once, when done. */
   enter(userId: string): () => void {
-    const mine = this.#perUser.get(userId) ?? 0;
-    if (this.#total >= this.maxPerNode) throw new TandemError('executor_result', `this node runs ${this.maxPerNode} key generations at once already; try again later`);
-    if (mine >= this.maxPerUser) throw new TandemError('executor_result', `at most ${this.maxPerUser} key generations at once per user on this node; try again later`);
-    this.#total += 1;
-    this.#perUser.set(userId, mine + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#total -= 1;
-      const left = (this.#perUser.get(userId) ?? 1) - 1;
-      if (left > 0) this.#perUser.set(userId, left);
-      else this.#perUser.delete(userId);
-    };
+    const place = this.#slots.enter(userId);
+    if (place === 'total') throw new TandemError('executor_result', `this node runs ${this.maxPerNode} key generations at once already; try again later`);
+    if (place === 'key') throw new TandemError('executor_result', `at most ${this.maxPerUser} key generations at once per user on this node; try again later`);
+    return place;
   }
 }

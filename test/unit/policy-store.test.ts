@@ -69,7 +69,7 @@ for (const backend of backends) {
     describe(`migrations on ${backend.name}`, () => {
       test('0002 is applied after 0001 and migrate is idempotent', async () => {
         const { rows } = await client.query<{ name: string }>('select name from tandem_migrations order by name');
-        assert.deepEqual(rows.map((r) => r.name), ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans', '0006_seen_invitations']);
+        assert.deepEqual(rows.map((r) => r.name), ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans', '0006_seen_invitations', '0007_key_passkeys']);
         assert.deepEqual(await migrate(client), []);
       });
     });

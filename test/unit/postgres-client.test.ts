@@ -23,7 +23,7 @@ import { connectPostgres, dropSchema, freshSchema, pglite, POSTGRES_URL, postgre
  */
 const skip = postgresSkipped ? 'TANDEM_TEST_POSTGRES=skip' : false;
 
-const NODE_MIGRATION_NAMES = ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans', '0006_seen_invitations'];
+const NODE_MIGRATION_NAMES = ['0001_initial', '0002_policies_and_audit', '0003_signed_requests', '0004_rooms', '0005_key_bans', '0006_seen_invitations', '0007_key_passkeys'];
 
 /** Schemas made here, dropped after the file. */
 const made: string[] = [];

@@ -13,7 +13,7 @@ import { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { KeyRecord, NodeStore, UserRecord } from '../../src/storage/store.js';
 import { backends, type Backend, type TestDatabase } from '../helpers/databases.js';
 
-const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }, { name: '0005_key_bans' }, { name: '0006_seen_invitations' }];
+const ALL_MIGRATIONS = [{ name: '0001_initial' }, { name: '0002_policies_and_audit' }, { name: '0003_signed_requests' }, { name: '0004_rooms' }, { name: '0005_key_bans' }, { name: '0006_seen_invitations' }, { name: '0007_key_passkeys' }];
 
 function user(id: string): UserRecord {
   return {
@@ -228,7 +228,7 @@ for (const backend of backends) {
         const keyId = '3f2b9c1e-5a47-4d0e-9b2a-7c1d8e6f4a30';
         await old.setSetting(`dkls23-ban:${keyId}:node-2`, 'OT extension consistency check failed');
         await old.setSetting('admin_key_hash', 'ab'.repeat(32));
-        assert.deepEqual(await migrate(db.client), ['0005_key_bans', '0006_seen_invitations']);
+        assert.deepEqual(await migrate(db.client), ['0005_key_bans', '0006_seen_invitations', '0007_key_passkeys']);
         const bans = await new SqlBanStore(db.client).listBans(keyId);
         assert.deepEqual(bans.map((b) => [b.keyId, b.party, b.reason]), [[keyId, 'node-2', 'OT extension consistency check failed']]);
         assert.equal(await old.getSetting(`dkls23-ban:${keyId}:node-2`), undefined, 'moved, not copied');
