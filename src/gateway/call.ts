@@ -237,8 +237,6 @@ export class RpcCall {
   }
 }
 
-export { requestChallenge } from './intent.js';
-
 /** A `@0xpass/key-signer` signature `{ id, clientData, signature }` by the scope's owner key over `data`. */
 export function checkKeySignature(scope: ScopeRecord, sig: unknown, data: string): void {
   if (!scope.ownerPublicKey) throw new RpcError('forbidden', 'this scope has no owner key, so it has no developer-owned accounts');

@@ -1,6 +1,6 @@
 import type { UserId } from '../shared/ids.js';
 import type { UserRecord } from '../storage/store.js';
-import { envelopeOf, type SignedEnvelope } from './signed-requests.js';
+import { envelopeOf, envelopeUnder, type SignedEnvelope } from './signed-requests.js';
 
 /**
  * What a coordinator puts in an invitation in place of its caller's credential. No bearer
@@ -17,8 +17,6 @@ export type Evidence =
   | { kind: 'admin-signed'; envelope: SignedEnvelope; text: string }
   | { kind: 'admin-vouched' };
 
-const ADMIN_PREFIX = '{"admin_request":';
-
 /** The evidence for a user the coordinator authenticated with `credential` (its API key or a signed request). */
 export function userEvidence(credential: string, user: UserRecord): string {
   return envelopeOf(credential) ? credential : JSON.stringify({ vouched_user: user.userId });
@@ -26,7 +24,7 @@ export function userEvidence(credential: string, user: UserRecord): string {
 
 /** The evidence for an admin operation the coordinator authenticated with `credential`. */
 export function adminEvidence(credential: string): string {
-  return credential.startsWith(ADMIN_PREFIX) ? credential : JSON.stringify({ vouched_admin: true });
+  return adminEnvelopeOf(credential) ? credential : JSON.stringify({ vouched_admin: true });
 }
 
 /** An admin-signed request as it travels (the same envelope as a user's, under its own name). */
@@ -35,12 +33,7 @@ export function encodeAdminEnvelope(e: SignedEnvelope): string {
 }
 
 export function adminEnvelopeOf(text: string | undefined): SignedEnvelope | undefined {
-  if (!text?.startsWith(ADMIN_PREFIX)) return undefined;
-  try {
-    return asEnvelope((JSON.parse(text) as { admin_request?: unknown }).admin_request);
-  } catch {
-    return undefined;
-  }
+  return envelopeUnder(text, 'admin_request');
 }
 
 /** Undefined for anything else, including a bearer key (a peer that still forwards one is refused). */
@@ -63,9 +56,3 @@ export function parseEvidence(text: string): Evidence | undefined {
   return undefined;
 }
 
-function asEnvelope(e: unknown): SignedEnvelope | undefined {
-  if (typeof e !== 'object' || e === null) return undefined;
-  const { method, path, body, authorization } = e as Record<string, unknown>;
-  if (typeof method === 'string' && typeof path === 'string' && typeof body === 'string' && typeof authorization === 'string') return { method, path, body, authorization };
-  return undefined;
-}

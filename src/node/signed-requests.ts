@@ -29,20 +29,26 @@ export interface SignedEnvelope {
   authorization: string;
 }
 
-const PREFIX = '{"signed_request":';
-
 export function encodeEnvelope(e: SignedEnvelope): string {
   return JSON.stringify({ signed_request: e });
 }
 
 export function envelopeOf(credential: string | undefined): SignedEnvelope | undefined {
-  if (!credential?.startsWith(PREFIX)) return undefined;
+  return envelopeUnder(credential, 'signed_request');
+}
+
+/** The envelope under `field` of a credential that is `{"<field>": envelope}`, else undefined. */
+export function envelopeUnder(text: string | undefined, field: string): SignedEnvelope | undefined {
+  if (!text?.startsWith(`{"${field}":`)) return undefined;
+  let e: unknown;
   try {
-    const e = (JSON.parse(credential) as { signed_request?: SignedEnvelope }).signed_request;
-    if (e && typeof e.method === 'string' && typeof e.path === 'string' && typeof e.body === 'string' && typeof e.authorization === 'string') return e;
+    e = (JSON.parse(text) as Record<string, unknown>)[field];
   } catch {
-    // fall through: not an envelope
+    return undefined; // not an envelope
   }
+  if (typeof e !== 'object' || e === null) return undefined;
+  const { method, path, body, authorization } = e as Record<string, unknown>;
+  if (typeof method === 'string' && typeof path === 'string' && typeof body === 'string' && typeof authorization === 'string') return { method, path, body, authorization };
   return undefined;
 }
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
 import { ProtocolError } from '../../src/protocols/errors.js';
 import { FrostDkg } from '../../src/protocols/frost/dkg.js';
-import { groupPublicKey } from '../../src/protocols/frost/key-share.js';
+import { groupPublicKey, type FrostKeyShare } from '../../src/protocols/frost/key-share.js';
 import { parseDkgRound1, parseDkgRound1Set, parseSigningPackage, type SigningPackage } from '../../src/protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../src/protocols/frost/sign.js';
 import { bip340Suite } from '../../src/protocols/frost/suite.js';
@@ -148,15 +148,20 @@ test('DKG: a set that drops or alters our own package is refused; steps run in o
   assert.throws(() => new FrostDkg(bip340Suite, ids[0]!, 4, 3), /threshold/);
 });
 
+/** Holders 1 and 2 of `shares` committed to signing `msg`, with holder 1 aggregating. */
+function twoSigners(shares: FrostKeyShare[], msg: Uint8Array) {
+  const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
+  const a = new FrostSigner(bip340Suite, shares[0]!, msg);
+  const b = new FrostSigner(bip340Suite, shares[1]!, msg);
+  agg.addCommitment(a.commit());
+  agg.addCommitment(b.commit());
+  return { agg, a, b, pkg: agg.signingPackage() };
+}
+
 test('sign: a wrong signature share is caught and its sender named', () => {
   const shares = runDkg(parties(3), 2);
   const msg = randomBytes(32);
-  const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
-  const s1 = new FrostSigner(bip340Suite, shares[0]!, msg);
-  const s2 = new FrostSigner(bip340Suite, shares[1]!, msg);
-  agg.addCommitment(s1.commit());
-  agg.addCommitment(s2.commit());
-  const pkg = agg.signingPackage();
+  const { agg, a: s1, b: s2, pkg } = twoSigners(shares, msg);
   const good = s1.sign(pkg);
   const bad = { ...s2.sign(pkg), share: Buffer.from(randomBytes(32)).toString('hex') };
   assertCulprit(() => agg.aggregate([good, bad]), 'node-2', /does not verify/);
@@ -165,14 +170,7 @@ test('sign: a wrong signature share is caught and its sender named', () => {
 test('sign: a signer refuses a package for another message, without its commitment, or a second time', () => {
   const shares = runDkg(parties(3), 2);
   const msg = randomBytes(32);
-  const mk = () => {
-    const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
-    const a = new FrostSigner(bip340Suite, shares[0]!, msg);
-    const b = new FrostSigner(bip340Suite, shares[1]!, msg);
-    agg.addCommitment(a.commit());
-    agg.addCommitment(b.commit());
-    return { a, b, pkg: agg.signingPackage() };
-  };
+  const mk = () => twoSigners(shares, msg);
   let { a, pkg } = mk();
   assert.throws(() => a.sign({ ...pkg, msg: Buffer.from(randomBytes(32)).toString('hex') }), /another message/);
   ({ a, pkg } = mk());
@@ -197,13 +195,7 @@ test('sign: commitments from non-holders, duplicates and invalid points are refu
 test('sign: what is wrong with a package names its sender when the signer is told it, never a party it lists', () => {
   const shares = runDkg(parties(3), 2);
   const msg = randomBytes(32);
-  const mk = () => {
-    const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
-    const b = new FrostSigner(bip340Suite, shares[1]!, msg);
-    agg.addCommitment(new FrostSigner(bip340Suite, shares[0]!, msg).commit());
-    agg.addCommitment(b.commit());
-    return { b, pkg: agg.signingPackage() };
-  };
+  const mk = () => twoSigners(shares, msg);
   const coordinator = parties(1)[0]!;
   let { b, pkg } = mk();
   assertCulprit(() => b.sign({ ...pkg, commitments: [...pkg.commitments, pkg.commitments[0]!] }, coordinator), 'node-1', /duplicate/);
@@ -219,12 +211,7 @@ test('sign: what is wrong with a package names its sender when the signer is tol
 test('aggregate: a share that is no scalar is refused naming its sender', () => {
   const shares = runDkg(parties(3), 2);
   const msg = randomBytes(32);
-  const agg = new FrostAggregator(bip340Suite, shares[0]!.publicPackage, msg);
-  const s1 = new FrostSigner(bip340Suite, shares[0]!, msg);
-  const s2 = new FrostSigner(bip340Suite, shares[1]!, msg);
-  agg.addCommitment(s1.commit());
-  agg.addCommitment(s2.commit());
-  const pkg = agg.signingPackage();
+  const { agg, a: s1, b: s2, pkg } = twoSigners(shares, msg);
   const order = 'fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141';
   assertCulprit(() => agg.aggregate([s1.sign(pkg), { ...s2.sign(pkg), share: order }]), 'node-2', /not a scalar/);
 });

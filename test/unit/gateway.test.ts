@@ -14,7 +14,7 @@ import {
 } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ethers } from 'ethers';
-import { requestChallenge } from '../../src/gateway/call.js';
+import { requestChallenge } from '../../src/gateway/intent.js';
 import { AesKey, EnvelopeKey } from '../../src/gateway/envelope.js';
 import {
   addressOf,
@@ -604,7 +604,7 @@ describe('rpc: JSON-RPC envelope and errors', () => {
 
 // ---------------------------------------------------------------- call.ts
 
-describe('call: requestChallenge binds a passkey challenge to the exact request body', () => {
+describe('intent: requestChallenge binds a passkey challenge to the exact request body', () => {
   /** Independent: base64url(SHA-256("tandem/passkey-request/v1" | challenge bytes | SHA-256(body))). */
   function expected(challenge: Buffer, body: string): string {
     const bodyHash = createHash('sha256').update(Buffer.from(body, 'utf8')).digest();
