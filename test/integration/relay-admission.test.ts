@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { x25519 } from '@noble/curves/ed25519.js';
+import * as ecc from 'tiny-secp256k1';
 import { WebSocket } from 'ws';
 import { generateSigningKey, loadOrCreateSigningKey } from '../../src/policy/node-signing-key.js';
 import { capabilitySigningText, formatCapability, joinSigningText, type RelayFrame } from '../../src/relay/protocol.js';
@@ -70,6 +71,8 @@ describe('the relay admits only the parties of a room (real processes)', { timeo
     assert.equal(kg.status, 200, JSON.stringify(kg.body));
     const sig = await bip340({ key_id: kg.body.key_id, msg: '11'.repeat(32) }, '/bip340/sign');
     assert.equal(sig.status, 200, JSON.stringify(sig.body));
+    const pub = Buffer.from(String(kg.body.public_key), 'hex');
+    assert.ok(ecc.verifySchnorr(Buffer.from('11'.repeat(32), 'hex'), pub, Buffer.from(String(sig.body.signature), 'hex')), 'tiny-secp256k1 accepts the signature');
   });
 
   test('a party that is neither a node nor a room client is refused', async (t) => {
