@@ -2,7 +2,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { loadOrCreateSigningKey } from '../src/policy/node-signing-key.js';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
-import { fromHex, toHex } from '../src/shared/hex.js';
+import { fromHex, toHex } from '../src/core/hex.js';
 import { call, HttpError } from './http.js';
 import { relayPair } from './relay-pair.js';
 import { ed25519KeyObject, ethAddress, recoversTo, verifyBip340, verifyEcdsa, verifyEd25519 } from './verify.js';

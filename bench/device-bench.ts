@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { DeviceParty, generateDeviceIdentity, MemoryShareStore } from '../src/sdk/device/index.js';
 import { TandemNodeClient } from '../src/sdk/index.js';
-import { fromHex, toHex } from '../src/shared/hex.js';
+import { fromHex, toHex } from '../src/core/hex.js';
 import type { BenchKey, Family, Tally } from './cluster-bench.js';
 import { ed25519KeyObject, ethAddress } from './verify.js';
 

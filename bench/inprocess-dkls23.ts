@@ -2,7 +2,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Dkls23KeyShare } from '../src/protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../src/protocols/dkls23/math/group.js';
 import type { EcdsaSignature } from '../src/protocols/dkls23/sign/sign.js';
-import type { PartyId } from '../src/shared/ids.js';
+import type { PartyId } from '../src/core/ids.js';
 import { runDkls23Dkg, runDkls23Sign } from '../test/helpers/dkls23.js';
 import { parties } from '../test/helpers/frost.js';
 import { msgs, signAndVerify, type InProcessResult } from './inprocess.js';

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Passport, type Network } from '@0xpass/passport';
 import { ethers } from 'ethers';
 import { startCluster, type Cluster, type ManagedProcess } from '../src/cluster/processes.js';
-import { newAdminKey } from '../src/node/api-keys.js';
+import { newAdminKey } from '../src/api/api-keys.js';
 import { SoftAuthenticator } from '../test/helpers/soft-authenticator.js';
 import { balancer } from '../test/helpers/balancer.js';
 import { dropSchemas, TEST_POSTGRES_URL } from '../test/helpers/cluster.js';

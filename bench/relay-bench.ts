@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { RelayClient, relayUrl } from '../src/relay/client.js';
 import { startRelay } from '../src/relay/server.js';
-import { fromBase64, RelayConnection, toBase64 } from '../src/sdk/relay-connection.js';
+import { fromBase64, RelayConnection, toBase64 } from '../src/relay/connection.js';
 import { relayPair, type RelayPeer } from './relay-pair.js';
 import { BENCH_NODES, benchSigner } from './relay-nodes.js';
 import { summarize, timeSync } from './stats.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { constants, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../src/cluster/processes.js';
-import { newAdminKey } from '../src/node/api-keys.js';
+import { newAdminKey } from '../src/api/api-keys.js';
 import { ed25519Suite } from '../src/protocols/frost/suite.js';
 import {
   collect,

@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { computeAddress, recoverAddress, Signature } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
-import { toHex } from '../src/shared/hex.js';
+import { toHex } from '../src/core/hex.js';
 
 /**
  * Independent checks of the signatures the bench gets back, none of them the code that

@@ -7,10 +7,11 @@ import { GATEWAY_SETTINGS_COLUMN } from '../src/gateway/sealed-settings.js';
 import { GATEWAY_MIGRATIONS } from '../src/gateway/storage/migrations.js';
 import { configFrom, readConfigFile } from '../src/node/config.js';
 import { nodeSharesColumn } from '../src/node/sealed-shares.js';
-import { runMigrations, migrate } from '../src/storage/migrations.js';
-import { databaseFrom, openDatabase, type DatabaseConfig } from '../src/storage/open-database.js';
-import { describeCensus, resealAll, sealedCensus, type SealedColumn } from '../src/storage/reseal.js';
-import type { SqlClient } from '../src/storage/sql.js';
+import { migrate } from '../src/storage/migrations.js';
+import { runMigrations } from '../src/db/migrate.js';
+import { databaseFrom, openDatabase, type DatabaseConfig } from '../src/db/open-database.js';
+import { describeCensus, resealAll, sealedCensus, type SealedColumn } from '../src/db/reseal.js';
+import type { SqlClient } from '../src/db/sql.js';
 
 /**
  * npm run rotate-kek -- --config node-1.json [--check]

@@ -1,6 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
-import { fromHex } from '../src/shared/hex.js';
+import { fromHex } from '../src/core/hex.js';
 
 /**
  * Checks a signature independently of the code that made it:

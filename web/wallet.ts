@@ -1,6 +1,6 @@
 /**
  * Tandem wallet page: the unmodified 0xPass Passport SDK talking to Tandem's wallet
- * gateway (same origin, http://localhost:9545). Register a passkey, log in, sign a
+ * gateway, which serves it (same origin: http://localhost:9545 under `npm start`). Register a passkey, log in, sign a
  * message, and check the signature locally with viem.
  */
 import { Network, Passport } from '@0xpass/passport';
@@ -99,7 +99,8 @@ async function setup(): Promise<string> {
   const p = new Passport({
     scopeId: config.scope_id,
     signer: new WebauthnSigner({ rpId: 'localhost', rpName: 'Tandem' }),
-    network: Network.LOCAL,
+    // The gateway that served this page (Network.LOCAL, http://localhost:9545, under npm start).
+    network: location.origin as Network,
     enclavePublicKey: config.enclave_public_key,
   });
   await p.setupEncryption();

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../protocols/errors.js';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 
 /**
  * Bans that hold across concurrent ceremonies (design note §6.1), for every party that

@@ -1,9 +1,10 @@
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { toHex } from '../core/hex.js';
 import { Dkls23Dkg } from '../protocols/dkls23/dkg/dkg.js';
 import type { Dkls23KeyShare } from '../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../protocols/dkls23/math/group.js';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 import { column, exchange } from './exchange.js';
+import { STEP } from './operations.js';
 import type { CeremonySession } from './session.js';
 
 /** DKG rounds run base OTs for every pair: allow them more than a plain step. */
@@ -16,10 +17,10 @@ export async function runDklsDkg(s: CeremonySession, self: PartyId, parties: Par
   const timeout = dkgRoundTimeout(stepTimeoutMs);
   const perPeer = (m: Map<PartyId, Uint8Array>) => new Map([...m].map(([p, b]) => [p, [b]]));
   try {
-    const r1 = await exchange(s, others, 'r1', [dkg.round1()], timeout, 1);
-    const r2 = await exchange(s, others, 'r2', perPeer(dkg.round2(column(r1, 0))), timeout, 1);
-    const r3 = await exchange(s, others, 'r3', perPeer(dkg.round3(column(r2, 0))), timeout, 1);
-    const r4 = await exchange(s, others, 'r4', [dkg.round4(column(r3, 0))], timeout, 1);
+    const r1 = await exchange(s, others, STEP.r1, [dkg.round1()], timeout, 1);
+    const r2 = await exchange(s, others, STEP.r2, perPeer(dkg.round2(column(r1, 0))), timeout, 1);
+    const r3 = await exchange(s, others, STEP.r3, perPeer(dkg.round3(column(r2, 0))), timeout, 1);
+    const r4 = await exchange(s, others, STEP.r4, [dkg.round4(column(r3, 0))], timeout, 1);
     return dkg.finish(column(r4, 0));
   } finally {
     dkg.destroy();
@@ -32,4 +33,4 @@ export interface DklsDkgConfirm {
   dkg_sid: string;
 }
 
-export const dklsConfirmOf = (share: Dkls23KeyShare): DklsDkgConfirm => ({ public_key: bytesToHex(encodePoint(share.pub.publicKey)), dkg_sid: bytesToHex(share.pub.dkgSid) });
+export const dklsConfirmOf = (share: Dkls23KeyShare): DklsDkgConfirm => ({ public_key: toHex(encodePoint(share.pub.publicKey)), dkg_sid: toHex(share.pub.dkgSid) });

@@ -1,13 +1,14 @@
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { toHex, fromHex } from '../core/hex.js';
 import { sha256 } from '#protocols/platform';
 import { Dkls23Error } from '../protocols/dkls23/errors.js';
 import { indexOf, type Dkls23KeyShare } from '../protocols/dkls23/keyshare/keyshare.js';
 import { signSid } from '../protocols/dkls23/session/ids.js';
 import { Dkls23Signer, type SignRound3 } from '../protocols/dkls23/sign/sign.js';
 import { ProtocolError } from '../protocols/errors.js';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 import type { BanList } from './bans.js';
 import { column, exchange } from './exchange.js';
+import { STEP } from './operations.js';
 import type { CeremonySession } from './session.js';
 
 /** The coordinator's "start": the signing set and every signer's session-id contribution. */
@@ -60,7 +61,7 @@ export async function runDklsSign(seat: DklsSignSeat, start: DklsSignStart, hash
   const others = start.signers.filter((p) => p !== share.self);
   const guard = await seat.bans.enter(seat.keyId, others, (e) => s.fail(e));
   s.guardSends(() => guard.assertClear());
-  const agree = bytesToHex(sha256(utf8.encode('tandem/dkls23/v1/sign-agree'), sid, utf8.encode(String(hashes.length)), ...hashes));
+  const agree = toHex(sha256(utf8.encode('tandem/dkls23/v1/sign-agree'), sid, utf8.encode(String(hashes.length)), ...hashes));
   const blame = (p: PartyId) => (share.self === seat.coordinator || p === seat.coordinator ? p : undefined);
   const partials: SignRound3[] = [];
   try {
@@ -71,10 +72,10 @@ export async function runDklsSign(seat: DklsSignSeat, start: DklsSignStart, hash
       const n = chunk.length;
       const byPeer = (rounds: Array<Map<PartyId, Uint8Array>>) => new Map(others.map((p) => [p, rounds.map((r) => r.get(p)!)]));
       try {
-        const r1 = await exchange(s, others, 'r1', byPeer(signers.map((x) => x.round1())), seat.stepTimeoutMs, n, { agree, blame });
+        const r1 = await exchange(s, others, STEP.r1, byPeer(signers.map((x) => x.round1())), seat.stepTimeoutMs, n, { agree, blame });
         // Round 2 (our OT-extension check as Alice, then the message it guards) and round 3
         // (μ and Γ as Bob) are synchronous from check to send: no other ceremony runs between.
-        const r2 = await exchange(s, others, 'r2', byPeer(signers.map((x, k) => x.round2(column(r1, k)))), seat.stepTimeoutMs, n);
+        const r2 = await exchange(s, others, STEP.r2, byPeer(signers.map((x, k) => x.round2(column(r1, k)))), seat.stepTimeoutMs, n);
         partials.push(...signers.map((x, k) => x.round3(column(r2, k))));
       } finally {
         for (const x of signers) x.destroy();
@@ -100,5 +101,5 @@ function subSid(sid: Uint8Array, k: number): Uint8Array {
 function contribution(start: DklsSignStart, p: PartyId, coordinator: PartyId): Uint8Array {
   const hex = start.contributions[p];
   if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new ProtocolError('start message with a malformed contribution', coordinator);
-  return hexToBytes(hex);
+  return fromHex(hex);
 }

@@ -1,5 +1,5 @@
 import { fromBase64, toBase64 } from '#protocols/platform';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 import { ProtocolError } from '../protocols/errors.js';
 import type { CeremonySession } from './session.js';
 

@@ -1,5 +1,5 @@
-import { isErrType, type ErrType } from '../shared/errors.js';
-import type { CeremonyId, PartyId } from '../shared/ids.js';
+import { isErrType, type ErrType } from '../core/errors.js';
+import type { CeremonyId, PartyId } from '../core/ids.js';
 
 /**
  * The end-to-end channel of a ceremony: the node's CeremonyChannel (Node crypto) or the

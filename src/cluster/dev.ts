@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { commandLineOrExit, exitWithUsage } from '../core/command-line.js';
 import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
 import { secretsDirOf } from './secrets.js';
 
@@ -9,9 +9,13 @@ import { secretsDirOf } from './secrets.js';
  * localhost, any http://localhost port) whose id is TANDEM_SCOPE_ID, or one made and kept,
  * and scope creation open to any app key.
  */
-const { values } = parseArgs({ options: { 'base-port': { type: 'string' }, 'data-dir': { type: 'string' } } });
+const USAGE = 'usage: npm start -- [--base-port 7000] [--data-dir DIR]   (the relay on the base port, node-i on base + i)';
+const values = commandLineOrExit('start', USAGE, { 'base-port': { type: 'string' }, 'data-dir': { type: 'string' } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem';
-const basePort = Number(values['base-port'] ?? 7000);
+const basePortText = values['base-port'] ?? '7000';
+// The nodes listen on base + 1..3: a port above 65532 leaves one of them none.
+if (!/^[0-9]{1,5}$/.test(basePortText) || Number(basePortText) > 65532) exitWithUsage('start', USAGE, `invalid --base-port ${JSON.stringify(basePortText)}`);
+const basePort = Number(basePortText);
 const GATEWAY_PORT = 9545;
 const env: NodeJS.ProcessEnv = {};
 const generated = firstStartAdminKeys(dataDir, 3);

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { commandLineOrExit } from '../core/command-line.js';
 import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './processes.js';
 
 /**
@@ -13,7 +13,7 @@ import { firstStartAdminKeys, startCluster, stopOnSignal, upBanner } from './pro
  * prefixed tandem_prod, identity keys under ./.tandem-prod, each process's KEK file under
  * ./.tandem-prod-secrets (outside the data directory; see secrets.ts).
  */
-const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
+const values = commandLineOrExit('start:prod', 'usage: npm run start:prod -- [--data-dir DIR]', { 'data-dir': { type: 'string' } });
 const dataDir = values['data-dir'] ?? process.env.TANDEM_DATA_DIR ?? './.tandem-prod';
 const env: NodeJS.ProcessEnv = {
   TANDEM_DATABASE_URL: process.env.TANDEM_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test',

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
-import type { CeremonyId, PartyId } from '../shared/ids.js';
+import type { CeremonyId, PartyId } from '../core/ids.js';
+import type { Rng } from '../core/rng.js';
 import type { KeyObject } from 'node:crypto';
 import { generateEphemeral, staticKeyObject, x25519, x25519PublicKeyObject, type Identity } from './identity.js';
 
@@ -49,11 +50,18 @@ export class CeremonyChannel {
   readonly #recvSeq = new Map<PartyId, number>();
   readonly #keys = new Map<string, Buffer>();
   readonly #salt: Buffer;
+  readonly #rng: Rng | undefined;
 
-  constructor(identity: Identity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>) {
+  /**
+   * `rng` makes the ephemeral key (its first 32 bytes are the X25519 secret). Production code
+   * never passes it (the key then comes from OpenSSL's CSPRNG); it exists so that tests can
+   * check known-answer vectors (test/vectors/channel.json) with a fixed ephemeral key.
+   */
+  constructor(identity: Identity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>, rng?: Rng) {
     this.#identity = identity;
     this.#ceremony = ceremony;
     this.#peers = new Map(peers);
+    this.#rng = rng;
     this.#salt = createHash('sha256').update(`tandem/ceremony/v1\0${ceremony}`).digest();
   }
 
@@ -63,7 +71,7 @@ export class CeremonyChannel {
 
   get #ephemeral(): { privateKey: KeyObject; publicKey: Buffer } {
     if (!this.#eph) {
-      const e = generateEphemeral();
+      const e = generateEphemeral(this.#rng);
       this.#eph = { privateKey: e.privateKey, publicKey: Buffer.from(e.publicKey) };
     }
     return this.#eph;

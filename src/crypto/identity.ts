@@ -1,7 +1,9 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
+import type { Rng } from '../core/rng.js';
+import { toHex } from '../core/hex.js';
 
 /**
  * A party's long-term X25519 identity. Peers know each other's public halves from the
@@ -28,7 +30,7 @@ export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
 /** Peers' static keys are used in every ceremony: convert each to a KeyObject once. */
 const staticKeys = new Map<string, KeyObject>();
 export function staticKeyObject(raw: Uint8Array): KeyObject {
-  const id = Buffer.from(raw).toString('hex');
+  const id = toHex(raw);
   let k = staticKeys.get(id);
   if (!k) {
     k = x25519PublicKeyObject(raw);
@@ -58,7 +60,17 @@ export function identityFromPrivateKey(partyId: PartyId, privateKey: KeyObject):
   return { partyId, publicKey, agree: (peer) => x25519(privateKey, peer), agreeStatic: (peer) => dh(privateKey, staticKeyObject(peer)) };
 }
 
-export function generateEphemeral(): { privateKey: KeyObject; publicKey: Uint8Array } {
+/**
+ * A fresh X25519 key pair from OpenSSL; with `rng` (tests only: known-answer vectors, see
+ * core/rng.ts), the private key is rng's next 32 bytes, as the portable channel makes it.
+ */
+export function generateEphemeral(rng?: Rng): { privateKey: KeyObject; publicKey: Uint8Array } {
+  if (rng) {
+    const raw = rng(32);
+    const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+    raw.fill(0);
+    return { privateKey, publicKey: rawPublic(createPublicKey(privateKey)) };
+  }
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
   return { privateKey, publicKey: rawPublic(publicKey) };
 }

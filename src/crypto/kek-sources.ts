@@ -1,5 +1,5 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { join, relative, resolve, isAbsolute } from 'node:path';
+import { join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { runKekCommand } from './kek-command.js';
 import { createKeyFile, readKeyFile } from './kek-file.js';
 import { kekBytesFromHex, Keyring } from './share-seal.js';
@@ -132,7 +132,8 @@ async function fromFile(file: string, what: string, src: KekSources, place: KekP
 /** Compared after resolving symlinks as far as the paths exist, so a link can't hide a file in the data directory. */
 export function isInside(path: string, dir: string): boolean {
   const rel = relative(canonical(dir), canonical(path));
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  // `..` or `../...` is outside; a name that only begins with two dots (`..kek`) is inside.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 function canonical(p: string): string {

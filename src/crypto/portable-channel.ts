@@ -2,14 +2,16 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import type { CeremonyId, PartyId } from '../shared/ids.js';
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { toHex } from '../core/hex.js';
+import type { CeremonyId, PartyId } from '../core/ids.js';
+import { cryptoRng, type Rng } from '../core/rng.js';
 
 /**
  * The ceremony channel of `channel.ts`, byte for byte, without Node built-ins: for a user's
  * device (browser or Node) that takes part in ceremonies as a party. Only `@noble/curves`
  * (X25519), `@noble/hashes` (HKDF-SHA256), `@noble/ciphers` (AES-256-GCM) and
- * `globalThis.crypto.getRandomValues` are used, so it bundles for the browser as is.
+ * `globalThis.crypto.getRandomValues` (core/rng.ts) are used, so it bundles for the browser as is.
  *
  * Everything on the wire and in the derivation is the same as `CeremonyChannel`:
  *   envelope  version 2 (1) | sender ephemeral (32) | receiver ephemeral or zeros (32) |
@@ -93,11 +95,16 @@ export class PortableCeremonyChannel {
   readonly #salt: Uint8Array;
   #closed = false;
 
-  constructor(identity: PortableIdentity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>) {
+  /**
+   * `rng` makes the ephemeral key (its first 32 bytes are the X25519 secret). Production code
+   * never passes it (the default is WebCrypto's getRandomValues); it exists so that tests can
+   * check known-answer vectors (test/vectors/channel.json) with a fixed ephemeral key.
+   */
+  constructor(identity: PortableIdentity, ceremony: CeremonyId, peers: ReadonlyMap<PartyId, Uint8Array>, rng: Rng = cryptoRng) {
     this.#identity = identity;
     this.#ceremony = ceremony;
     this.#peers = peers;
-    this.#ephSecret = randomSecret();
+    this.#ephSecret = rng(32);
     this.#ownEph = x25519.getPublicKey(this.#ephSecret);
     this.#salt = sha256(utf8ToBytes(`tandem/ceremony/v1\0${ceremony}`));
   }
@@ -118,7 +125,7 @@ export class PortableCeremonyChannel {
     const seq = (this.#sendSeq.get(to) ?? 0) + 1;
     if (seq > 0xffffffff) throw new ChannelError(to, 'channel sequence exhausted');
     this.#sendSeq.set(to, seq);
-    const key = this.#key(`send|${to}|${bytesToHex(theirEph)}`, () => {
+    const key = this.#key(`send|${to}|${toHex(theirEph)}`, () => {
       const ee = theirEph === NONE ? EMPTY : x25519.getSharedSecret(this.#ephSecret, theirEph);
       return concatErase(ee, x25519.getSharedSecret(this.#ephSecret, peer), x25519.getSharedSecret(this.#identity.privateKey, peer));
     }, this.#identity.partyId, to, this.#ownEph, theirEph);
@@ -145,7 +152,7 @@ export class PortableCeremonyChannel {
     if (seq <= (this.#recvSeq.get(from) ?? 0)) throw new ChannelError(from, 'replayed or reordered message');
     let plaintext: Uint8Array;
     try {
-      const key = this.#key(`recv|${from}|${bytesToHex(theirEph)}|${firstContact}`, () => {
+      const key = this.#key(`recv|${from}|${toHex(theirEph)}|${firstContact}`, () => {
         const ee = firstContact ? EMPTY : x25519.getSharedSecret(this.#ephSecret, theirEph);
         return concatErase(ee, x25519.getSharedSecret(this.#identity.privateKey, theirEph), x25519.getSharedSecret(this.#identity.privateKey, peer));
       }, from, this.#identity.partyId, theirEph, firstContact ? NONE : this.#ownEph);
@@ -216,12 +223,6 @@ function concatErase(...parts: Uint8Array[]): Uint8Array {
   const out = concatBytes(...parts);
   for (const p of parts) p.fill(0);
   return out;
-}
-
-function randomSecret(): Uint8Array {
-  const c = (globalThis as { crypto?: { getRandomValues<T extends Uint8Array>(a: T): T } }).crypto;
-  if (typeof c?.getRandomValues !== 'function') throw new Error('crypto.getRandomValues is not available');
-  return c.getRandomValues(new Uint8Array(32));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

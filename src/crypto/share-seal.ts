@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createKeyFile, readKeyFile } from './kek-file.js';
+import { toHex } from '../core/hex.js';
 
 /**
  * A node's (or the gateway's) key-encryption key: seals key shares and secrets before they
@@ -114,7 +115,7 @@ export class Keyring implements Kek {
     const version = ciphertext[0];
     if (version === V2) {
       if (ciphertext.length < V2_HEADER + IV_BYTES + TAG_BYTES) throw new Error('sealed share is truncated');
-      const idHex = Buffer.from(ciphertext.subarray(1, V2_HEADER)).toString('hex');
+      const idHex = toHex(ciphertext.subarray(1, V2_HEADER));
       const key = this.#all.find((k) => k.idHex === idHex);
       if (!key) throw new Error(`sealed share is under KEK ${idHex}, which is not configured (have ${this.ids.join(', ')})`);
       const { iv, body, tag } = parts(ciphertext, V2_HEADER);
@@ -162,7 +163,7 @@ function parts(ciphertext: Uint8Array, headerBytes: number) {
 /** The KEK id (hex) a sealed record names, `v1` for a release-0.1.0 record (no id), `unknown` otherwise. */
 export function sealedKekId(ciphertext: Uint8Array): string {
   if (ciphertext[0] === V1) return 'v1';
-  if (ciphertext[0] === V2 && ciphertext.length >= V2_HEADER) return Buffer.from(ciphertext.subarray(1, V2_HEADER)).toString('hex');
+  if (ciphertext[0] === V2 && ciphertext.length >= V2_HEADER) return toHex(ciphertext.subarray(1, V2_HEADER));
   return 'unknown';
 }
 

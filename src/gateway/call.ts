@@ -2,14 +2,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { AesKey } from './envelope.js';
 import type { Gateway } from './gateway.js';
 import type { LimitKind } from './limits.js';
-import type { EcdsaKey, EcdsaSignature } from './node-client.js';
+import type { EcdsaKey } from './node-client.js';
+import type { EcdsaSignature } from '../wallet/ethereum.js';
 import { displayText, idParam } from './params.js';
 import { CHALLENGE_TTL_MS, verifyAssertion } from './passkeys.js';
-import { requestChallenge } from './intent.js';
-import type { OwnerPasskey, PasskeyEvidence } from '../node/passkey-owner.js';
-import { RpcError } from './rpc.js';
+import { requestChallenge } from '../wallet/intent.js';
+import type { OwnerPasskey, PasskeyEvidence } from '../wallet/passkey-evidence.js';
+import { RpcError } from '../wallet/rpc.js';
 import { verifyOwnerSignature } from './scopes.js';
-import { isPrintableText } from '../shared/text.js';
+import { isPrintableText } from '../core/text.js';
 import type { AccountRecord, ChallengePurpose, ChallengeRecord, ScopeRecord } from './storage/gateway-store.js';
 
 /** Who the request says it is, from an encrypted user object. */

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, createPrivateKey, createPublicKey, constants, generateKeyPairSync, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { checkJsonText } from './params.js';
-import { RpcError } from './rpc.js';
+import { RpcError } from '../wallet/rpc.js';
 
 /**
  * The Passport envelope. The client picks a random AES-256 key and sends it encrypted to

@@ -1,5 +1,5 @@
-import { NestedSlots } from '../shared/nested-slots.js';
-import { RpcError } from './rpc.js';
+import { NestedSlots } from '../core/nested-slots.js';
+import { RpcError } from '../wallet/rpc.js';
 import { parseRate, RateLimiter, type Rate } from './rate-limiter.js';
 
 /**

@@ -1,28 +1,24 @@
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { signRequest } from '../shared/request-signature.js';
-import { RpcError } from './rpc.js';
-import type { OwnerPasskey, PasskeyEvidence } from '../node/passkey-owner.js';
+import type { EcdsaSignature } from '../wallet/ethereum.js';
+import { requestPublicKey, TandemApiError, TandemNetworkError, TandemNodeClient, type NodeFailure, type TandemErrType } from '../sdk/index.js';
+import { RpcError } from '../wallet/rpc.js';
+import type { OwnerPasskey, PasskeyEvidence } from '../wallet/passkey-evidence.js';
+import { toHex } from '../core/hex.js';
 
 /**
- * The gateway is an ordinary client of the signer nodes: a user of its own (made with
- * `create-user`, which exists on every node) and the REST API of seed 000. It holds no
- * share. It signs every request with its own Ed25519 request key, so a node that
- * coordinates one of its signatures carries to its peers only that one signed request
- * (this key id, this message, once per node), never a key that would let it sign anything
- * else with a wallet key. Any node can coordinate, so a node that is down or times out is
- * skipped.
+ * The gateway is an ordinary client of the signer nodes, through the SDK's TandemNodeClient:
+ * a user of its own (made with `create-user`, which exists on every node) and the REST API of
+ * seed 000. It holds no share. It signs every request with its own Ed25519 request key, so a
+ * node that coordinates one of its signatures carries to its peers only that one signed
+ * request (this key id, this message, once per node), never a key that would let it sign
+ * anything else with a wallet key. Any node can coordinate: each call starts at the next
+ * node in turn and moves on from a node that is down, times out, fails with a 5xx or whose
+ * ceremony failed (executor_result); any other refusal is final. Failures are JSON-RPC
+ * `signing_failed`.
  */
 export interface EcdsaKey {
   keyId: string;
   /** Compressed, hex without 0x. */
   publicKey: string;
-}
-
-export interface EcdsaSignature {
-  /** r | s, 64 bytes hex, low-S. */
-  signature: string;
-  recoveryId: number;
 }
 
 /** The gateway's user on the nodes and its request-signing key (an Ed25519 seed). */
@@ -31,20 +27,32 @@ export interface GatewayCredential {
   requestKey: Uint8Array;
 }
 
-export interface NodeClientOptions {
+interface NodeClientOptions {
   nodes: string[];
   credential: GatewayCredential;
+  /** Per node tried: default 60 s for a keygen, 30 s for a signature. */
   keygenTimeoutMs?: number;
   signTimeoutMs?: number;
 }
 
-/** A node's answer that another node would give too (bad input, unknown key): no failover. */
-class NodeRefused extends Error {}
+/** Answers another node may not give: a failed ceremony (a peer it could not reach), a proxy's page. */
+const MOVE_ON: TandemErrType[] = ['executor_result', 'unexpected_response'];
+const HEALTH_TIMEOUT_MS = 2000;
+const SETUP_TIMEOUT_MS = 30_000;
 
 export class SignerNodesClient {
-  private next = 0;
+  private readonly client: TandemNodeClient;
+  private readonly perNode: TandemNodeClient[];
+
   constructor(private readonly opts: NodeClientOptions) {
     if (opts.nodes.length === 0) throw new Error('the gateway needs at least one signer node URL');
+    this.client = new TandemNodeClient({
+      nodes: opts.nodes,
+      credential: { userId: opts.credential.userId, key: { type: 'ed25519', privateKey: opts.credential.requestKey } },
+      // A keygen left behind on a node that timed out makes a key no account records.
+      failover: { rotate: true, retryErrTypes: MOVE_ON, keygen: 'failover' },
+    });
+    this.perNode = this.client.eachNode();
   }
 
   /**
@@ -53,8 +61,7 @@ export class SignerNodesClient {
    */
   async keygen(callerGone?: AbortSignal, owner?: OwnerPasskey): Promise<EcdsaKey> {
     const req = { num_parties: 3, threshold: 2, ...(owner ? { owner_passkey: owner } : {}) };
-    const body = await this.post('/ecdsa/keygen', req, this.opts.keygenTimeoutMs ?? 60_000, callerGone);
-    const { key_id, public_key } = body as { key_id?: unknown; public_key?: unknown };
+    const { key_id, public_key } = await nodeCall(callerGone, () => this.client.keygen('ecdsa', req, { signal: callerGone, timeoutMs: this.opts.keygenTimeoutMs ?? 60_000 }));
     if (typeof key_id !== 'string' || typeof public_key !== 'string' || !/^0[23][0-9a-f]{64}$/.test(public_key)) {
       throw new RpcError('signing_failed', 'the signer cluster answered keygen with an unexpected body');
     }
@@ -68,12 +75,11 @@ export class SignerNodesClient {
   async sign(keyId: string, hash: Uint8Array, extraData?: Uint8Array, callerGone?: AbortSignal, passkey?: PasskeyEvidence): Promise<EcdsaSignature> {
     const req = {
       key_id: keyId,
-      msg: Buffer.from(hash).toString('hex'),
-      ...(extraData ? { extra_data: Buffer.from(extraData).toString('hex') } : {}),
+      msg: toHex(hash),
+      ...(extraData ? { extra_data: toHex(extraData) } : {}),
       ...(passkey ? { passkey_evidence: passkey } : {}),
     };
-    const body = await this.post('/ecdsa/sign', req, this.opts.signTimeoutMs ?? 30_000, callerGone);
-    const { signature, recovery_id } = body as { signature?: unknown; recovery_id?: unknown };
+    const { signature, recovery_id } = await nodeCall(callerGone, () => this.client.sign('ecdsa', req, { signal: callerGone, timeoutMs: this.opts.signTimeoutMs ?? 30_000 }));
     if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature) || (recovery_id !== 0 && recovery_id !== 1)) {
       throw new RpcError('signing_failed', 'the signer cluster answered sign with an unexpected body');
     }
@@ -82,72 +88,46 @@ export class SignerNodesClient {
 
   /** How many signer nodes answer their readiness probe (each asked with a 2 s limit). */
   async readyNodes(): Promise<number> {
-    const answers = await Promise.all(
-      this.opts.nodes.map((url) =>
-        fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      ),
-    );
+    const answers = await Promise.all(this.perNode.map((n) => n.health({ timeoutMs: HEALTH_TIMEOUT_MS }).then((h) => h.status === 'ok', () => false)));
     return answers.filter(Boolean).length;
-  }
-
-  /** Tries each node once, starting with the next in turn, until one answers. */
-  private async post(path: string, body: unknown, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
-    const nodes = this.opts.nodes;
-    const start = this.next++ % nodes.length;
-    const failures: string[] = [];
-    for (let i = 0; i < nodes.length; i++) {
-      const url = nodes[(start + i) % nodes.length]!;
-      // Nobody reads the answer any more: no other node is asked.
-      if (callerGone?.aborted) throw new RpcError('signing_failed', 'the caller went away');
-      try {
-        const text = JSON.stringify(body);
-        const authorization = signRequest({ type: 'ed25519', privateKey: this.opts.credential.requestKey }, this.opts.credential.userId, { method: 'POST', path, body: text });
-        return await postJson(url + path, text, authorization, timeoutMs, callerGone);
-      } catch (e) {
-        if (e instanceof NodeRefused) throw new RpcError('signing_failed', `the signer cluster refused: ${e.message}`);
-        failures.push(`${url}: ${(e as Error).message}`);
-      }
-    }
-    throw new RpcError('signing_failed', `no signer node could complete the request (${failures.join('; ')})`);
   }
 }
 
-async function postJson(url: string, body: string, authorization: string, timeoutMs: number, callerGone?: AbortSignal): Promise<unknown> {
-  let res: Response;
+/** An SDK call, its failures as the gateway's callers see them. */
+async function nodeCall<T>(callerGone: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
   try {
-    // Aborting closes the connection to the node, which then abandons its ceremony.
-    const timeout = AbortSignal.timeout(timeoutMs);
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { authorization, 'content-type': 'application/json' },
-      body,
-      signal: callerGone ? AbortSignal.any([timeout, callerGone]) : timeout,
-    });
+    return await call();
   } catch (e) {
-    const name = (e as Error).name;
-    throw new Error(name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : 'unreachable');
+    // Nobody reads the answer any more: no other node was asked.
+    if (callerGone?.aborted) throw new RpcError('signing_failed', 'the caller went away');
+    if (e instanceof TandemNetworkError) throw new RpcError('signing_failed', `no signer node could complete the request (${failureList(e.failures)})`);
+    // Every node was tried after such an answer; this is the last one's.
+    if (e instanceof TandemApiError && (e.status >= 500 || MOVE_ON.includes(e.errType))) {
+      throw new RpcError('signing_failed', `no signer node could complete the request (${e.node}: ${reason(e)})`);
+    }
+    if (e instanceof TandemApiError) throw new RpcError('signing_failed', `the signer cluster refused: ${reason(e)}`);
+    throw e;
   }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`HTTP ${res.status} without JSON`);
-  }
-  if (res.ok) return json;
-  const err = json as { err_type?: string; err_msg?: string };
-  const reason = `${err.err_type ?? res.status}: ${err.err_msg ?? ''}`;
-  // executor_result (a ceremony that failed, e.g. too few peers) and 5xx may go better elsewhere.
-  if (res.status >= 500 || err.err_type === 'executor_result') throw new Error(reason);
-  throw new NodeRefused(reason);
+}
+
+/** Why one node failed, in a few words (the SDK's messages carry Node's network error text). */
+function reason(e: unknown): string {
+  if (e instanceof TandemApiError) return `${e.errType}: ${e.errMsg}`;
+  if (e instanceof TandemNetworkError) return e.failures.map(failureText).join('; ');
+  return (e as Error).message;
+}
+
+function failureText(f: NodeFailure): string {
+  return f.kind === 'connect' || f.kind === 'network' ? 'unreachable' : f.message;
+}
+
+function failureList(failures: readonly NodeFailure[]): string {
+  return failures.map((f) => `${f.node}: ${failureText(f)}`).join('; ');
 }
 
 /** The public half of the gateway's request key, as create-user and /request-key take it. */
 export function gatewayPublicKey(requestKey: Uint8Array): { type: 'ed25519'; key: string } {
-  return { type: 'ed25519', key: bytesToHex(ed25519.getPublicKey(requestKey)) };
+  return { type: 'ed25519', key: requestPublicKey({ type: 'ed25519', privateKey: requestKey }) };
 }
 
 /**
@@ -157,14 +137,14 @@ export function gatewayPublicKey(requestKey: Uint8Array): { type: 'ed25519'; key
  */
 export async function createGatewayUser(nodes: string[], adminKey: string, requestKey: Uint8Array): Promise<string> {
   const failures: string[] = [];
-  const body = JSON.stringify({ public_key: gatewayPublicKey(requestKey) });
-  for (const url of nodes) {
+  const admin = new TandemNodeClient({ nodes, credential: { apiKey: adminKey }, timeoutMs: SETUP_TIMEOUT_MS });
+  for (const node of admin.eachNode()) {
     try {
-      const made = (await postJson(`${url}/admin/create-user`, body, adminKey, 30_000)) as { user_id?: unknown };
+      const made = await node.createUser({ publicKey: gatewayPublicKey(requestKey) });
       if (typeof made.user_id === 'string' && /^[0-9a-f]{32}$/.test(made.user_id)) return made.user_id;
-      failures.push(`${url}: no user_id in the answer`);
+      failures.push(`${node.nodes[0]}: no user_id in the answer`);
     } catch (e) {
-      failures.push(`${url}: ${(e as Error).message}`);
+      failures.push(`${node.nodes[0]}: ${reason(e)}`);
     }
   }
   throw new Error(`could not create the gateway's user on the signer nodes (${failures.join('; ')})`);
@@ -177,13 +157,13 @@ export async function createGatewayUser(nodes: string[], adminKey: string, reque
  * stops using the API key.
  */
 export async function registerRequestKey(nodes: string[], apiKey: string, requestKey: Uint8Array): Promise<void> {
-  const body = JSON.stringify({ public_key: gatewayPublicKey(requestKey) });
   const failures: string[] = [];
-  for (const url of nodes) {
+  const user = new TandemNodeClient({ nodes, credential: { apiKey }, timeoutMs: SETUP_TIMEOUT_MS });
+  for (const node of user.eachNode()) {
     try {
-      await postJson(`${url}/request-key`, body, apiKey, 30_000);
+      await node.setRequestKey(gatewayPublicKey(requestKey));
     } catch (e) {
-      failures.push(`${url}: ${(e as Error).message}`);
+      failures.push(`${node.nodes[0]}: ${reason(e)}`);
     }
   }
   if (failures.length) throw new Error(`could not register the gateway's request key on every signer node (${failures.join('; ')}); start the gateway again once every node answers`);

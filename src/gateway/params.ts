@@ -1,9 +1,9 @@
-import { isPrintableText, isStorableText, isWellFormed } from '../shared/text.js';
-import { RpcError } from './rpc.js';
+import { isPrintableText, isStorableText, isWellFormed } from '../core/text.js';
+import { RpcError } from '../wallet/rpc.js';
 
 /**
  * The checks JSON-RPC input passes at the gateway's edge, whichever method reads it, so
- * that storage never sees what it cannot store (shared/text.ts): bad input is the caller's
+ * that storage never sees what it cannot store (core/text.ts): bad input is the caller's
  * invalid_params, never the database's internal error.
  */
 

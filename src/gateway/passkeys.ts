@@ -8,8 +8,8 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { originAllowed } from './scopes.js';
-import { RpcError } from './rpc.js';
+import { scopeAllowsOrigin } from './scopes.js';
+import { RpcError } from '../wallet/rpc.js';
 import type { CredentialRecord, ScopeConfig } from './storage/gateway-store.js';
 
 /**
@@ -101,7 +101,7 @@ function checkedOrigin(scope: ScopeConfig, clientDataJSON: string): string {
   } catch {
     throw new RpcError('unauthorized', 'the passkey client data is not JSON');
   }
-  if (typeof origin !== 'string' || !originAllowed(scope, origin)) {
+  if (typeof origin !== 'string' || !scopeAllowsOrigin(scope, origin)) {
     throw new RpcError('origin_not_allowed', `origin ${JSON.stringify(origin)} is not one of this scope's origins`);
   }
   return origin;

@@ -1,7 +1,8 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { isLambdaError, parseAllowlist } from './lambda/index.js';
-import { RpcError } from './rpc.js';
-import { isPrintableText } from '../shared/text.js';
+import { RpcError } from '../wallet/rpc.js';
+import { originAllowed } from '../wallet/passkey-evidence.js';
+import { isPrintableText } from '../core/text.js';
 import type { ScopeConfig } from './storage/gateway-store.js';
 
 /**
@@ -77,21 +78,8 @@ function checkOriginPattern(o: unknown, rpId: string): void {
 }
 
 /** Whether a page origin (from clientDataJSON) is one the scope accepts. */
-export function originAllowed(config: ScopeConfig, origin: string): boolean {
-  let u: URL;
-  try {
-    u = new URL(origin);
-  } catch {
-    return false;
-  }
-  if (u.origin !== origin) return false; // a path, credentials or odd spelling is not an origin
-  return config.rp.origins.some((p) => {
-    if (p.endsWith(':*')) {
-      const base = new URL(p.slice(0, -2));
-      return base.protocol === u.protocol && base.hostname === u.hostname;
-    }
-    return p === origin;
-  });
+export function scopeAllowsOrigin(config: ScopeConfig, origin: string): boolean {
+  return originAllowed(config.rp.origins, origin);
 }
 
 /** Verifies a scope owner's signature (base64) over `data`: SHA-256 for RSA/ECDSA keys, as Node's `createSign('SHA256')` makes it. */

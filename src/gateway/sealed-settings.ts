@@ -1,5 +1,5 @@
 import type { Kek } from '../crypto/share-seal.js';
-import type { SealedColumn } from '../storage/reseal.js';
+import type { SealedColumn } from '../db/reseal.js';
 import type { GatewayStore } from './storage/gateway-store.js';
 
 /** The gateway's sealed records: its settings (RSA key, session secret, node API key, dev scope id). */

@@ -17,8 +17,8 @@ import { createLambda, executeLambda, listLambda } from './methods/lambdas.js';
 import { createScope, updateScope } from './methods/scopes.js';
 import { ethRequestAccounts, ethSignTransaction, ethSignTypedDataV4, personalSign } from './methods/wallet.js';
 import { checkJsonText } from './params.js';
-import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from './rpc.js';
-import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../shared/timeout.js';
+import { idOf, parseRpcRequest, rpcError, rpcResult, RpcError } from '../wallet/rpc.js';
+import { STORAGE_PROBE_TIMEOUT_MS, withTimeout } from '../core/timeout.js';
 
 type Method = (call: RpcCall) => Promise<unknown>;
 

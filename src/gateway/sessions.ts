@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
-import { RpcError } from './rpc.js';
+import { RpcError } from '../wallet/rpc.js';
 import type { AccountRecord, GatewayStore } from './storage/gateway-store.js';
 
 /**

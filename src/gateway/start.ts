@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { hexKekSources, kekSourcesFrom, loadKeyring, type KekSources } from '../crypto/kek-sources.js';
-import { checkSealedRecords, resealInBackground } from '../storage/kek-startup.js';
+import { checkSealedRecords, resealInBackground } from '../db/kek-startup.js';
 import type { Kek } from '../crypto/share-seal.js';
 import { GATEWAY_SETTINGS_COLUMN, openSetting, sealedSetting } from './sealed-settings.js';
 import { EnvelopeKey } from './envelope.js';
 import { parseAddressRanges, shutdownSandbox } from './lambda/index.js';
 import type { Gateway, ScopeCreationPolicy } from './gateway.js';
 import { createGatewayUser, gatewayPublicKey, registerRequestKey, SignerNodesClient, type GatewayCredential } from './node-client.js';
-import { userIdOfApiKey } from '../node/api-keys.js';
+import { userIdOfApiKey } from '../api/api-keys.js';
 import { devScopeConfig, ownerKey } from './scopes.js';
 import { buildGatewayApp } from './server.js';
 import { parseTrustedProxies } from './client-address.js';
@@ -16,7 +16,7 @@ import { DEFAULT_LIMITS, GatewayLimits, limitsFromEnv, type LimitsConfig } from 
 import { SessionIssuer } from './sessions.js';
 import type { GatewayStore } from './storage/gateway-store.js';
 import { openGatewayStore } from './storage/sql-gateway-store.js';
-import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
+import { databaseFrom, type DatabaseConfig } from '../db/open-database.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -73,6 +73,8 @@ export interface GatewayOptions {
 
 export interface RunningGateway {
   url: string;
+  /** The port it listens on (the one the system chose when `port` was 0). */
+  port: number;
   devScopeId?: string;
   gateway: Gateway;
   close(): Promise<void>;
@@ -105,12 +107,15 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
       trustedProxies: o.trustedProxies ?? [],
     });
     await app.listen({ host: o.host, port: o.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : o.port;
     const sweeper = setInterval(() => void store.sweep(new Date()).catch(() => {}), 60_000);
     sweeper.unref();
     // The settings were read above; re-sealing them now changes nothing this copy holds.
     const resealing = resealInBackground(store.client, GATEWAY_SETTINGS_COLUMN, kek, (m) => o.logger?.info(m));
     return {
-      url: `http://${o.host}:${o.port}`,
+      url: `http://${o.host}:${port}`,
+      port,
       ...(devScopeId ? { devScopeId } : {}),
       gateway,
       async close() {

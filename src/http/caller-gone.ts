@@ -1,16 +1,5 @@
 import type { ServerResponse } from 'node:http';
-
-/**
- * The HTTP caller of a long operation (a key generation, a signature) disconnected before
- * its answer was written. What it asked for is nobody's any more: finishing it would spend
- * CPU, key-generation slots and policy budgets on every node for a result nobody reads.
- */
-export class CallerGoneError extends Error {
-  constructor() {
-    super('the caller went away');
-    this.name = 'CallerGoneError';
-  }
-}
+import { CallerGoneError } from '../ceremony/caller-gone.js';
 
 /**
  * Aborted (with a CallerGoneError) when `res` closes before it was finished, i.e. when the

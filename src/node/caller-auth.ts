@@ -1,9 +1,9 @@
-import { TandemError } from '../shared/errors.js';
-import type { UserId } from '../shared/ids.js';
-import { parseRequestPublicKey, type RequestKeyType } from '../shared/request-signature.js';
+import { TandemError } from '../core/errors.js';
+import type { UserId } from '../core/ids.js';
+import { parseRequestPublicKey, type RequestKeyType } from '../api/request-signature.js';
 import type { RequestAuthStore } from '../storage/request-auth-store.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
-import { apiKeyMatches, userIdOfApiKey } from './api-keys.js';
+import { apiKeyMatches, userIdOfApiKey } from '../api/api-keys.js';
 import { adminEnvelopeOf, parseEvidence } from './caller-evidence.js';
 import { envelopeOf, type SignedRequestVerifier } from './signed-requests.js';
 
@@ -24,8 +24,8 @@ export function signedRequirementFrom(text: string | undefined): SignedRequireme
 export function adminPublicKeyFrom(text: string | undefined): { type: RequestKeyType; publicKey: Uint8Array } | undefined {
   const v = (text ?? '').trim();
   if (v === '') return undefined;
-  const [type, hex] = v.split(':');
-  const key = parseRequestPublicKey(type, hex?.toLowerCase());
+  const [type, hex, ...rest] = v.split(':');
+  const key = rest.length === 0 ? parseRequestPublicKey(type, hex?.toLowerCase()) : undefined;
   if (!key) throw new Error('TANDEM_ADMIN_PUBLIC_KEY must be ed25519:<64 hex> or p256:<66 or 130 hex>');
   return key;
 }

@@ -1,4 +1,4 @@
-import type { UserId } from '../shared/ids.js';
+import type { UserId } from '../core/ids.js';
 import type { UserRecord } from '../storage/store.js';
 import { envelopeOf, envelopeUnder, type SignedEnvelope } from './signed-requests.js';
 
@@ -20,6 +20,22 @@ export type Evidence =
 /** The evidence for a user the coordinator authenticated with `credential` (its API key or a signed request). */
 export function userEvidence(credential: string, user: UserRecord): string {
   return envelopeOf(credential) ? credential : JSON.stringify({ vouched_user: user.userId });
+}
+
+/**
+ * A caller as the HTTP edge authenticated it, once: the user, and the evidence its
+ * ceremonies forward to the other parties in place of its credential.
+ */
+export interface Principal {
+  user: UserRecord;
+  evidence: string;
+}
+
+export const principalOf = (credential: string, user: UserRecord): Principal => ({ user, evidence: userEvidence(credential, user) });
+
+/** The admin as the HTTP edge authenticated it: what its ceremonies forward. */
+export interface AdminPrincipal {
+  evidence: string;
 }
 
 /** The evidence for an admin operation the coordinator authenticated with `credential`. */

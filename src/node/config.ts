@@ -2,14 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { fromHex } from '../shared/hex.js';
-import { asPartyId, type PartyId } from '../shared/ids.js';
+import { fromHex } from '../core/hex.js';
+import { asPartyId, type PartyId } from '../core/ids.js';
 import { MAX_BATCH } from '../protocols/frost/messages.js';
-import { databaseFrom, type DatabaseConfig } from '../storage/open-database.js';
+import { databaseFrom, type DatabaseConfig } from '../db/open-database.js';
 import { trustedRelaysFrom } from './trusted-relays.js';
 import { adminPublicKeyFrom, signedRequirementFrom, type SignedRequirement } from './caller-auth.js';
-import type { RequestKeyType } from '../shared/request-signature.js';
+import type { RequestKeyType } from '../api/request-signature.js';
 import { kekSourcesFrom, type KekSources } from '../crypto/kek-sources.js';
+
+/** The longest delay setTimeout takes: a longer one fires at once (Node turns it into 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * A signer node's configuration, from a JSON file (`--config`) and flags. The peers'
@@ -30,7 +33,7 @@ export const NodeConfigFileSchema = Type.Object(
     fallback_relays: Type.Optional(Type.Array(Type.String(), { maxItems: 16 })),
     data_dir: Type.Optional(Type.String()),
     peers: Type.Optional(Type.Array(PeerSchema)),
-    ceremony_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    ceremony_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_TIMER_MS })),
     max_batch: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BATCH })),
   },
   { additionalProperties: false },
@@ -99,11 +102,11 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
     trustedRelays: trustedRelaysFrom(env.TANDEM_TRUSTED_RELAYS),
     dataDir,
     peers,
-    ceremonyTimeoutMs: file.ceremony_timeout_ms ?? (Number(env.TANDEM_CEREMONY_TIMEOUT_MS) || 15_000),
-    maxBatch: Math.min(file.max_batch ?? (Number(env.TANDEM_MAX_BATCH) || 64), MAX_BATCH),
-    maxCeremoniesPerPeer: Math.max(1, Math.floor(Number(env.TANDEM_MAX_CEREMONIES_PER_PEER)) || 32),
-    maxKeygens: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS)) || 8),
-    maxKeygensPerUser: Math.max(1, Math.floor(Number(env.TANDEM_MAX_KEYGENS_PER_USER)) || 4),
+    ceremonyTimeoutMs: file.ceremony_timeout_ms ?? integerFrom(env, 'TANDEM_CEREMONY_TIMEOUT_MS', 15_000, 100, MAX_TIMER_MS),
+    maxBatch: file.max_batch ?? integerFrom(env, 'TANDEM_MAX_BATCH', 64, 1, MAX_BATCH),
+    maxCeremoniesPerPeer: integerFrom(env, 'TANDEM_MAX_CEREMONIES_PER_PEER', 32, 1),
+    maxKeygens: integerFrom(env, 'TANDEM_MAX_KEYGENS', 8, 1),
+    maxKeygensPerUser: integerFrom(env, 'TANDEM_MAX_KEYGENS_PER_USER', 4, 1),
     adminKey: env.TANDEM_ADMIN_KEY || undefined,
     adminPublicKey: adminPublicKeyFrom(env.TANDEM_ADMIN_PUBLIC_KEY),
     requireSigned: signedRequirementFrom(env.TANDEM_REQUIRE_SIGNED_REQUESTS),
@@ -115,6 +118,21 @@ export function configFrom(file: NodeConfigFile, env: NodeJS.ProcessEnv = proces
 
 export async function readConfigFile(path: string): Promise<NodeConfigFile> {
   return JSON.parse(await readFile(path, 'utf8')) as NodeConfigFile;
+}
+
+/**
+ * A whole number from `env[name]`, or `fallback` when unset or empty. Anything else (a
+ * negative timeout, "15s", Infinity, 0 slots) stops the start: a value taken as something
+ * other than what the operator wrote would fail later, and far from its cause.
+ */
+function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max?: number): number {
+  const text = (env[name] ?? '').trim();
+  if (text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+    throw new Error(`${name} must be an integer ${max === undefined ? `of at least ${min}` : `from ${min} to ${max}`}`);
+  }
+  return n;
 }
 
 function corsOriginsFrom(text: string | undefined): string[] {

@@ -1,5 +1,5 @@
-import { TandemError } from '../shared/errors.js';
-import { NestedSlots } from '../shared/nested-slots.js';
+import { TandemError } from '../core/errors.js';
+import { NestedSlots } from '../core/nested-slots.js';
 
 /**
  * Key generations a node runs at once, in all and per user. A DKLs23 key generation takes

@@ -1,28 +1,26 @@
-import { parseArgs } from 'node:util';
 import { configFrom, readConfigFile, type NodeConfigFile } from './config.js';
 import { startSignerNode } from './signer-node.js';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
 import { loadOrCreateSigningKey } from '../policy/node-signing-key.js';
-import { toHex } from '../shared/hex.js';
+import { toHex } from '../core/hex.js';
 import { join } from 'node:path';
 import { createLogger } from '../observability/logger.js';
+import { reportListening } from '../observability/listening.js';
+import { commandLineOrExit } from '../core/command-line.js';
 
-/**
- * One signer node as its own process:
- *   node dist/src/node/main.js --config node-1.json [--port 7001] [--relay host:port] [--data-dir DIR]
- *   node dist/src/node/main.js --id node-1 --data-dir DIR --print-identity
- * The config file lists the peers and their identity public keys (see README).
- */
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string' },
-    id: { type: 'string' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    relay: { type: 'string' },
-    'data-dir': { type: 'string' },
-    'print-identity': { type: 'boolean' },
-  },
+/** One signer node as its own process. The config file lists the peers and their identity public keys (see README). */
+const USAGE = [
+  'usage: node dist/src/node/main.js --config node-1.json [--id ID] [--host H] [--port 7001] [--relay host:port] [--data-dir DIR]',
+  '       node dist/src/node/main.js --id node-1 --data-dir DIR --print-identity',
+].join('\n');
+const values = commandLineOrExit('node', USAGE, {
+  config: { type: 'string' },
+  id: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  relay: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'print-identity': { type: 'boolean' },
 });
 
 const log = (msg: string) => createLogger('node', { node: values.id ?? 'node' }).error(msg);
@@ -43,6 +41,7 @@ try {
     process.exit(0);
   }
   const node = await startSignerNode(config, createLogger('node', { node: config.id }));
+  reportListening(node.port);
   const stop = () => {
     node.close().then(
       () => process.exit(0),

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import Type, { type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
 import { CeremonyChannel } from '../crypto/channel.js';
 import type { Identity } from '../crypto/identity.js';
 import type { RelayClient } from '../relay/client.js';
 import type { RelayPool } from '../relay/pool.js';
-import type { CeremonyId, PartyId } from '../shared/ids.js';
+import type { CeremonyId, PartyId } from '../core/ids.js';
 import { CeremonySession } from '../ceremony/session.js';
+import { checkInvitation, type Invitation } from '../ceremony/operations.js';
 import { TrustedRelays, UNTRUSTED_RELAY_MESSAGE } from './trusted-relays.js';
-import { TokenBuckets } from '../shared/token-buckets.js';
+import { TokenBuckets } from '../core/token-buckets.js';
 import { limitedLog } from '../observability/log-limiter.js';
 
 /** Every node listens for invitations here, on its default relay. */
@@ -32,27 +31,8 @@ const INVITES_PER_SECOND = 200;
 /** Why a message was dropped unread or unacted on (metrics label and log kind). */
 export type DropReason = 'unknown-party' | 'rate' | 'malformed' | 'unauthentic' | 'stale' | 'untrusted-relay' | 'ceremony';
 
-/**
- * How a coordinator asks a peer to take part in a ceremony. It travels sealed in the
- * ceremony's own channel (so it is bound to that ceremony and is the coordinator's word)
- * and carries the evidence of its caller (caller-evidence.ts): the caller's own signed
- * request, which the peer verifies itself, or the coordinator's word, never a bearer key.
- * Version 2: version 1 carried the caller's bearer API key.
- */
-const InviteSchema = Type.Object(
-  {
-    v: Type.Literal(2),
-    ceremony: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
-    relay: Type.String({ maxLength: 300 }),
-    issuedAt: Type.Integer(),
-    // A whole signed request (its body is at most the node's 256 KiB limit), or a vouch.
-    evidence: Type.String({ maxLength: 400_000 }),
-    op: Type.Object({ type: Type.String({ maxLength: 64 }) }, { additionalProperties: true }),
-  },
-  { additionalProperties: false },
-);
-export type Invite = Static<typeof InviteSchema>;
-const checkInvite = Compile(InviteSchema);
+/** How a coordinator asks a peer to take part in a ceremony (its schema: src/ceremony/operations.ts). */
+export type Invite = Invitation;
 
 export type InviteHandler = (invite: Invite, from: PartyId, join: () => Promise<NodeSession>) => void;
 
@@ -229,7 +209,7 @@ export class PeerNetwork {
     let invite: Invite;
     try {
       const parsed: unknown = JSON.parse(new TextDecoder().decode(channel.open(from, sealed)));
-      if (!checkInvite.Check(parsed) || parsed.ceremony !== ceremony) throw new Error('not an invitation');
+      if (!checkInvitation.Check(parsed) || parsed.ceremony !== ceremony) throw new Error('not an invitation');
       invite = parsed;
     } catch (e) {
       channel.close();

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { evaluatePoliciesBatch, releaseBudgets } from '../policy/evaluate.js';
 import type { Budget } from '../policy/declarative.js';
 import type { NodeSigningKey, Operation, OperationContext, RuleCounters } from '../policy/types.js';
-import { TandemError } from '../shared/errors.js';
-import { toHex } from '../shared/hex.js';
-import type { UserId } from '../shared/ids.js';
+import { TandemError } from '../core/errors.js';
+import { toHex } from '../core/hex.js';
+import type { UserId } from '../core/ids.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { PolicyStore } from '../storage/policy-store.js';
-import type { KeyFamily, KeyRecord } from '../storage/store.js';
+import type { KeyFamily } from '../core/families.js';
+import type { KeyRecord } from '../storage/store.js';
 
 /**
  * This node's own decision on an operation, before it contributes anything: the caller's

@@ -1,5 +1,5 @@
 import { shareAad } from '../crypto/share-seal.js';
-import type { SealedColumn } from '../storage/reseal.js';
+import type { SealedColumn } from '../db/reseal.js';
 
 /** A node's sealed records: the share of every key it holds (FROST and DKLs23 alike), in `keys`. */
 export function nodeSharesColumn(nodeId: string): SealedColumn {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { parseDerivationPath } from '../protocols/frost/derive.js';
+import { parseDerivationPath } from '../protocols/derivation/path.js';
 import { ProtocolError } from '../protocols/errors.js';
-import { TandemError } from '../shared/errors.js';
-import type { PartyId, UserId } from '../shared/ids.js';
+import { TandemError } from '../core/errors.js';
+import type { PartyId, UserId } from '../core/ids.js';
 import {
   MAX_REQUEST_SKEW_MS,
   parseAdminSignatureHeader,
@@ -10,9 +10,11 @@ import {
   verifyRequestSignature,
   type RequestKeyType,
   type SignatureHeader,
-} from '../shared/request-signature.js';
+} from '../api/request-signature.js';
 import type { RequestAuthStore } from '../storage/request-auth-store.js';
-import { canonical } from './passkey-owner.js';
+import { canonical } from '../wallet/passkey-evidence.js';
+import { OP, type KeyOperation } from '../ceremony/operations.js';
+import { familyOfOperation } from '../ceremony/families.js';
 import type { NodeStore, UserRecord } from '../storage/store.js';
 
 /**
@@ -118,6 +120,27 @@ export type InvitedOperation =
   | { kind: 'keygen'; family: string; n: number; t: number; room?: string; ownerPasskey?: string }
   | { kind: 'sign'; family: string; keyId: string; msgs: string[]; path: number[]; extraData: string; room?: string; passkeyEvidence?: string }
   | { kind: 'create-room'; numParties: number; parties: Array<{ party_id: string; public_key: string }> };
+
+/**
+ * A typed key operation (src/ceremony/operations.ts) as checkInvitationMatches compares it:
+ * `path` already parsed, and the canonical JSON of its passkey fields (parsed by the node).
+ */
+export function invitedOperationOf(op: KeyOperation, path: number[], passkey: { ownerPasskey?: string; passkeyEvidence?: string } = {}): InvitedOperation {
+  const family = familyOfOperation(op);
+  if (op.type === OP.frostKeygen || op.type === OP.dklsKeygen) {
+    return { kind: 'keygen', family, n: op.n, t: op.t, room: op.room_uuid, ...(passkey.ownerPasskey !== undefined ? { ownerPasskey: passkey.ownerPasskey } : {}) };
+  }
+  return {
+    kind: 'sign',
+    family,
+    keyId: op.key_id,
+    msgs: op.msgs,
+    path,
+    extraData: op.extra_data ?? '',
+    room: op.room_uuid,
+    ...(passkey.passkeyEvidence !== undefined ? { passkeyEvidence: passkey.passkeyEvidence } : {}),
+  };
+}
 
 /** Throws a ProtocolError naming the coordinator when its invitation is not what the user signed. */
 export function checkInvitationMatches(credential: string, op: InvitedOperation, coordinator: PartyId): void {

@@ -1,13 +1,15 @@
-import { checkDeclarative, mergeBudgets, returnBudget, takeBudget, type Budget, type DeclarativeDefinition } from './declarative.js';
-import { askRuleServer, type AskOptions } from './webhook.js';
-import type { Decision, NodeSigningKey, OperationContext, PolicyRecord, RuleCounters, RuleRecord } from './types.js';
+import { checkDeclarative, type DeclarativeDefinition } from './declarative.js';
+import { mergeBudgets, returnBudget, ruleKind, takeBudget, type Budget } from './rules/index.js';
+import type { AskOptions } from './webhook.js';
+import type { RuleAsk } from './rules/kind.js';
+import type { Decision, NodeSigningKey, OperationContext, PolicyRecord, RuleCounters, RuleDefinition, RuleRecord } from './types.js';
 
 /**
  * A policy is satisfied when all its rules approve; a policy without rules approves.
  * Order, so that a refused request consumes no budget and waits on no Rule Server it need
  * not ask:
  *   1. the stateless checks of every built-in rule (in rule order);
- *   2. the webhooks, concurrently;
+ *   2. the rules that ask someone else (webhooks), concurrently;
  *   3. only if all of that approved, for every message of a batch, the budgets of the
  *      stateful rules (rate_limit, the daily cap of eth_transaction), in rule order, each
  *      counter once for the whole batch (all its messages or none).
@@ -42,22 +44,21 @@ export async function evaluateBatch(rules: RuleRecord[], ctxs: OperationContext[
   const budgets: Array<{ rule: RuleRecord; budget: Budget }> = [];
   for (const [i, ctx] of ctxs.entries()) {
     const refused = (rule: RuleRecord, reason: string): BatchDecision => ({ allowed: false, ruleId: rule.ruleId, ruleName: rule.name, reason, messageIndex: i });
-    const webhooks: RuleRecord[] = [];
+    const asking: Array<{ rule: RuleRecord; ask: RuleAsk<RuleDefinition> }> = [];
     for (const rule of rules) {
       const def = rule.definition;
-      if (def.type === 'webhook') {
-        webhooks.push(rule);
+      const ask = ruleKind(def.type)?.ask;
+      if (ask) {
+        asking.push({ rule, ask });
         continue;
       }
       const c = checkDeclarative(def as DeclarativeDefinition, ctx, now, rule.ruleId);
       if (c.refused !== null) return refused(rule, c.refused);
       if (c.budget) addBudget(budgets, rule, c.budget);
     }
-    const answers = await Promise.all(
-      webhooks.map((rule) => (rule.definition.type === 'webhook' ? askRuleServer(rule.definition, ctx, deps.signer, deps.webhook) : 'not a webhook rule')),
-    );
+    const answers = await Promise.all(asking.map(({ rule, ask }) => ask(rule.definition, ctx, { signer: deps.signer, webhook: deps.webhook })));
     for (const [j, reason] of answers.entries()) {
-      if (reason !== null) return refused(webhooks[j]!, reason);
+      if (reason !== null) return refused(asking[j]!.rule, reason);
     }
   }
 

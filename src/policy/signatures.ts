@@ -1,5 +1,7 @@
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import type { NodeSigningKey } from './types.js';
+import { createHash, verify, type KeyObject } from 'node:crypto';
+import type { NodeSigningKey } from './context.js';
+import { toHex } from '../core/hex.js';
+import { ed25519PublicKeyObject } from '../core/ed25519-key.js';
 
 /**
  * The two signatures of a webhook exchange, both Ed25519 (RFC 8032, pure, 64 bytes, sent
@@ -30,8 +32,6 @@ export const NODE_ID_HEADER = 'x-tandem-node-id';
 export const REQUEST_SIGNATURE_HEADER = 'x-tandem-signature';
 export const RESPONSE_SIGNATURE_HEADER = 'x-tandem-rule-signature';
 
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
 function bytesOf(body: Uint8Array | string): Buffer {
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
@@ -54,7 +54,7 @@ const keyCache = new Map<string, KeyObject>();
 function ed25519PublicKey(publicKeyHex: string): KeyObject {
   let k = keyCache.get(publicKeyHex);
   if (!k) {
-    k = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
+    k = ed25519PublicKeyObject(Buffer.from(publicKeyHex, 'hex'));
     if (keyCache.size < 1024) keyCache.set(publicKeyHex, k);
   }
   return k;
@@ -77,7 +77,7 @@ export function verifyNodeSignature(publicKeyHex: string, body: Uint8Array | str
 
 /** For Rule Servers: the `x-tandem-rule-signature` value (hex) for `responseBody` answering the request whose raw body is `requestBody`. */
 export function signRuleResponse(key: Pick<NodeSigningKey, 'sign'>, requestBody: Uint8Array, responseBody: Uint8Array | string): string {
-  return Buffer.from(key.sign(ruleResponseSigningBytes(requestBody, responseBody))).toString('hex');
+  return toHex(key.sign(ruleResponseSigningBytes(requestBody, responseBody)));
 }
 
 /** For nodes: checks a Rule Server's answer signature with the rule's public key, against the request body this node sent. */

@@ -8,7 +8,8 @@ import {
   ruleRequestSigningBytes,
   verifyRuleResponseSignature,
 } from './signatures.js';
-import type { NodeSigningKey, OperationContext, RuleDefinition } from './types.js';
+import type { NodeSigningKey, OperationContext } from './context.js';
+import { toHex } from '../core/hex.js';
 
 /**
  * A webhook rule: this node asks the customer's Rule Server on its own, and approves only
@@ -48,13 +49,20 @@ import type { NodeSigningKey, OperationContext, RuleDefinition } from './types.j
 export const MAX_RULE_RESPONSE_BYTES = 16 * 1024;
 const MAX_REASON_CHARS = 200;
 
+/** A webhook rule as stored (rules/webhook.ts): where its Rule Server is and how it signs. */
+export interface RuleServer {
+  url: string;
+  timeout_ms: number;
+  /** Hex Ed25519 key the answer must be signed with; null takes an unsigned answer. */
+  public_key: string | null;
+}
+
 export interface AskOptions {
   /** An undici dispatcher (tests, proxies); undici's global one by default. */
   dispatcher?: Dispatcher;
   maxResponseBytes?: number;
 }
 
-type WebhookDefinition = Extract<RuleDefinition, { type: 'webhook' }>;
 
 /** The JSON body a Rule Server receives, field names as documented; `requestId` must be fresh (see above). */
 export function ruleRequestBody(ctx: OperationContext, requestId: string): string {
@@ -76,7 +84,7 @@ export function ruleRequestBody(ctx: OperationContext, requestId: string): strin
 }
 
 /** Asks the Rule Server; null = approved, a string = why not. Never throws. */
-export async function askRuleServer(def: WebhookDefinition, ctx: OperationContext, signer: NodeSigningKey, opts: AskOptions = {}): Promise<string | null> {
+export async function askRuleServer(def: RuleServer, ctx: OperationContext, signer: NodeSigningKey, opts: AskOptions = {}): Promise<string | null> {
   try {
     return await ask(def, ctx, signer, opts);
   } catch {
@@ -84,11 +92,11 @@ export async function askRuleServer(def: WebhookDefinition, ctx: OperationContex
   }
 }
 
-async function ask(def: WebhookDefinition, ctx: OperationContext, signer: NodeSigningKey, opts: AskOptions): Promise<string | null> {
+async function ask(def: RuleServer, ctx: OperationContext, signer: NodeSigningKey, opts: AskOptions): Promise<string | null> {
   const maxBytes = opts.maxResponseBytes ?? MAX_RULE_RESPONSE_BYTES;
   const requestId = randomUUID();
   const body = Buffer.from(ruleRequestBody(ctx, requestId), 'utf8');
-  const signature = Buffer.from(signer.sign(ruleRequestSigningBytes(body))).toString('hex');
+  const signature = toHex(signer.sign(ruleRequestSigningBytes(body)));
   const signal = AbortSignal.timeout(def.timeout_ms);
   const timedOut = `rule server timed out after ${def.timeout_ms} ms`;
 

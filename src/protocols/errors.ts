@@ -1,4 +1,4 @@
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 
 /**
  * A protocol check failed. `culprit` names the party whose message failed it, when the

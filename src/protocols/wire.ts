@@ -1,7 +1,7 @@
 import Type, { type TSchema, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ProtocolError } from './errors.js';
-import type { PartyId } from '../shared/ids.js';
+import type { PartyId } from '../core/ids.js';
 
 /** Hex of exactly `bytes` bytes (lower or upper case). */
 export const HexBytes = (bytes: number) => Type.String({ pattern: `^[0-9a-fA-F]{${bytes * 2}}$` });

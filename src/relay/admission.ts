@@ -1,4 +1,5 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { verify, type KeyObject } from 'node:crypto';
+import { ed25519PublicKeyObject } from '../core/ed25519-key.js';
 import { MAX_CAPABILITY_LIFETIME_MS, capabilitySigningText, joinSigningText, parseCapability } from './protocol.js';
 
 /**
@@ -28,7 +29,6 @@ export interface JoinEvidence {
   cap?: string;
 }
 
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const UTF8 = new TextEncoder();
 
 export class RelayAdmission {
@@ -38,7 +38,7 @@ export class RelayAdmission {
     for (const n of nodes) {
       if (this.#keys.has(n.id)) throw new Error(`relay nodes: ${n.id} listed twice`);
       if (n.signingKey.length !== 32) throw new Error(`relay nodes: ${n.id}: signing key must be 32 bytes`);
-      this.#keys.set(n.id, createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, n.signingKey]), format: 'der', type: 'spki' }));
+      this.#keys.set(n.id, ed25519PublicKeyObject(n.signingKey));
     }
   }
 

@@ -1,12 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { WebSocket } from 'ws';
-import { RelayConnection, type Base64Codec, type JoinSigner } from '../sdk/relay-connection.js';
+import { RelayConnection, type Base64Codec, type JoinSigner } from './connection.js';
 import { MAX_FRAME_BYTES } from './protocol.js';
 
-export type { MessageHandler } from '../sdk/relay-connection.js';
-
 /**
- * The node's relay client is the SDK's RelayConnection (src/sdk/relay-connection.ts), the one
+ * The node's relay client is RelayConnection (connection.ts, which the SDK uses too), the one
  * client implementation of the relay protocol: one socket to one relay, multiplexing any
  * number of (room, party) joins, with join acknowledgements and timeouts, error frames, the
  * heartbeat watchdog (ws shows the relay's pings), terminate() on a stuck close, and

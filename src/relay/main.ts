@@ -1,8 +1,9 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_NATS_STREAM, redactNatsUrl } from './nats-backplane.js';
 import { createLogger } from '../observability/logger.js';
 import { readRelayNodes } from './node-list.js';
 import { startRelay, type RelayBackplaneConfig } from './server.js';
+import { reportListening } from '../observability/listening.js';
+import { commandLineOrExit, exitWithUsage } from '../core/command-line.js';
 
 const USAGE = [
   'usage: relay [--host 127.0.0.1] --port <port> --nodes <file> [--nats nats://host:4222] [--nats-stream NAME]',
@@ -32,21 +33,13 @@ function backplaneConfig(url: string | undefined, stream: string | undefined): R
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string' },
-        nodes: { type: 'string' },
-        nats: { type: 'string' },
-        'nats-stream': { type: 'string' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values = commandLineOrExit('relay', USAGE, {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string' },
+    nodes: { type: 'string' },
+    nats: { type: 'string' },
+    'nats-stream': { type: 'string' },
+  });
   const host = values.host ?? '127.0.0.1';
   const port = parsePort(values.port ?? process.env.TANDEM_RELAY_PORT);
   const backplane = backplaneConfig(values.nats ?? process.env.TANDEM_RELAY_NATS_URL, values['nats-stream'] ?? process.env.TANDEM_RELAY_NATS_STREAM);
@@ -59,6 +52,7 @@ async function main(): Promise<void> {
   // Every change of the backplane's state is a log line; GET /health on the relay's port reports it too.
   const via = backplane.type === 'nats' ? ` (NATS ${redactNatsUrl(backplane.url)}, stream ${backplane.stream})` : '';
   console.log(`relay listening on ${host.includes(':') ? `[${host}]` : host}:${relay.port}${via}`);
+  reportListening(relay.port);
 
   const shutdown = (): void => {
     relay.close().then(
@@ -74,11 +68,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) exitWithUsage('relay', USAGE, err.message);
   console.error(`relay: ${err instanceof Error ? err.message : String(err)}`);
-  if (err instanceof UsageError) {
-    console.error(USAGE);
-    process.exitCode = 2;
-  } else {
-    process.exitCode = 1;
-  }
+  process.exitCode = 1;
 });

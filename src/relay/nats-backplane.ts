@@ -82,7 +82,7 @@ import {
   type PartySubscription,
 } from './backplane.js';
 import { MAX_FRAME_BYTES, RELAY_PARTY_RE } from './protocol.js';
-import { withTimeout } from '../shared/timeout.js';
+import { withTimeout } from '../core/timeout.js';
 
 export interface NatsBackplaneOptions {
   /** `nats://host:port`, or several separated by commas (one NATS cluster). */

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { fromHex } from '../core/hex.js';
 import type { RelayNode } from './admission.js';
 
 /**
@@ -32,6 +33,6 @@ export function parseRelayNodes(value: unknown, where: string): RelayNode[] {
     if (typeof e.signing_key !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.signing_key)) {
       throw new Error(`relay nodes file ${where}: node ${e.id} has no "signing_key" (64 hex characters: its GET /identity signing_public_key)`);
     }
-    return { id: e.id, signingKey: new Uint8Array(Buffer.from(e.signing_key, 'hex')) };
+    return { id: e.id, signingKey: fromHex(e.signing_key) };
   });
 }

@@ -1,4 +1,4 @@
-import type { JoinSigner } from '../sdk/relay-connection.js';
+import type { JoinSigner } from './connection.js';
 import { RelayClient, relayUrl } from './client.js';
 
 /** One lazily opened RelayClient per relay address, reopened on the first `get` after it drops. */

@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { RelayAdmission, type RelayNode, type Sender } from './admission.js';
 import { BUFFERS_FULL, MemoryBackplane, RelayRefusal, SENDER_BUFFER_FULL, type Backplane, type BackplaneLimits, type Envelope, type PartySubscription } from './backplane.js';
 import { DEFAULT_SEND_QUOTAS, SenderQuotas, type SendQuotas } from './quotas.js';
+import { SocketReadLimit } from './read-limit.js';
 import { RecentSends } from './recent-sends.js';
 import { connectNatsBackplane, type NatsBackplaneOptions } from './nats-backplane.js';
 import {
@@ -80,6 +81,9 @@ interface Conn {
   alive: boolean;
   /** Parties this socket may send as (joined, or with its join under way), and who it was admitted as. */
   joins: Map<string, { room: string; party: string; sender: Sender }>;
+  /** Set at its first join as a node: it is then read at a node's rate. */
+  node: boolean;
+  readLimit: SocketReadLimit;
   /** Sends not yet accepted by an asynchronous backplane; a later join is answered after them. */
   inflight: Set<Promise<void>>;
 }
@@ -143,7 +147,7 @@ export async function startRelay(opts: RelayOptions): Promise<RelayHandle> {
   }
   const relay = new Relay(backplane, log, frames, {
     admission,
-    quotas: new SenderQuotas(opts.sendQuotas ?? DEFAULT_SEND_QUOTAS),
+    sendQuotas: opts.sendQuotas ?? DEFAULT_SEND_QUOTAS,
     // The in-memory backplane counts what each sender holds; NATS cannot, so this relay counts what clients sent within the TTL.
     recent: backplane.kind === 'nats' ? new RecentSends(limits.roomTtlMs, limits.maxSenderBufferBytes, limits.maxTotalBufferBytes - limits.nodeReserveBytes) : undefined,
     maxJoins: opts.maxJoinsPerConnection ?? MAX_JOINS_PER_CONNECTION,
@@ -190,6 +194,7 @@ class Relay {
 
   private readonly admission: RelayAdmission;
   private readonly quotas: SenderQuotas;
+  private readonly sendQuotas: SendQuotas;
   private readonly recent: RecentSends | undefined;
   private readonly maxJoins: number;
   private readonly maxRefusedJoins: number;
@@ -198,10 +203,11 @@ class Relay {
     private readonly backplane: Backplane,
     readonly log: (msg: string) => void,
     private readonly frames: Counter<'type'>,
-    opts: { admission: RelayAdmission; quotas: SenderQuotas; recent: RecentSends | undefined; maxJoins: number; maxRefusedJoins: number },
+    opts: { admission: RelayAdmission; sendQuotas: SendQuotas; recent: RecentSends | undefined; maxJoins: number; maxRefusedJoins: number },
   ) {
     this.admission = opts.admission;
-    this.quotas = opts.quotas;
+    this.sendQuotas = opts.sendQuotas;
+    this.quotas = new SenderQuotas(opts.sendQuotas);
     this.recent = opts.recent;
     this.maxJoins = opts.maxJoins;
     this.maxRefusedJoins = opts.maxRefusedJoins;
@@ -215,13 +221,26 @@ class Relay {
   }
 
   attach(ws: WebSocket): void {
-    const conn: Conn = { ws, challenge: randomBytes(32).toString('base64'), refusedJoins: 0, alive: true, joins: new Map(), inflight: new Set() };
+    const conn: Conn = {
+      ws,
+      challenge: randomBytes(32).toString('base64'),
+      refusedJoins: 0,
+      alive: true,
+      joins: new Map(),
+      inflight: new Set(),
+      node: false,
+      readLimit: new SocketReadLimit(this.sendQuotas, ws),
+    };
     this.conns.add(conn);
     reply(conn, { t: 'hello', challenge: conn.challenge });
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (raw, isBinary) => this.onMessage(conn, raw, isBinary));
+    ws.on('message', (raw, isBinary) => {
+      const bytes = toBuffer(raw);
+      conn.readLimit.read(bytes.length, conn.node);
+      this.onMessage(conn, bytes, isBinary);
+    });
     ws.on('close', () => this.detach(conn));
     ws.on('error', (err) => this.log(`socket error: ${err.message}`));
   }
@@ -235,9 +254,8 @@ class Relay {
     for (const conn of this.conns) conn.ws.terminate();
   }
 
-  private onMessage(conn: Conn, raw: RawData, isBinary: boolean): void {
+  private onMessage(conn: Conn, bytes: Buffer, isBinary: boolean): void {
     if (isBinary) return reply(conn, { t: 'error', reason: 'binary frames are not supported' });
-    const bytes = toBuffer(raw);
     if (bytes.length > MAX_FRAME_BYTES) return reply(conn, { t: 'error', reason: 'frame too large' });
     const parsed = parseClientFrame(bytes.toString('utf8'));
     if (!parsed.ok) {
@@ -279,6 +297,7 @@ class Relay {
     if (!admitted.ok) return this.refuseJoin(conn, admitted.reason, req);
     // From now on this socket may send as the party, as it always could right after `join`.
     conn.joins.set(key, { room, party, sender: admitted.sender });
+    if (admitted.sender.node) conn.node = true;
     const lp = this.parties.get(key) ?? this.newParty(key, room, party);
     if (!lp.sub && !lp.opening) this.subscribe(lp);
     // In memory all of this happens now, in frame order, as it always did.

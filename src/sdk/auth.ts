@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { signAdminRequest, signRequest, type RequestKeyType } from '../shared/request-signature.js';
+import { toHex } from '../core/hex.js';
+import { signAdminRequest, signRequest, type RequestKeyType } from '../api/request-signature.js';
 
 /**
  * The two ways to authenticate to a signer node.
@@ -10,7 +10,7 @@ import { signAdminRequest, signRequest, type RequestKeyType } from '../shared/re
  *   Authorization header of every request. Whoever sees one request can replay anything.
  * - A request-signing key (Ed25519 or P-256) registered for the user at create-user: every
  *   request carries a fresh `Tandem-Signature` over its method, path (with the query string),
- *   SHA-256 of the exact body bytes, a timestamp and a nonce (src/shared/request-signature.ts).
+ *   SHA-256 of the exact body bytes, a timestamp and a nonce (src/api/request-signature.ts).
  *   Each node checks it itself, so a captured request can't be turned into another one.
  * - The admin's signing key (its public half pinned on every node as TANDEM_ADMIN_PUBLIC_KEY):
  *   admin requests carry a fresh `Tandem-Admin-Signature`; a create-user signed so is the
@@ -73,7 +73,7 @@ export function authorizationHeader(c: Credential, req: RequestToAuthorize): str
 
 /** The public key to register at create-user: hex, Ed25519 32 bytes or P-256 33 bytes (compressed). */
 export function requestPublicKey(key: RequestKey): string {
-  return bytesToHex(key.type === 'ed25519' ? ed25519.getPublicKey(key.privateKey) : p256.getPublicKey(key.privateKey, true));
+  return toHex(key.type === 'ed25519' ? ed25519.getPublicKey(key.privateKey) : p256.getPublicKey(key.privateKey, true));
 }
 
 /** A new random request-signing key, with its public key in the form create-user takes. Keep privateKey secret. */

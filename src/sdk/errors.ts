@@ -1,4 +1,4 @@
-import type { ErrType } from '../shared/errors.js';
+import type { ErrType } from '../core/errors.js';
 
 /**
  * What the SDK throws. Two kinds only, so that callers can tell "the node answered no"
@@ -45,7 +45,9 @@ export class TandemApiError extends Error {
  *   carrying the request out);
  * - `network`: anything else (connection reset, a browser's opaque "Failed to fetch"):
  *   the request may have been delivered;
- * - `server`: an HTTP 5xx answer.
+ * - `server`: the node answered with a failure of its own that another node may not repeat:
+ *   an HTTP 5xx, or an error answer whose err_type the client's `failover.retryErrTypes`
+ *   lists (e.g. `executor_result`).
  */
 export type NodeFailureKind = 'connect' | 'timeout' | 'network' | 'server';
 

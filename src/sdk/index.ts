@@ -38,7 +38,17 @@
  * Failover: cluster-wide calls try the nodes in order; sign/public-key/derive move on after
  * a connection error, a timeout or a 5xx; keygen and create-user only when the request never
  * reached the node (a retry could make a second key); the per-node admin API goes to the
- * first node only. A 4xx answer is never retried. See transport.ts.
+ * first node only. A 4xx answer is not retried. The `failover` option changes that where a
+ * caller wants it: round robin over the nodes, err_types another node may answer
+ * differently (`executor_result`), keygen moving on like sign. See transport.ts.
+ *
+ * Every call takes a last `CallOptions` argument: `{ signal }` cancels it (the node abandons
+ * the ceremony, no other node is asked, the call rejects with the signal's reason) and
+ * `{ timeoutMs }` replaces the client's per-node timeout for that call:
+ *
+ * ```ts
+ * const { signature } = await alice.sign('ecdsa', { key_id, msg }, { signal: AbortSignal.timeout(10_000), timeoutMs: 5_000 });
+ * ```
  */
 export { TandemNodeClient, type TandemNodeClientOptions } from './node-client.js';
 export { TandemApiError, TandemNetworkError, type NodeFailure, type NodeFailureKind, type TandemErrType } from './errors.js';
@@ -53,7 +63,7 @@ export {
   type RequestKeyType,
   type SignedRequestCredential,
 } from './auth.js';
-export type { RetryMode } from './transport.js';
+export type { CallOptions, FailoverOptions, RetryMode } from './transport.js';
 export * from './types.js';
 /** The relay, without Node built-ins: what a device party talks to the other parties through. */
-export { RelayConnection, type RelayConnectOptions, type WebSocketConstructor, type WebSocketLike } from './relay-connection.js';
+export { RelayConnection, type RelayConnectOptions, type WebSocketConstructor, type WebSocketLike } from '../relay/connection.js';

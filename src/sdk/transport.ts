@@ -1,5 +1,5 @@
 import { authorizationHeader, type Credential } from './auth.js';
-import { TandemApiError, TandemNetworkError, type NodeFailure, type NodeFailureKind } from './errors.js';
+import { TandemApiError, TandemNetworkError, type NodeFailure, type NodeFailureKind, type TandemErrType } from './errors.js';
 
 /**
  * HTTP to the nodes: one request, tried on the nodes in order, with a retry rule chosen per
@@ -19,9 +19,46 @@ import { TandemApiError, TandemNetworkError, type NodeFailure, type NodeFailureK
  *   only. They read or change that node's own state (policies are per node), and answering
  *   from another node would silently configure or report the wrong node.
  *
- * A 4xx answer is never retried: every node would say the same.
+ * A 4xx answer is not retried (every node would say the same), unless the client's
+ * `failover.retryErrTypes` lists its err_type: then a `failover` call moves on as after a 5xx.
+ * A call whose `signal` is aborted stops at once: its request in flight is aborted and no
+ * other node is tried.
  */
 export type RetryMode = 'failover' | 'unsent-only' | 'pinned';
+
+/** How cluster-wide calls move from node to node (TandemNodeClientOptions.failover). */
+export interface FailoverOptions {
+  /**
+   * Start each cluster-wide call (not the per-node ones) at the next node in turn instead of
+   * always at the first: spreads the coordinators' work over the nodes. Default false.
+   */
+  rotate?: boolean;
+  /**
+   * err_types of an answer that another node may not give, after which a `failover` call
+   * moves on as after a 5xx: e.g. `executor_result` (the coordinator's ceremony failed, say
+   * with a peer it could not reach) or `unexpected_response` (a proxy's page instead of the
+   * node's answer). Default none.
+   */
+  retryErrTypes?: readonly TandemErrType[];
+  /**
+   * How keygen moves on: `unsent-only` (the default) or `failover`, which also moves on after
+   * a timeout, a reset, a 5xx or a retryErrTypes answer, accepting that a node left behind
+   * may have made a key that nobody will use.
+   */
+  keygen?: 'unsent-only' | 'failover';
+}
+
+/** Per call: cancellation and a timeout of its own. */
+export interface CallOptions {
+  /**
+   * Cancels the call: the request in flight is aborted (a node abandons the keygen or sign
+   * of a caller that went away), no other node is tried, and the call rejects with
+   * `signal.reason` (an AbortError unless the signal was aborted with another reason).
+   */
+  signal?: AbortSignal;
+  /** Per node tried, for the whole answer, instead of the client's timeoutMs. */
+  timeoutMs?: number;
+}
 
 export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -39,6 +76,9 @@ export interface ApiCall {
   answerStatuses?: readonly number[];
   /** Checks a 2xx answer's shape: a message when it is wrong (then `unexpected_response`). */
   check?: (answer: Record<string, unknown>) => string | undefined;
+  signal?: AbortSignal;
+  /** Instead of TransportOptions.timeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface TransportOptions {
@@ -46,6 +86,7 @@ export interface TransportOptions {
   credential: Credential;
   timeoutMs: number;
   fetch: FetchFn;
+  failover?: FailoverOptions;
 }
 
 /** Node's fetch (undici) reports why a connection failed in `cause`; these mean nothing was sent. */
@@ -74,16 +115,42 @@ function queryString(q: ApiCall['query']): string {
   return parts.length > 0 ? `?${parts.join('&')}` : '';
 }
 
+/** Throws a TypeError for a timeout that can't work. */
+export function checkTimeout(ms: number, name: string): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw new TypeError(`${name} must be a positive number`);
+}
+
 export class Transport {
+  /** Where the next rotated call starts. */
+  private next = 0;
+
   constructor(private readonly opts: TransportOptions) {}
+
+  /** The nodes a call tries, in order. */
+  private order(retry: RetryMode): readonly string[] {
+    const nodes = this.opts.nodes;
+    if (retry === 'pinned') return nodes.slice(0, 1);
+    if (!this.opts.failover?.rotate || nodes.length < 2) return nodes;
+    const start = this.next++ % nodes.length;
+    return [...nodes.slice(start), ...nodes.slice(0, start)];
+  }
+
+  /** Whether the next node is asked after this answer. */
+  private movesOn(retry: RetryMode, err: TandemApiError): boolean {
+    return retry === 'failover' && (err.status >= 500 || (this.opts.failover?.retryErrTypes ?? []).includes(err.errType));
+  }
 
   async call<T>(c: ApiCall): Promise<T> {
     const path = c.path + queryString(c.query);
     const body = c.method === 'POST' ? JSON.stringify(c.body ?? {}) : '';
-    const nodes = c.retry === 'pinned' ? this.opts.nodes.slice(0, 1) : this.opts.nodes;
+    const timeoutMs = c.timeoutMs ?? this.opts.timeoutMs;
+    checkTimeout(timeoutMs, 'timeoutMs');
+    const nodes = this.order(c.retry);
     const failures: NodeFailure[] = [];
     let lastServerError: TandemApiError | undefined;
     for (const node of nodes) {
+      // Nobody waits for the answer any more: no (other) node is asked.
+      c.signal?.throwIfAborted();
       let res: Response;
       let text: string;
       try {
@@ -97,13 +164,15 @@ export class Transport {
           headers,
           ...(c.method === 'POST' ? { body } : {}),
           redirect: 'error',
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
+          // Aborting closes the connection to the node, which then abandons its ceremony.
+          signal: c.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), c.signal]) : AbortSignal.timeout(timeoutMs),
         });
         text = await res.text();
       } catch (e) {
+        c.signal?.throwIfAborted();
         const kind: NodeFailureKind = isTimeout(e) ? 'timeout' : neverSent(e) ? 'connect' : 'network';
         const detail = (e as { cause?: { message?: unknown } }).cause?.message;
-        const message = kind === 'timeout' ? `no answer within ${this.opts.timeoutMs} ms` : `${(e as Error).message}${typeof detail === 'string' ? `: ${detail}` : ''}`;
+        const message = kind === 'timeout' ? `no answer within ${timeoutMs} ms` : `${(e as Error).message}${typeof detail === 'string' ? `: ${detail}` : ''}`;
         failures.push({ node, kind, message });
         if (c.retry === 'unsent-only' && kind !== 'connect') {
           throw new TandemNetworkError(
@@ -121,16 +190,19 @@ export class Transport {
       } catch {
         json = undefined;
       }
+      let err: TandemApiError;
       if (res.ok || c.answerStatuses?.includes(res.status)) {
         if (typeof json !== 'object' || json === null) {
-          throw new TandemApiError(res.status, 'unexpected_response', `${c.method} ${c.path} answered without a JSON object`, node);
+          err = new TandemApiError(res.status, 'unexpected_response', `${c.method} ${c.path} answered without a JSON object`, node);
+        } else {
+          const wrong = c.check?.(json as Record<string, unknown>);
+          if (wrong === undefined) return json as T;
+          err = new TandemApiError(res.status, 'unexpected_response', `${c.method} ${c.path} answered with ${wrong}`, node);
         }
-        const wrong = c.check?.(json as Record<string, unknown>);
-        if (wrong !== undefined) throw new TandemApiError(res.status, 'unexpected_response', `${c.method} ${c.path} answered with ${wrong}`, node);
-        return json as T;
+      } else {
+        err = TandemApiError.fromBody(res.status, json, node);
       }
-      const err = TandemApiError.fromBody(res.status, json, node);
-      if (res.status < 500 || c.retry !== 'failover') throw err;
+      if (!this.movesOn(c.retry, err)) throw err;
       failures.push({ node, kind: 'server', message: err.message });
       lastServerError = err;
     }

@@ -9,7 +9,7 @@ import type {
   UserListResponse,
   UserResponse,
   KeyResponse,
-} from '../node/http/policy-schemas.js';
+} from '../api/policy-schemas.js';
 import type {
   CreateRoomBody,
   CreateRoomResponse,
@@ -20,7 +20,7 @@ import type {
   IdentityResponse,
   KeygenBody,
   PublicKeyResponse,
-} from '../node/http/schemas.js';
+} from '../api/schemas.js';
 
 /**
  * The request and answer types of the signer node API. Where the node has a TypeBox schema
@@ -28,8 +28,10 @@ import type {
  * stops compiling when the API changes under it. Hex is lower case without 0x.
  */
 
-export type KeyFamily = 'bip340' | 'ed25519' | 'ecdsa';
-export const KEY_FAMILIES: readonly KeyFamily[] = ['bip340', 'ed25519', 'ecdsa'];
+export { KEY_FAMILIES, type KeyFamily } from '../core/families.js';
+import type { KeyFamily } from '../core/families.js';
+import type { OwnerPasskey, PasskeyEvidence } from '../wallet/passkey-evidence.js';
+export type { OwnerPasskey, PasskeyEvidence };
 
 // ---- users ----
 
@@ -42,8 +44,11 @@ export interface CreateUserOptions {
 
 // ---- keys and signatures ----
 
-/** `{ num_parties, threshold, relay_address? }`; 2 <= threshold <= num_parties <= the cluster's size. */
-export type KeygenRequest = Static<typeof KeygenBody>;
+/** `{ num_parties, threshold, relay_address?, room_uuid?, owner_passkey? }`; 2 <= threshold <= num_parties <= the cluster's size. */
+export type KeygenRequest = Static<typeof KeygenBody> & {
+  /** ecdsa: binds the key to its end user's passkey; every node then signs only with `passkey_evidence` from that passkey. */
+  owner_passkey?: OwnerPasskey;
+};
 
 /** `public_key`: bip340 32-byte x-only, ed25519 32 bytes, ecdsa 33-byte compressed. */
 export interface KeygenResult {
@@ -63,6 +68,8 @@ export interface SignRequest {
   relay_address?: string | null;
   /** A room (createRoom) whose client parties sign too. */
   room_uuid?: string;
+  /** ecdsa, for a key made with `owner_passkey`: its passkey's assertion over the end user's request. */
+  passkey_evidence?: PasskeyEvidence;
 }
 
 /** `{ num_parties, parties: [{ party_id, public_key }], ttl_s?, relay_address? }`. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { SqlClient } from './sql.js';
-import { lockInSchema } from './schema-lock.js';
+import type { SqlClient } from '../db/sql.js';
+import { lockInSchema } from '../db/schema-lock.js';
+import { toHex } from '../core/hex.js';
 
 /**
  * The node's append-only audit log: every operation and decision (who, what, which key,
@@ -89,7 +90,7 @@ export function toJsonValue(value: unknown, path = 'detail'): JsonValue | undefi
       return API_KEY_LIKE.test(value) ? REDACTED : value;
     case 'object': {
       if (value instanceof Date) return value.toISOString();
-      if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+      if (value instanceof Uint8Array) return toHex(value);
       if (Array.isArray(value)) return value.map((v, i) => toJsonValue(v, `${path}[${i}]`) ?? null);
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) throw new TypeError(`${path}: only plain objects go into the audit log`);

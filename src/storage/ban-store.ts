@@ -1,6 +1,6 @@
 import type { BanRecord, BanStore } from '../ceremony/bans.js';
-import type { PartyId } from '../shared/ids.js';
-import type { SqlClient } from './sql.js';
+import type { PartyId } from '../core/ids.js';
+import type { SqlClient } from '../db/sql.js';
 
 interface BanRow {
   key_id: string;

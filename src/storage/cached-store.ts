@@ -1,4 +1,4 @@
-import type { KeyId, UserId } from '../shared/ids.js';
+import type { KeyId, UserId } from '../core/ids.js';
 import type { KeyRecord, NodeStore, UserRecord } from './store.js';
 
 /**

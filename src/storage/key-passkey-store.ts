@@ -1,5 +1,5 @@
-import { parseOwnerPasskey, type OwnerPasskey } from '../node/passkey-owner.js';
-import type { SqlClient } from './sql.js';
+import { parseOwnerPasskey, type OwnerPasskey } from '../wallet/passkey-evidence.js';
+import type { SqlClient } from '../db/sql.js';
 
 /** Keys bound to an owner passkey (migration 0007). */
 export class KeyPasskeyStore {

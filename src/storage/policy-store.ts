@@ -1,5 +1,5 @@
 import type { PolicyRecord, RuleDefinition, RuleRecord } from '../policy/types.js';
-import type { KeyFamily } from './store.js';
+import type { KeyFamily } from '../core/families.js';
 
 /** A policy and its rules in order, as the node evaluates it at sign time. */
 export interface BoundPolicy {

@@ -1,5 +1,5 @@
-import type { RequestKeyType } from '../shared/request-signature.js';
-import type { SqlClient } from './sql.js';
+import type { RequestKeyType } from '../api/request-signature.js';
+import type { SqlClient } from '../db/sql.js';
 
 /** Request-signing keys of users and the nonces this node has accepted (migration 0003). */
 export class RequestAuthStore {

@@ -1,6 +1,6 @@
-import { fromHex, toHex } from '../shared/hex.js';
-import type { PartyId, UserId } from '../shared/ids.js';
-import type { SqlClient } from './sql.js';
+import { fromHex, toHex } from '../core/hex.js';
+import type { PartyId, UserId } from '../core/ids.js';
+import type { SqlClient } from '../db/sql.js';
 
 /** A party of a room that is not a node: its id and X25519 channel key. */
 export interface RoomClient {

@@ -1,4 +1,4 @@
-import type { SqlClient } from './sql.js';
+import type { SqlClient } from '../db/sql.js';
 
 /** The invitations a node has acted on (migration 0006): its seen-set, across restarts. */
 export class SqlSeenInvitations {

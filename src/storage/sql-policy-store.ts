@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PolicyRecord, RuleCounters, RuleDefinition, RuleRecord } from '../policy/types.js';
-import { TandemError, type ErrType } from '../shared/errors.js';
+import { TandemError, type ErrType } from '../core/errors.js';
 import type { BoundPolicy, KeySummary, PolicyBindings, PolicyStore, UserSummary } from './policy-store.js';
-import type { SqlClient } from './sql.js';
-import type { KeyFamily } from './store.js';
-import { lockInSchema } from './schema-lock.js';
+import type { KeyFamily } from '../core/families.js';
+import type { SqlClient } from '../db/sql.js';
+import { lockInSchema } from '../db/schema-lock.js';
 
 /** PostgreSQL SQLSTATEs; PGlite and node-postgres both surface them as `err.code`. */
 const UNIQUE_VIOLATION = '23505';

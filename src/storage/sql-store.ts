@@ -1,6 +1,7 @@
-import type { KeyId, PartyId, UserId } from '../shared/ids.js';
-import type { SqlClient } from './sql.js';
-import type { KeyFamily, KeyRecord, NodeStore, UserRecord } from './store.js';
+import type { KeyId, PartyId, UserId } from '../core/ids.js';
+import type { SqlClient } from '../db/sql.js';
+import type { KeyRecord, NodeStore, UserRecord } from './store.js';
+import type { KeyFamily } from '../core/families.js';
 
 interface UserRow {
   user_id: string;

@@ -1,6 +1,6 @@
-import type { KeyId, PartyId, UserId } from '../shared/ids.js';
+import type { KeyFamily } from '../core/families.js';
+import type { KeyId, PartyId, UserId } from '../core/ids.js';
 
-export type KeyFamily = 'bip340' | 'ecdsa' | 'ed25519';
 
 export interface UserRecord {
   userId: UserId;

@@ -2,17 +2,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
-import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 import { WireClient } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * Issue 12, finding 11: "the nodes kept working on keygens whose client had already gone".
- * Real processes: three nodes, one user allowed one key generation at a time per node, and
+ * Three nodes (in this process, each with its own HTTP server), one user allowed one key generation at a time per node, and
  * node-3 stopped, so a 3-party key generation coordinated by node-1 waits (up to its
  * two-minute ceremony timeout) for node-3 while node-1 and node-2 each hold the user's one
  * slot. Then the caller closes its socket. The coordinator must give the ceremony up at
@@ -21,8 +23,6 @@ import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
  * Then the same through the wallet gateway: its client leaves a registration, the gateway
  * closes its request to the node, and the nodes free their slots.
  */
-const BASE = 18400;
-
 async function keygensRunning(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = /^tandem_keygens_running(?:\{[^}]*\})? (\d+)$/m.exec(text);
@@ -40,7 +40,7 @@ async function eventually(cond: () => Promise<boolean> | boolean, what: string, 
 }
 
 describe('a key generation whose caller went away is cancelled on every node', { timeout: 240_000 }, () => {
-  let tc: TestCluster;
+  let tc: InProcessCluster;
   let userKey: string;
   let gw: RunningGateway;
   /** A 3-of-3 BIP340 key: with node-3 stopped its signatures wait for node-3. */
@@ -50,7 +50,7 @@ describe('a key generation whose caller went away is cancelled on every node', {
   let ruleCalls = 0;
 
   before(async () => {
-    tc = await startTestCluster(BASE, { TANDEM_MAX_KEYGENS_PER_USER: '1', TANDEM_CEREMONY_TIMEOUT_MS: '120000' });
+    tc = await startInProcessCluster({ TANDEM_MAX_KEYGENS_PER_USER: '1', TANDEM_CEREMONY_TIMEOUT_MS: '120000' });
     const made = await api(tc.cluster.nodes[0]!.url, 'POST', '/admin/create-user', { key: ADMIN_KEY });
     assert.equal(made.status, 200, JSON.stringify(made.body));
     userKey = String(made.body.api_key);
@@ -62,17 +62,24 @@ describe('a key generation whose caller went away is cancelled on every node', {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ approved: true }));
     });
-    await new Promise<void>((resolve) => ruleServer.listen(BASE + 20, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => ruleServer.listen(0, '127.0.0.1', resolve));
     const node2 = tc.cluster.nodes[1]!.url;
-    const rule = await api(node2, 'POST', '/admin/create-rule', { key: ADMIN_KEY, body: { name: 'probe', type: 'webhook', url: `http://127.0.0.1:${BASE + 20}/` } });
+    // The longest answer time a rule may have: the probe's only part is to say when node-2 decides, and a
+    // decision that timed out (the default is 2 s, short on a busy machine) would refuse the signature
+    // instead of putting node-2 in it.
+    const rule = await api(node2, 'POST', '/admin/create-rule', {
+      key: ADMIN_KEY,
+      body: { name: 'probe', type: 'webhook', url: `http://127.0.0.1:${(ruleServer.address() as AddressInfo).port}/`, timeout_ms: 30_000 },
+    });
     const policy = await api(node2, 'POST', '/admin/create-policy', { key: ADMIN_KEY, body: { name: 'probe' } });
     await api(node2, 'POST', '/admin/add-rule-to-policy', { key: ADMIN_KEY, body: { policy_id: policy.body.policy_id, rule_id: rule.body.rule_id } });
     const bound = await api(node2, 'POST', '/admin/set-user-policy', { key: ADMIN_KEY, body: { user_id: made.body.user_id, policy_id: policy.body.policy_id } });
     assert.equal(bound.status, 200, JSON.stringify(bound.body));
     // The gateway makes its own user on all three nodes at its first start.
+    await seedPglite(join(tc.dataDir, 'gateway', 'db'));
     gw = await startGateway({
       host: '127.0.0.1',
-      port: BASE + 10,
+      port: 0,
       dataDir: join(tc.dataDir, 'gateway'),
       database: { kind: 'embedded', dir: join(tc.dataDir, 'gateway', 'db') },
       nodes: tc.cluster.nodes.map((n) => n.url),
@@ -92,7 +99,7 @@ describe('a key generation whose caller went away is cancelled on every node', {
   test("a keygen left by its caller frees the coordinator's and the participant's slot; the user's next one runs", async () => {
     const [node1, node2] = tc.cluster.nodes;
     const body = JSON.stringify({ num_parties: 3, threshold: 2 });
-    const socket = connect(BASE + 1, '127.0.0.1');
+    const socket = connect(node1!.port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     let answered = '';
     socket.on('data', (d) => (answered += String(d)));
@@ -136,7 +143,7 @@ describe('a key generation whose caller went away is cancelled on every node', {
       params: { challenge_id: init.result.challenge_id, encrypted_attestation: wire.encrypt(JSON.stringify(attestation)), encrypted_user: encUser },
     });
     const headers = Object.entries(wire.headers('gone')).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    const socket = connect(BASE + 10, '127.0.0.1');
+    const socket = connect(gw.port, '127.0.0.1');
     socket.on('error', () => {});
     socket.write(`POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 
@@ -154,7 +161,7 @@ describe('a key generation whose caller went away is cancelled on every node', {
     const node1 = tc.cluster.nodes[0]!;
     const before = ruleCalls;
     const body = JSON.stringify({ key_id: key3of3, msg: 'ab'.repeat(32) });
-    const socket = connect(BASE + 1, '127.0.0.1');
+    const socket = connect(node1.port, '127.0.0.1');
     socket.on('error', () => {});
     socket.write(`POST /bip340/sign HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${userKey}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     // node-2 asked its Rule Server, so it is in the signature (and then waits, as node-1 does, for node-3).

@@ -9,14 +9,15 @@ import { runDklsSign, type DklsSignStart } from '../../src/ceremony/dkls-sign-ro
 import { CeremonySession, type SessionChannel } from '../../src/ceremony/session.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
 import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../src/crypto/portable-channel.js';
-import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
+import { participate as participateDklsSign } from '../../src/node/ceremonies/participants.js';
+import { OP } from '../../src/ceremony/operations.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import { dklsSignAsClient, type ClientCeremony } from '../../src/sdk/device/client-flows.js';
+import { deviceShareOf, runAsDevice, storeVaults, type DeviceCeremony } from '../../src/sdk/device/device-seat.js';
 import { MemoryShareStore } from '../../src/sdk/device/share-store.js';
 import { MemoryLink, nodeSeat, sessionsOf, signInvite, WatchedBans } from './node-seat.js';
-import { toHex } from '../../src/shared/hex.js';
-import type { CeremonyId, KeyId, PartyId } from '../../src/shared/ids.js';
+import { toHex } from '../../src/core/hex.js';
+import type { CeremonyId, KeyId, PartyId } from '../../src/core/ids.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
 import { runDkls23Dkg } from '../helpers/dkls23.js';
 
@@ -26,8 +27,8 @@ import { runDkls23Dkg } from '../helpers/dkls23.js';
  * releases one SoftSpokenOT probe per ceremony at once. Each probe's pass/fail would be a
  * bit about the honest party's Δ, and round 2's RVOLE message (ã = α⁰ − α¹ + (r, sk)) of
  * any ceremony still answered would then give up the share. Here the honest party is the
- * real node participant code (participateDklsSign) and the real device flow
- * (dklsSignAsClient), over real sealed ceremony channels in memory; the attacker runs the
+ * real node participant code (participate, the shared flow on the node's ports) and the real device flow
+ * (the device seat of src/sdk/device/device-seat.ts, on the same flow), over real sealed ceremony channels in memory; the attacker runs the
  * real engine with its round-1 message corrupted (inside t̂, the check values: the 15 in
  * 16 outcome of a guess).
  *
@@ -190,6 +191,9 @@ describe('DKLs23: concurrent selective-abort probing by a malicious co-signer', 
     const gate = probeGate(CEREMONIES);
     const keyId = randomUUID();
     const hash = randomBytes(32);
+    await store.save(deviceShareOf(keyId, 'ecdsa', device.partyId, deviceShares[0]!));
+    const vaults = storeVaults(store, device.partyId, 'ecdsa');
+    const signReq = { kind: 'sign' as const, family: 'ecdsa' as const, keyId, msgs: [hash], path: [], extraData: new Uint8Array() };
     const session = (who: PortableIdentity, id: CeremonyId) => {
       const s = new CeremonySession(who.partyId, new PortableCeremonyChannel(who, id, peersOf(who)) as SessionChannel, link);
       link.join(id, who.partyId, s);
@@ -202,10 +206,10 @@ describe('DKLs23: concurrent selective-abort probing by a malicious co-signer', 
         rec.watch(mine);
         const theirs = session(node, id);
         probing(theirs, gate);
-        const c: ClientCeremony = { session: mine, self: device.partyId, coordinator: ATTACKER, nodes: new Set([ATTACKER]), roomUuid: id, timeoutMs: 20_000, bans };
-        theirs.step(device.partyId, 'invite', { op: { type: DKLS_SIGN, key_id: keyId, msgs: [toHex(hash)], path: [], extra_data: '', room_uuid: id } });
+        const c: DeviceCeremony = { session: mine, self: device.partyId, coordinator: ATTACKER, nodes: new Set([ATTACKER]), roomUuid: id, timeoutMs: 20_000, bans };
+        theirs.step(device.partyId, 'invite', { op: { type: OP.dklsSign, key_id: keyId, msgs: [toHex(hash)], path: [], extra_data: '', room_uuid: id } });
         const [outcome] = await Promise.allSettled([
-          dklsSignAsClient(c, { keyId, hashes: [hash], path: [], extraData: new Uint8Array() }, deviceShares[0]!),
+          runAsDevice(c, signReq, vaults),
           attackerSide(theirs, deviceShares[1]!, device.partyId, keyId, hash, attackerBans),
         ]);
         return outcome;
@@ -223,9 +227,9 @@ describe('DKLs23: concurrent selective-abort probing by a malicious co-signer', 
     const id = randomUUID() as CeremonyId;
     const mine = session(device, id);
     const theirs = session(node, id);
-    theirs.step(device.partyId, 'invite', { op: { type: DKLS_SIGN, key_id: keyId, msgs: [toHex(hash)], path: [], extra_data: '', room_uuid: id } });
-    const c: ClientCeremony = { session: mine, self: device.partyId, coordinator: ATTACKER, nodes: new Set([ATTACKER]), roomUuid: id, timeoutMs: 5000, bans: new BanList(store) };
-    await assert.rejects(dklsSignAsClient(c, { keyId, hashes: [hash], path: [], extraData: new Uint8Array() }, deviceShares[0]!), PeerBannedError);
+    theirs.step(device.partyId, 'invite', { op: { type: OP.dklsSign, key_id: keyId, msgs: [toHex(hash)], path: [], extra_data: '', room_uuid: id } });
+    const c: DeviceCeremony = { session: mine, self: device.partyId, coordinator: ATTACKER, nodes: new Set([ATTACKER]), roomUuid: id, timeoutMs: 5000, bans: new BanList(store) };
+    await assert.rejects(runAsDevice(c, signReq, vaults), PeerBannedError);
     await assert.rejects(theirs.expect(device.partyId, 'ready', 300), /no ready/);
   });
 });

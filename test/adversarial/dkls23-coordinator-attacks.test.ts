@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
-import { participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
+import { participate as participateDklsSign } from '../../src/node/ceremonies/participants.js';
 import { encodeEnvelope, envelopeOf, SignedRequestVerifier } from '../../src/node/signed-requests.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import { toHex } from '../../src/shared/hex.js';
-import type { CeremonyId, KeyId, PartyId } from '../../src/shared/ids.js';
-import { signRequest } from '../../src/shared/request-signature.js';
+import { toHex } from '../../src/core/hex.js';
+import type { CeremonyId, KeyId, PartyId } from '../../src/core/ids.js';
+import { signRequest } from '../../src/api/request-signature.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
-import { TandemError } from '../../src/shared/errors.js';
+import { TandemError } from '../../src/core/errors.js';
 import { runDkls23Dkg } from '../helpers/dkls23.js';
 import { MemoryLink, nodeSeat, OWNER, sessionsOf, signInvite, type NodeSeat } from './node-seat.js';
 
@@ -101,7 +101,7 @@ describe('DKLs23: a malicious coordinator', { timeout: 240_000 }, () => {
         const verifier = new SignedRequestVerifier(store, keys);
         return {
           requestKeys: keys,
-          authenticateInvitation: async (evidence: string) => verifier.verify(evidence, envelopeOf(evidence)!, true),
+          callers: { invitedUser: async (evidence: string) => verifier.verify(evidence, envelopeOf(evidence)!, true) },
         };
       },
     });

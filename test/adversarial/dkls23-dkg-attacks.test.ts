@@ -7,7 +7,7 @@ import { encodePoint, encodeScalar } from '../../src/protocols/dkls23/math/group
 import { encodeSchnorrProof, proveDlog } from '../../src/protocols/dkls23/proofs/schnorr.js';
 import { dkgSid } from '../../src/protocols/dkls23/session/ids.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 import { parties } from '../helpers/frost.js';
 import {
   dkls23DkgProtocol,

@@ -10,7 +10,7 @@ import { GF128_BYTES } from '../../src/protocols/dkls23/math/gf128.js';
 import { OTE_ROW_BYTES, OTE_U_BYTES } from '../../src/protocols/dkls23/ot/softspoken.js';
 import { SID_BYTES } from '../../src/protocols/dkls23/session/ids.js';
 import { RVOLE_RHO, RVOLE_WIDTH, RVOLE_XI } from '../../src/protocols/dkls23/vole/rvole.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 import { parties } from '../helpers/frost.js';
 import { runDkls23Dkg } from '../helpers/dkls23.js';
 import {

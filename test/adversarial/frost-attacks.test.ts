@@ -8,7 +8,7 @@ import { FrostDkg } from '../../src/protocols/frost/dkg.js';
 import { groupPublicKey, type FrostKeyShare } from '../../src/protocols/frost/key-share.js';
 import type { DkgRound1, DkgRound1Set, DkgRound2, SignatureShare, SignCommitment, SigningPackage } from '../../src/protocols/frost/messages.js';
 import { bip340Suite, ed25519Suite, type FrostSuite } from '../../src/protocols/frost/suite.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type PartyId } from '../../src/core/ids.js';
 import { parties } from '../helpers/frost.js';
 import {
   drop,

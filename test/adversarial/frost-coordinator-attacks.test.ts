@@ -10,8 +10,7 @@ import { loadKek } from '../../src/crypto/share-seal.js';
 import { KeygenSlots } from '../../src/node/keygen-slots.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { emptyReservation } from '../../src/node/policy-gate.js';
-import { participateKeygen } from '../../src/node/ceremonies/frost-keygen.js';
-import { participateSign } from '../../src/node/ceremonies/frost-sign.js';
+import { participate } from '../../src/node/ceremonies/participants.js';
 import { sealFrostShare } from '../../src/node/ceremonies/key-shares.js';
 import type { Invite, NodeSession } from '../../src/node/peer-network.js';
 import { ProtocolError } from '../../src/protocols/errors.js';
@@ -20,17 +19,19 @@ import { groupPublicKey, type FrostKeyShare } from '../../src/protocols/frost/ke
 import { parseDkgRound1, parseSignCommitmentBatch, type DkgRound1, type DkgRound1Set, type SignCommitment, type SigningPackage } from '../../src/protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../src/protocols/frost/sign.js';
 import { bip340Suite } from '../../src/protocols/frost/suite.js';
-import { frostKeygenAsClient, frostSignAsClient, type ClientCeremony } from '../../src/sdk/device/client-flows.js';
-import { toHex } from '../../src/shared/hex.js';
-import type { CeremonyId, KeyId, PartyId } from '../../src/shared/ids.js';
-import { openEmbeddedStore } from '../../src/storage/open-database.js';
+import { deviceShareOf, runAsDevice, storeVaults, type DeviceCeremony } from '../../src/sdk/device/device-seat.js';
+import { MemoryShareStore } from '../../src/sdk/device/share-store.js';
+import { toHex } from '../../src/core/hex.js';
+import type { CeremonyId, KeyId, PartyId } from '../../src/core/ids.js';
+import { openEmbeddedStore } from '../../src/storage/open-node-store.js';
 import type { SqlNodeStore } from '../../src/storage/sql-store.js';
 import { runDkg } from '../helpers/frost.js';
 import { MemoryLink, OWNER, sessionsOf } from './node-seat.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
- * A malicious FROST coordinator against the real participant code, node (frost-keygen.ts,
- * frost-sign.ts) and device (client-flows.ts): a bad entry in the round-1 set it relays or in
+ * A malicious FROST coordinator against the real participant code (src/ceremony/frost-keygen.ts,
+ * frost-sign.ts), in a node's seat and in a device's: a bad entry in the round-1 set it relays or in
  * the signing package it builds names the coordinator, never the party the entry lists
  * (issue 11, "no misattribution"). The engine-level cases are in frost-attacks.test.ts; this
  * checks that the ceremonies tell the engine who relayed what.
@@ -51,6 +52,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
     ids = await Promise.all([EVIL, A, B].map((id) => loadOrCreateIdentity(id, join(root, `${id}.key`))));
     shares = runDkg([EVIL, A, B], 2);
     // Node A's participant context, with its own database.
+    await seedPglite(join(root, A, 'db'));
     store = await openEmbeddedStore(join(root, A));
     await store.insertUser(OWNER);
     const kek = await loadKek({ env: randomBytes(32).toString('hex'), keyFile: join(root, 'unused-kek') });
@@ -62,8 +64,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       maxBatch: 64,
       keygens: new KeygenSlots(8, 4),
       network: { peerIds: [EVIL, B] },
-      authenticateUser: async () => OWNER,
-      authenticateInvitation: async () => OWNER,
+      callers: { user: async () => OWNER, invitedUser: async () => OWNER },
       authorize: async () => emptyReservation(),
       log: (m: string) => logs.push(m),
     } as unknown as NodeContext;
@@ -83,7 +84,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
 
   const invite = (id: string, op: Record<string, unknown>): Invite => ({ v: 2, ceremony: id, relay: 'memory', issuedAt: Date.now(), evidence: JSON.stringify({ vouched_user: OWNER.userId }), op: op as Invite['op'] });
 
-  const device = (s: NodeSession): ClientCeremony => ({
+  const device = (s: NodeSession): DeviceCeremony => ({
     session: s,
     self: A,
     coordinator: EVIL,
@@ -110,7 +111,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
     test(`DKG, node participant: round-1 set with ${name}`, async () => {
       const sessions = sessionsOf(new MemoryLink(), ids);
       const evil = sessions.get(EVIL)!;
-      const run = participateKeygen(ctx, invite(evil.id, { type: 'frost-keygen', family: 'bip340', key_id: randomUUID(), n: 3, t: 2 }), EVIL, async () => sessions.get(A)!);
+      const run = participate(ctx, invite(evil.id, { type: 'frost-keygen', family: 'bip340', key_id: randomUUID(), n: 3, t: 2 }), EVIL, async () => sessions.get(A)!);
       const logged = logOf(run);
       const a = parseDkgRound1(await evil.expect(A, 'r1', 5_000), A);
       evil.step(A, 'r1set', badSet(a, tamper));
@@ -122,7 +123,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
     test(`DKG, device: round-1 set with ${name}`, async () => {
       const sessions = sessionsOf(new MemoryLink(), ids);
       const evil = sessions.get(EVIL)!;
-      const run = frostKeygenAsClient(device(sessions.get(A)!), { family: 'bip340', n: 3, t: 2 }, async () => {}, async () => {});
+      const run = runAsDevice(device(sessions.get(A)!), { kind: 'keygen', family: 'bip340', n: 3, t: 2 }, storeVaults(new MemoryShareStore(), A, 'bip340'));
       evil.step(A, 'invite', { op: { type: 'frost-keygen', family: 'bip340', key_id: randomUUID(), n: 3, t: 2, room_uuid: evil.id } });
       const a = parseDkgRound1(await evil.expect(A, 'r1', 5_000), A);
       evil.step(A, 'r1set', badSet(a, tamper));
@@ -152,7 +153,7 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       const evil = sessions.get(EVIL)!;
       const msg = randomBytes(32);
       const op = { type: 'frost-sign', family: 'bip340', key_id: keyId, path: [], msgs: [toHex(msg)], extra_data: '' };
-      const logged = logOf(participateSign(ctx, invite(evil.id, op), EVIL, async () => sessions.get(A)!));
+      const logged = logOf(participate(ctx, invite(evil.id, op), EVIL, async () => sessions.get(A)!));
       const pkg = badPackage(msg, await evil.expect(A, 'commit', 5_000), tamper);
       evil.step(A, 'package', { v: 1, packages: [pkg] });
       const log = await logged;
@@ -165,8 +166,10 @@ describe('FROST: a malicious coordinator is the one named', { timeout: 120_000 }
       const evil = sessions.get(EVIL)!;
       const msg = randomBytes(32);
       const keyId = randomUUID();
-      const req = { family: 'bip340' as const, keyId, msgs: [msg], path: [], extraData: new Uint8Array() };
-      const run = frostSignAsClient(device(sessions.get(A)!), req, { ...shares[1]!, secretShare: Uint8Array.from(shares[1]!.secretShare) });
+      const req = { kind: 'sign' as const, family: 'bip340' as const, keyId, msgs: [msg], path: [], extraData: new Uint8Array() };
+      const store = new MemoryShareStore();
+      await store.save(deviceShareOf(keyId, 'bip340', A, shares[1]!));
+      const run = runAsDevice(device(sessions.get(A)!), req, storeVaults(store, A, 'bip340'));
       evil.step(A, 'invite', { op: { type: 'frost-sign', family: 'bip340', key_id: keyId, path: [], msgs: [toHex(msg)], extra_data: '', room_uuid: evil.id } });
       const pkg = badPackage(msg, await evil.expect(A, 'commit', 5_000), tamper);
       evil.step(A, 'package', { v: 1, packages: [pkg] });

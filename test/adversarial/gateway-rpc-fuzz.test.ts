@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RPC_CODES } from '../../src/gateway/rpc.js';
+import { RPC_CODES } from '../../src/wallet/rpc.js';
 import { MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 import { anyJson, bodyText, mutated, nastyString, pathSegment, stringEdits } from '../helpers/fuzz-inputs.js';
 import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';

@@ -24,7 +24,7 @@ import {
 } from '../../src/protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../src/protocols/frost/sign.js';
 import type { FrostSuite } from '../../src/protocols/frost/suite.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 import { broadcast } from '../helpers/dkls23.js';
 
 /**
@@ -279,11 +279,6 @@ export function staleRound<M>(round: number): Attack<M> {
     });
 }
 
-/** Composes attacks (each sees what the previous one sends). */
-export function chain<M>(...attacks: Attack<M>[]): Attack<M> {
-  return (round, from, out, ctx) => attacks.reduce((acc, a) => a(round, from, new Map(acc), ctx), [...out] as Array<[PartyId, M]>);
-}
-
 // ---------------------------------------------------------------- expectations
 
 export interface Expected {
@@ -512,7 +507,7 @@ function one<M>(inbox: Inbox<M>, from: PartyId, what: string): M {
 }
 
 /**
- * FROST DKG as the ceremonies run it (src/node/ceremonies/frost-keygen.ts,
+ * FROST DKG as the ceremonies run it (src/ceremony/frost-keygen.ts,
  * src/ceremony/frost-dkg-rounds.ts): round 1, each participant's package to the
  * coordinator; round 2, the coordinator checks the round-1 set (its own round2) and only
  * then relays it; round 3, shares peer to peer, each participant checking the relayed set
@@ -567,7 +562,7 @@ export function frostDkgProtocol(suite: FrostSuite, ids: PartyId[], t: number, c
 export type FrostSignWire = SignCommitment | SigningPackage | SignatureShare;
 
 /**
- * FROST signing as the ceremonies run it (src/node/ceremonies/frost-sign.ts): round 1,
+ * FROST signing as the ceremonies run it (src/ceremony/frost-sign.ts): round 1,
  * each signer's commitment to the coordinator (itself a signer); round 2, the signing
  * package to each signer; round 3, signature shares to the coordinator, whose `finish`
  * aggregates (the others finish with null).

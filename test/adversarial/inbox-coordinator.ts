@@ -8,10 +8,11 @@ import { INBOX_ROOM, PeerNetwork, type Invite, type NodeSession } from '../../sr
 import { startSignerNode, type RunningNode } from '../../src/node/signer-node.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
-import { toHex } from '../../src/shared/hex.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { toHex } from '../../src/core/hex.js';
+import { asPartyId, type PartyId } from '../../src/core/ids.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
 import { nodeRelayKeys } from '../helpers/relay-auth.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * One real signer node (node-2, in this process, port 0) and a coordinator the test drives:
@@ -70,6 +71,7 @@ export async function startInboxCoordinator(env: (relayPort: number) => Promise<
       { id: target, port: 0, relay: relayAddress, data_dir: root, peers: identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) })) },
       { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1', ...(await env(relay.port)) },
     );
+    await seedPglite(join(root, target, 'db'));
     const start = () => startSignerNode(config, (msg) => logs.push(msg));
     await network.start();
     node = await start();

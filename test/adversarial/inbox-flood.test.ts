@@ -10,9 +10,10 @@ import { INBOX_ROOM } from '../../src/node/peer-network.js';
 import { startSignerNode, type RunningNode } from '../../src/node/signer-node.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
-import { toHex } from '../../src/shared/hex.js';
-import { asPartyId } from '../../src/shared/ids.js';
+import { toHex } from '../../src/core/hex.js';
+import { asPartyId } from '../../src/core/ids.js';
 import { nodeRelayKeys } from '../helpers/relay-auth.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * Issue 12, finding 11: a party joined to the relay's inbox room as node-2 floods another node
@@ -50,6 +51,7 @@ describe('an invitation flood from a squatter on the relay', { timeout: 120_000 
     const identities = await Promise.all(ids.map((id) => loadOrCreateIdentity(id, join(root, id, 'identity.key'))));
     const peers = identities.map((i) => ({ id: i.partyId, public_key: toHex(i.publicKey) }));
     const config = configFrom({ id: 'node-1', port: 0, relay: `127.0.0.1:${relay.port}`, data_dir: root, peers }, { TANDEM_ADMIN_KEY: `tdm_admin_${randomBytes(32).toString('base64url')}`, TANDEM_DEV_KEK_IN_DATA_DIR: '1' });
+    await seedPglite(join(root, 'node-1', 'db'));
     node = await startSignerNode(config, (m) => logs.push(m));
     await poll(async () => (await fetch(`${node.url}/health`)).status === 200, 'node-1 ready', 10_000);
   });

@@ -1,27 +1,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import * as ecc from 'tiny-secp256k1';
-import { startCluster, type Cluster } from '../../src/cluster/processes.js';
-import { secretsDirOf } from '../../src/cluster/secrets.js';
 import { loadOrCreateIdentity } from '../../src/crypto/identity.js';
 import { SignerNodesClient } from '../../src/gateway/node-client.js';
+import { TandemNodeClient } from '../../src/sdk/index.js';
 import { PeerNetwork, type Invite, type NodeSession } from '../../src/node/peer-network.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { loadOrCreateSigningKey } from '../../src/policy/node-signing-key.js';
-import { fromHex, toHex } from '../../src/shared/hex.js';
-import { asPartyId } from '../../src/shared/ids.js';
-import { signAdminRequest } from '../../src/shared/request-signature.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
+import { asPartyId } from '../../src/core/ids.js';
+import { signAdminRequest } from '../../src/api/request-signature.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 
 /**
  * Issue 12, findings 1 and 2: what one compromised node learns from the invitations it gets.
- * Real node processes (node-1, node-2) and a relay; node-3's process is stopped after the
- * keys are made and the test plays node-3 with its identity key: it receives every
+ * Signer nodes (node-1, node-2; in this process, each with its own HTTP API) and a relay; node-3 is stopped after the
+ * 2-of-3 keys are made and the test plays node-3 with its identity key: it receives every
  * invitation meant for node-3 and then coordinates ceremonies of its own toward node-2.
  *
  * On 17b7f45 an invitation carried the caller's bearer API key (the gateway's, the admin's),
@@ -29,15 +27,13 @@ import { ADMIN_KEY, api } from '../helpers/cluster.js';
  * node. Now it carries the caller's own signed request, or node-1's word (a vouch) for a
  * caller that sent a bearer key, and node-2 checks which it may accept.
  */
-const BASE = 18600;
 const admin = { type: 'ed25519' as const, privateKey: ed25519.utils.randomSecretKey() };
 const N3 = asPartyId('node-3');
 const N2 = asPartyId('node-2');
 
 describe('no bearer secret travels between nodes; a compromised node gets only what each request allows', { timeout: 300_000 }, () => {
   let dataDir: string;
-  let cluster: Cluster;
-  const logs: string[] = [];
+  let cluster: InProcessCluster;
   let node1: string;
   /** A user that authenticates with its API key (a bearer secret). */
   let bearer: { userId: string; apiKey: string; keyId: string };
@@ -54,19 +50,12 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
   };
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'tandem-bearer-'));
-    cluster = await startCluster({
-      dataDir,
-      basePort: BASE,
-      nodes: 3,
-      env: {
-        TANDEM_ADMIN_KEY: ADMIN_KEY,
-        TANDEM_ADMIN_PUBLIC_KEY: `ed25519:${toHex(ed25519.getPublicKey(admin.privateKey))}`,
-        TANDEM_CEREMONY_TIMEOUT_MS: '6000',
-      },
-      output: (name, line) => logs.push(`[${name}] ${line}`),
+    cluster = await startInProcessCluster({
+      TANDEM_ADMIN_PUBLIC_KEY: `ed25519:${toHex(ed25519.getPublicKey(admin.privateKey))}`,
+      TANDEM_CEREMONY_TIMEOUT_MS: '6000',
     });
-    node1 = cluster.nodes[0]!.url;
+    dataDir = cluster.dataDir;
+    node1 = cluster.cluster.nodes[0]!.url;
 
     const made = await adminSigned(node1, '/admin/create-user', {});
     assert.equal(made.status, 200, JSON.stringify(made.body));
@@ -78,11 +67,11 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
     const gw = await adminSigned(node1, '/admin/create-user', { public_key: { type: 'ed25519', key: toHex(ed25519.getPublicKey(requestKey)) } });
     assert.equal(gw.status, 200, JSON.stringify(gw.body));
     const client = new SignerNodesClient({ nodes: [node1], credential: { userId: String(gw.body.user_id), requestKey } });
-    gateway = { userId: String(gw.body.user_id), client, keys: [await client.keygen(), await client.keygen()] };
+    const k1 = await client.keygen();
 
-    // node-3 falls to the attacker: its process stops, its identity key is used by the test.
-    await cluster.nodes[2]!.stop();
-    const directory = JSON.parse(await readFile(join(dataDir, 'cluster.json'), 'utf8')) as { relays: string[]; nodes: Array<{ id: string; public_key: string }> };
+    // node-3 falls to the attacker: the node stops, its identity key is used by the test.
+    await cluster.cluster.nodes[2]!.stop();
+    const directory = { relays: [cluster.relayAddress], nodes: cluster.peers };
     const identity = await loadOrCreateIdentity(N3, join(dataDir, 'node-3', 'identity.key'));
     const peers = new Map(directory.nodes.filter((n) => n.id !== N3).map((n) => [asPartyId(n.id), fromHex(n.public_key, 32)]));
     // With its signing key too: the relay admits node-3's joins only with it.
@@ -94,14 +83,23 @@ describe('no bearer secret travels between nodes; a compromised node gets only w
       if (invite.op.type === 'create-user') void join().then((s) => s.step(from, 'created', {}), () => undefined);
     }, () => {});
     await evil.start();
+
+    // A second key of the gateway's user, the one its signed request for the first must not
+    // reach: 2-of-2 with node-2 (node-3, the attacker's now, answers no keygen invitation), so
+    // node-2 holds a share of it and what refuses below is the evidence, not an unknown key. Two
+    // parties: a third of a 3-party key generation's base OT.
+    const credential = { userId: String(gw.body.user_id), key: { type: 'ed25519' as const, privateKey: requestKey } };
+    const k2 = await new TandemNodeClient({ nodes: [node1], credential }).keygen('ecdsa', { num_parties: 2, threshold: 2 });
+    const atNode2 = await new TandemNodeClient({ nodes: [cluster.cluster.nodes[1]!.url], credential }).publicKey('ecdsa', k2.key_id);
+    assert.equal(atNode2.public_key, k2.public_key, 'node-2 holds a share of the second key');
+    assert.deepEqual(atNode2.parties, ['node-1', 'node-2']);
+    gateway = { userId: String(gw.body.user_id), client, keys: [k1, { keyId: String(k2.key_id), publicKey: String(k2.public_key) }] };
   });
 
   after(async () => {
     await evil?.stop();
     await pool?.closeAll();
-    await cluster?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
+    await cluster?.destroy();
   });
 
   /** The invitation node-3 got for an operation, after `act` ran. */

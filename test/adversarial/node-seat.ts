@@ -10,12 +10,13 @@ import { emptyReservation } from '../../src/node/policy-gate.js';
 import { sealDklsShare } from '../../src/node/ceremonies/dkls-shares.js';
 import type { Invite, NodeSession } from '../../src/node/peer-network.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import type { CeremonyId, KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { CeremonyId, KeyId, PartyId, UserId } from '../../src/core/ids.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
 import { KeyPasskeyStore } from '../../src/storage/key-passkey-store.js';
-import { openEmbeddedStore } from '../../src/storage/open-database.js';
+import { openEmbeddedStore } from '../../src/storage/open-node-store.js';
 import type { SqlNodeStore } from '../../src/storage/sql-store.js';
 import type { UserRecord } from '../../src/storage/store.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * The real node participant code in one process, for attacks a malicious coordinator runs
@@ -75,9 +76,11 @@ export async function nodeSeat(
   self: PartyId,
   keyId: KeyId,
   share: Dkls23KeyShare,
-  opts: { clock?: () => number; maxPerPeer?: number; context?: (store: SqlNodeStore) => Partial<NodeContext> } = {},
+  opts: { clock?: () => number; maxPerPeer?: number; context?: (store: SqlNodeStore) => { [K in keyof NodeContext]?: Partial<NodeContext[K]> } } = {},
 ): Promise<NodeSeat> {
-  const store = await openEmbeddedStore(join(root, `${self}-${randomUUID()}`));
+  const dataDir = join(root, `${self}-${randomUUID()}`);
+  await seedPglite(join(dataDir, 'db'));
+  const store = await openEmbeddedStore(dataDir);
   await store.insertUser(OWNER);
   const kek = await loadKek({ env: randomBytes(32).toString('hex'), keyFile: join(root, `${self}.unused-kek`) });
   const bans = new WatchedBans(new SqlBanStore(store.client), opts.clock);
@@ -89,8 +92,7 @@ export async function nodeSeat(
     stepTimeoutMs: 20_000,
     maxBatch: 64,
     bans: new BanList(bans, { maxPerPeer: opts.maxPerPeer ?? 1000 }),
-    authenticateUser: async () => OWNER,
-    authenticateInvitation: async () => OWNER,
+    callers: { user: async () => OWNER, invitedUser: async () => OWNER },
     keyPasskeys: new KeyPasskeyStore(store.client),
     authorize: async () => emptyReservation(),
     log: (m: string) => logs.push(m),

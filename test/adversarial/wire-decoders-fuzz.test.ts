@@ -8,7 +8,7 @@ import { decodeItems } from '../../src/ceremony/exchange.js';
 import { CeremonyChannel, ChannelError } from '../../src/crypto/channel.js';
 import { identityFromPrivateKey } from '../../src/crypto/identity.js';
 import { ChannelError as PortableChannelError, PortableCeremonyChannel, portableIdentity } from '../../src/crypto/portable-channel.js';
-import { decodeXpub, encodeXpub, parsePath as parseBip32Path } from '../../src/protocols/dkls23/bip32/derive.js';
+import { decodeXpub, encodeXpub } from '../../src/protocols/derivation/bip32.js';
 import { packFields, unpackFields } from '../../src/protocols/dkls23/encoding/fields.js';
 import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare, type Dkls23Public } from '../../src/protocols/dkls23/keyshare/keyshare.js';
@@ -30,11 +30,12 @@ import { decodeSchnorrProof, encodeSchnorrProof } from '../../src/protocols/dkls
 import { decodeRound3 } from '../../src/protocols/dkls23/sign/sign.js';
 import { decodeRvoleMessage, RVOLE_MESSAGE_BYTES } from '../../src/protocols/dkls23/vole/rvole.js';
 import { ProtocolError } from '../../src/protocols/errors.js';
-import { parseDerivationPath } from '../../src/protocols/frost/derive.js';
+import { parseDerivationPath } from '../../src/protocols/derivation/path.js';
 import * as frost from '../../src/protocols/frost/messages.js';
 import { startRelay } from '../../src/relay/server.js';
-import { fromBase64, RelayConnection, type WebSocketLike } from '../../src/sdk/relay-connection.js';
-import { asPartyId, type CeremonyId, type PartyId } from '../../src/shared/ids.js';
+import { fromBase64, RelayConnection, type WebSocketLike } from '../../src/relay/connection.js';
+import { asPartyId, type CeremonyId, type PartyId } from '../../src/core/ids.js';
+import { withField } from '../helpers/fuzz-inputs.js';
 import { TEST_RELAY } from '../helpers/relay-auth.js';
 
 /**
@@ -131,7 +132,7 @@ describe('FROST wire messages', () => {
       };
       walk(copy);
       const [where, k] = slots[pick % slots.length]!;
-      if (pick % 7 === 0) (copy as Record<string, unknown>)[key] = value;
+      if (pick % 7 === 0) withField(copy, key, value);
       else if (value === undefined) delete (where as Record<string, unknown>)[k as string];
       else (where as Record<string, unknown>)[k as string] = value;
       return copy;
@@ -254,9 +255,9 @@ describe('DKLs23 codecs', () => {
       const k = at % xpub.length;
       return xpub.slice(0, k) + c + xpub.slice(k + 1);
     });
-    fc.assert(fc.property(fc.oneof(nastyString, b58, edited), (s) => dkls(() => decodeXpub(s))), { numRuns: RUNS });
+    fc.assert(fc.property(fc.oneof(nastyString, b58, edited), (s) => protocol(() => decodeXpub(s))), { numRuns: RUNS });
     const numbers = fc.array(fc.oneof(fc.integer(), fc.double(), fc.constantFrom(2 ** 31, 2 ** 32, -0, Number.NaN)), { maxLength: 6 });
-    fc.assert(fc.property(fc.oneof(nastyString, numbers), (p) => dkls(() => parseBip32Path(p))), { numRuns: RUNS });
+    fc.assert(fc.property(fc.oneof(nastyString, numbers), (p) => protocol(() => parseDerivationPath(p))), { numRuns: RUNS });
   });
 });
 

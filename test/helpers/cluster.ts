@@ -3,16 +3,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../../src/cluster/processes.js';
-import { checkSchemaName, PostgresClient } from '../../src/storage/postgres-client.js';
+import { checkSchemaName, PostgresClient } from '../../src/db/postgres-client.js';
 import { secretsDirOf } from '../../src/cluster/secrets.js';
+import { seedPglite } from './pglite-template.js';
 
 export const ADMIN_KEY = `tdm_admin_${randomBytes(32).toString('base64url')}`;
 
 export interface TestCluster {
   cluster: Cluster;
   dataDir: string;
-  basePort: number;
   logs: string[];
+  /** Stops every process and starts them again on the ports they had. */
   restart(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -23,18 +24,25 @@ export const TEST_POSTGRES_URL = process.env.TANDEM_TEST_DATABASE_URL ?? 'postgr
 export type Backend = 'embedded' | 'postgres';
 
 /**
- * A real cluster of separate processes, on ports away from the dev cluster's. With the
- * `postgres` backend every node (and gateway) has a schema of its own on TEST_POSTGRES_URL,
- * under a prefix unique to this cluster, dropped by destroy().
+ * A real cluster of separate processes, every one on a port of the system's choosing (so test
+ * files run at the same time). With the `postgres` backend every node (and gateway) has a
+ * schema of its own on TEST_POSTGRES_URL, under a prefix unique to this cluster, dropped by
+ * destroy().
  */
-export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv = {}, backend: Backend = 'embedded'): Promise<TestCluster> {
+export async function startTestCluster(
+  env: NodeJS.ProcessEnv | ((dataDir: string) => Promise<NodeJS.ProcessEnv>) = {},
+  backend: Backend = 'embedded',
+): Promise<TestCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tandem-it-'));
+  // A function gets the data directory before anything starts (e.g. to start a relay that the environment names).
+  if (typeof env === 'function') env = await env(dataDir);
   const logs: string[] = [];
   const prefix = `it_${randomBytes(4).toString('hex')}`;
+  if (backend === 'embedded') await seedClusterDatabases(dataDir, 3);
   const database = backend === 'postgres' ? { TANDEM_DATABASE_URL: TEST_POSTGRES_URL, TANDEM_DATABASE_SCHEMA_PREFIX: prefix } : {};
   const opts = {
     dataDir,
-    basePort,
+    basePort: 0,
     nodes: 3,
     env: { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '6000', ...database, ...env },
     output: (name: string, line: string) => {
@@ -44,11 +52,11 @@ export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv 
   const t: TestCluster = {
     cluster: await startCluster(opts),
     dataDir,
-    basePort,
     logs,
     async restart() {
+      const ports = { relayPorts: t.cluster.relays.map((r) => r.port), nodePorts: t.cluster.nodes.map((n) => n.port) };
       await t.cluster.stop();
-      t.cluster = await startCluster(opts);
+      t.cluster = await startCluster({ ...opts, ...ports });
     },
     async destroy() {
       await t.cluster.stop();
@@ -58,6 +66,16 @@ export async function startTestCluster(basePort: number, env: NodeJS.ProcessEnv 
     },
   };
   return t;
+}
+
+/**
+ * Each node's (and the gateway's) embedded database under a launcher's data directory, made from
+ * the template (pglite-template.ts) rather than by an initdb in each process; a database there
+ * already is left as it is. The test of `npm start` itself does not use it.
+ */
+export async function seedClusterDatabases(dataDir: string, nodes: number, gateway = false): Promise<void> {
+  for (let i = 1; i <= nodes; i++) await seedPglite(join(dataDir, `node-${i}`, 'db'));
+  if (gateway) await seedPglite(join(dataDir, 'gateway', 'db'));
 }
 
 export interface ApiResult {
@@ -72,7 +90,9 @@ export async function api(url: string, method: string, path: string, opts: { key
   if (opts.raw !== undefined) body = opts.raw;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(`${url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+  // Only a guard against a request that never ends: files run side by side, and an ECDSA key
+  // generation of three in-process nodes on a busy machine can take well over 30 s.
+  const res = await fetch(`${url}${path}`, { method, headers, body, signal: AbortSignal.timeout(120_000) });
   const text = await res.text();
   let parsed: Record<string, unknown>;
   try {

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase, type DatabaseConfig } from '../../src/storage/open-database.js';
-import { checkSchemaName, PostgresClient } from '../../src/storage/postgres-client.js';
-import type { SqlClient } from '../../src/storage/sql.js';
+import { openDatabase, type DatabaseConfig } from '../../src/db/open-database.js';
+import { checkSchemaName, PostgresClient } from '../../src/db/postgres-client.js';
+import type { SqlClient } from '../../src/db/sql.js';
+import { seedPglite } from './pglite-template.js';
 
 /**
  * The database backends the storage tests run against: every storage suite runs once on
@@ -138,6 +139,7 @@ export const pglite: Backend = {
   name: 'pglite',
   async open(migrate) {
     const base = await mkdtemp(join(tmpdir(), 'tandem-test-db-'));
+    await seedPglite(join(base, 'db'));
     return openFresh({ kind: 'embedded', dir: join(base, 'db') }, migrate, () => rm(base, { recursive: true, force: true }));
   },
 };

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 
 /** `npm start` as a child process, for the tests of its contract (ports 7000-7003 and 9545). */
 const DEV = join(import.meta.dirname, '../../src/cluster/dev.js');
-export const DEV_PORTS = [7000, 7001, 7002, 7003, 9545];
-export const GATEWAY_URL = 'http://localhost:9545';
+const DEV_PORTS = [7000, 7001, 7002, 7003, 9545];
 
 export function portOpen(port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {

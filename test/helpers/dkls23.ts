@@ -4,7 +4,7 @@ import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
 import { Dkls23Dkg } from '../../src/protocols/dkls23/dkg/dkg.js';
 import { combine, decodeRound3, Dkls23Signer, encodeRound3 } from '../../src/protocols/dkls23/sign/sign.js';
 import type { Dkls23KeyShare } from '../../src/protocols/dkls23/keyshare/keyshare.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 
 /** Runs one party's step; an error remembers which party raised it (`at`). */
 export function at<T>(party: PartyId, fn: () => T): T {

@@ -3,7 +3,7 @@ import type { FrostKeyShare } from '../../src/protocols/frost/key-share.js';
 import type { DkgRound2 } from '../../src/protocols/frost/messages.js';
 import { FrostAggregator, FrostSigner } from '../../src/protocols/frost/sign.js';
 import { bip340Suite, type FrostSuite } from '../../src/protocols/frost/suite.js';
-import { asPartyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type PartyId } from '../../src/core/ids.js';
 
 export const parties = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => asPartyId(`node-${i + 1}`));
 

@@ -6,6 +6,10 @@ import fc from 'fast-check';
  * one thing broken, so that generated input also gets past the first check.
  */
 
+// A failed property's report names the error it threw, not only the counterexample and seed:
+// node's TAP drops the error's `cause`, where fast-check puts it by default.
+fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
+
 /** Strings with what storage, parsers and routers trip on: NUL, controls, lone surrogates, separators, huge runs. */
 export const nastyString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }),
@@ -23,6 +27,19 @@ export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Characters that, put inside an otherwise valid string, reach the validators behind the schema. */
 export const nastyChar = fc.constantFrom('\u0000', '\u0001', '\n', '\u007f', '\ud800', '\udfff', '%00', '%', '\\', '"', '\u2028', '\ufeff');
+
+/**
+ * `target` with one more field: an element at the end of an array (a named key on an array
+ * would never be sent, and `length` would resize it or throw), otherwise `key` as an own
+ * property. fast-check's strings include `__proto__`, and `target['__proto__'] = value` would
+ * change the prototype instead (an array would lose `map`): defined, it is sent as a key like
+ * any other.
+ */
+export function withField<T extends object>(target: T, key: string, value: unknown): T {
+  if (Array.isArray(target)) target.push(value);
+  else Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  return target;
+}
 
 /**
  * `sample` with one field (at any depth) replaced by arbitrary JSON, removed, or a field
@@ -49,10 +66,7 @@ export function mutated(sample: object): fc.Arbitrary<unknown> {
       }
     };
     walk(copy);
-    if (slots.length === 0 || kind === 'add') {
-      copy[key] = value;
-      return copy;
-    }
+    if (slots.length === 0 || kind === 'add') return withField(copy, key, value);
     const [where, k] = slots[slot % slots.length]!;
     const old = where[k];
     if (kind === 'insert' && typeof old === 'string') where[k] = old.slice(0, at % (old.length + 1)) + char + old.slice(at % (old.length + 1));

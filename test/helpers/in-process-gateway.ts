@@ -7,17 +7,22 @@ import { Writable } from 'node:stream';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import pino from 'pino';
 import { EnvelopeKey } from '../../src/gateway/envelope.js';
-import { addressOf } from '../../src/gateway/ethereum.js';
+import { addressOf } from '../../src/wallet/ethereum.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { GatewayLimits, type LimitsConfig } from '../../src/gateway/limits.js';
 import { shutdownSandbox } from '../../src/gateway/lambda/index.js';
-import type { EcdsaKey, EcdsaSignature, SignerNodesClient } from '../../src/gateway/node-client.js';
+import type { EcdsaKey, SignerNodesClient } from '../../src/gateway/node-client.js';
+import type { EcdsaSignature } from '../../src/wallet/ethereum.js';
 import { devScopeConfig } from '../../src/gateway/scopes.js';
 import { buildGatewayApp } from '../../src/gateway/server.js';
 import { SessionIssuer } from '../../src/gateway/sessions.js';
 import { openGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
 import type { AccountRecord } from '../../src/gateway/storage/gateway-store.js';
+import { optionsFromEnv, startGateway, type RunningGateway } from '../../src/gateway/start.js';
+import { ADMIN_KEY } from './cluster.js';
+import { startInProcessCluster, type InProcessCluster } from './in-process-nodes.js';
 import { WireClient } from './passport-wire.js';
+import { seedPglite } from './pglite-template.js';
 
 /**
  * Signer nodes as the gateway sees them, without a cluster: keygen hands out a fresh
@@ -37,6 +42,24 @@ export function fakeSignerNodes(): SignerNodesClient {
     },
   };
   return fake as unknown as SignerNodesClient;
+}
+
+/**
+ * A gateway's client of the signer nodes whose keygen hands out `key` (a key `nodes` owns on the
+ * nodes) instead of making one; signatures still come from the nodes, through `nodes`. For
+ * tests that need an account with a key that signs, not another ECDSA key generation (about
+ * 6 s of CPU for three nodes). A key bound to a passkey is made for its account: not handed out.
+ */
+export function handingOutKey(key: EcdsaKey, nodes: SignerNodesClient): SignerNodesClient {
+  const client: Pick<SignerNodesClient, 'keygen' | 'sign' | 'readyNodes'> = {
+    async keygen(_gone, owner) {
+      if (owner) throw new Error('handingOutKey: a key bound to a passkey is made for its account');
+      return key;
+    },
+    sign: (...args) => nodes.sign(...args),
+    readyNodes: () => nodes.readyNodes(),
+  };
+  return client as SignerNodesClient;
 }
 
 export interface InProcessGateway {
@@ -66,6 +89,7 @@ export interface InProcessGatewayOptions {
 /** The gateway's HTTP server in this process on port 0, over an embedded database in a temporary directory. */
 export async function startInProcessGateway(opts: InProcessGatewayOptions = {}): Promise<InProcessGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-gw-'));
+  await seedPglite(join(dir, 'db'));
   const store = await openGatewayStore({ kind: 'embedded', dir: join(dir, 'db') });
   const gateway: Gateway = {
     store,
@@ -123,6 +147,66 @@ export async function startInProcessGateway(opts: InProcessGatewayOptions = {}):
     return { url, gateway, scopeId, account, client, sessionHeaders, logLines, close };
   } catch (e) {
     await close();
+    throw e;
+  }
+}
+
+export interface InProcessDevLayout {
+  /** Three signer nodes and their relay (in-process-nodes.ts). */
+  nodes: InProcessCluster;
+  /** The nodes' URLs, as the gateway was given them. */
+  nodeUrls: string[];
+  gateway: RunningGateway;
+  /** The wallet gateway, as `http://localhost:<port>` (the dev scope's RP ID is localhost). */
+  gatewayUrl: string;
+  /** The admin key of every node (the gateway used it at its first start). */
+  adminKey: string;
+  close(): Promise<void>;
+}
+
+/**
+ * What `npm start` runs (a relay, three signer nodes, the wallet gateway with a dev scope and open
+ * scope creation), in this process and on ports of the system's choosing, for tests of the
+ * gateway's behaviour: the nodes as startInProcessCluster makes them, the gateway as its main.ts
+ * starts it (optionsFromEnv with --dev-scope) from the environment the launcher
+ * (src/cluster/processes.ts) gives it, `env` added. `npm start`'s own processes are
+ * test/integration/dev-cluster.test.ts's.
+ */
+export async function startInProcessDevLayout(env: NodeJS.ProcessEnv = {}): Promise<InProcessDevLayout> {
+  // npm start's nodes wait 15 s for a ceremony step (the default), not a test cluster's 6 s: here
+  // the three nodes' key generations share this process's one thread.
+  const nodes = await startInProcessCluster({ TANDEM_CEREMONY_TIMEOUT_MS: '15000' });
+  try {
+    const nodeUrls = nodes.cluster.nodes.map((n) => n.url);
+    const dataDir = join(nodes.dataDir, 'gateway');
+    await seedPglite(join(dataDir, 'db'));
+    const options = optionsFromEnv(
+      {
+        TANDEM_NODES: nodeUrls.join(','),
+        TANDEM_GATEWAY_HOST: '127.0.0.1',
+        TANDEM_GATEWAY_PORT: '0',
+        TANDEM_GATEWAY_DATA_DIR: dataDir,
+        TANDEM_GATEWAY_KEK: randomBytes(32).toString('hex'),
+        TANDEM_ADMIN_KEY: ADMIN_KEY,
+        TANDEM_OPEN_SCOPES: '1',
+        ...env,
+      },
+      true,
+    );
+    const gateway = await startGateway(options);
+    return {
+      nodes,
+      nodeUrls,
+      gateway,
+      gatewayUrl: `http://localhost:${gateway.port}`,
+      adminKey: ADMIN_KEY,
+      async close() {
+        await gateway.close();
+        await nodes.destroy();
+      },
+    };
+  } catch (e) {
+    await nodes.destroy();
     throw e;
   }
 }

@@ -5,7 +5,7 @@ import type { RelayClient } from '../../src/relay/client.js';
 import { capabilitySigningText, formatCapability, joinSigningText } from '../../src/relay/protocol.js';
 import { generateSigningKey, loadOrCreateSigningKey } from '../../src/policy/node-signing-key.js';
 import type { NodeSigningKey } from '../../src/policy/types.js';
-import type { JoinSigner, RelayConnection } from '../../src/sdk/relay-connection.js';
+import type { JoinSigner, RelayConnection } from '../../src/relay/connection.js';
 
 /**
  * Relays admit a node's party id only with its key's signature and any other party only with a

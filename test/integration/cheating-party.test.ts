@@ -11,15 +11,16 @@ import { PeerNetwork, type InviteHandler } from '../../src/node/peer-network.js'
 import { startSignerNode, type RunningNode } from '../../src/node/signer-node.js';
 import { RelayPool } from '../../src/relay/pool.js';
 import { startRelay } from '../../src/relay/server.js';
-import { toHex } from '../../src/shared/hex.js';
-import { asPartyId, type PartyId, type UserId } from '../../src/shared/ids.js';
+import { toHex } from '../../src/core/hex.js';
+import { asPartyId, type PartyId, type UserId } from '../../src/core/ids.js';
 import * as ecc from 'tiny-secp256k1';
 import { loadKek } from '../../src/crypto/share-seal.js';
-import { userIdOfApiKey } from '../../src/node/api-keys.js';
+import { userIdOfApiKey } from '../../src/api/api-keys.js';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { emptyReservation } from '../../src/node/policy-gate.js';
-import { DKLS_SIGN, participateDklsSign } from '../../src/node/ceremonies/dkls-sign.js';
-import { openEmbeddedStore } from '../../src/storage/open-database.js';
+import { participate } from '../../src/node/ceremonies/participants.js';
+import { OP } from '../../src/ceremony/operations.js';
+import { openEmbeddedStore } from '../../src/storage/open-node-store.js';
 import { ADMIN_KEY, api } from '../helpers/cluster.js';
 import { nodeRelayKeys } from '../helpers/relay-auth.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
@@ -30,6 +31,7 @@ import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import { BanList } from '../../src/ceremony/bans.js';
 import { SqlBanStore } from '../../src/storage/ban-store.js';
 import { KeygenSlots } from '../../src/node/keygen-slots.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * A party that cheats is named. Honest nodes run in this process over a real relay;
@@ -51,6 +53,7 @@ async function startNode(id: PartyId) {
     // The data directory's kek.key (development flag): the impostor below reads node-2's.
     { TANDEM_ADMIN_KEY: ADMIN_KEY, TANDEM_CEREMONY_TIMEOUT_MS: '4000', TANDEM_DEV_KEK_IN_DATA_DIR: '1' },
   );
+  await seedPglite(join(root, id, 'db'));
   running.set(id, await startSignerNode(config, () => {}));
 }
 
@@ -162,7 +165,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
     const directory = new Map(identities.map((i) => [i.partyId, i.publicKey]));
     let ctx: NodeContext;
     const onInvite: InviteHandler = (invite, from, joinRoom) => {
-      if (invite.op.type !== DKLS_SIGN) return;
+      if (invite.op.type !== OP.dklsSign) return;
       const corrupting = async () => {
         const session = await joinRoom();
         const step = session.step.bind(session);
@@ -178,7 +181,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
         };
         return session;
       };
-      void participateDklsSign(ctx, invite, from, corrupting);
+      void participate(ctx, invite, from, corrupting);
     };
     const network = new PeerNetwork(identities[1]!, directory, [relayAddress], pool, onInvite, () => {});
     ctx = {
@@ -186,9 +189,7 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       store,
       kek: await loadKek({ keyFile: join(dir, 'kek.key') }),
       network,
-      defaultRelay: relayAddress,
       stepTimeoutMs: 3000,
-      authenticateAdmin: async () => {},
       authorize: async () => emptyReservation(),
       policies: new SqlPolicyStore(store.client),
       audit: new AuditLog(store.client),
@@ -202,17 +203,20 @@ describe('a cheating party is named', { timeout: 240_000 }, () => {
       keygens: new KeygenSlots(8, 4),
       maxBatch: 64,
       requestKeys: new RequestAuthStore(store.client),
-      authenticateUser: async (credential) => {
-        const user = await store.getUser(userIdOfApiKey(credential ?? '')!);
-        if (!user) throw new Error('unknown user');
-        return user;
+      callers: {
+        admin: async () => {},
+        user: async (credential) => {
+          const user = await store.getUser(userIdOfApiKey(credential ?? '')!);
+          if (!user) throw new Error('unknown user');
+          return user;
+        },
+        invitedUser: async (evidence) => {
+          const user = await store.getUser((JSON.parse(evidence) as { vouched_user: UserId }).vouched_user);
+          if (!user) throw new Error('unknown user');
+          return user;
+        },
+        invitedAdmin: async () => undefined,
       },
-      authenticateInvitation: async (evidence) => {
-        const user = await store.getUser((JSON.parse(evidence) as { vouched_user: UserId }).vouched_user);
-        if (!user) throw new Error('unknown user');
-        return user;
-      },
-      authenticateInvitedAdmin: async () => undefined,
       log: () => {},
     };
     await network.start();

@@ -1,9 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
+import { loadOrCreateSigningKey } from '../../src/policy/node-signing-key.js';
 import { ADMIN_KEY, api, startTestCluster, type ApiResult, type TestCluster } from '../helpers/cluster.js';
 
 /**
@@ -44,13 +46,40 @@ async function signAndVerify(key: string, keyId: string, pub: Uint8Array, node: 
   assert.ok(!ecc.verifySchnorr(randomBytes(32), pub, sig));
 }
 
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17000], ['postgres', 17050]] as const) describe(`signer cluster (separate processes, ${backend} storage)`, { timeout: 300_000 }, () => {
+/** A relay process on a port of the system's choosing, admitting the nodes listed in `nodesFile`. */
+async function startRelayProcess(nodesFile: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', '0', '--nodes', nodesFile], { stdio: 'pipe' });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error('relay exited')));
+  });
+  return { child, port };
+}
+
+// One storage backend: the PostgreSQL store's contract is test/unit/storage.test.ts's, and
+// test/integration/gateway-copies.test.ts runs such a cluster on PostgreSQL.
+describe('signer cluster (separate processes, embedded storage)', { timeout: 300_000 }, () => {
+  /** Another relay of the same cluster, named in relay_address below (a node connects to no relay it was not told to trust). */
+  let other: { child: ChildProcess; port: number } | undefined;
   before(async () => {
-    // The relays the tests below name in relay_address: a node connects to no other.
-    tc = await startTestCluster(base, { TANDEM_TRUSTED_RELAYS: `127.0.0.1:1,127.0.0.1:${base + 40},localhost:${base + 40}` }, backend);
+    tc = await startTestCluster(async (dataDir) => {
+      // Started before the nodes, so their trusted relays can name its port; it admits the nodes
+      // by their signing keys, made here where the launcher then finds them, as the cluster's own relay does by cluster.json.
+      const ids = ['node-1', 'node-2', 'node-3'];
+      const keys = await Promise.all(ids.map((id) => loadOrCreateSigningKey(id, join(dataDir, id, 'signing.key'))));
+      const nodesFile = join(dataDir, 'other-relay-nodes.json');
+      await writeFile(nodesFile, JSON.stringify({ nodes: keys.map((k) => ({ id: k.nodeId, signing_key: k.publicKeyHex })) }));
+      other = await startRelayProcess(nodesFile);
+      return { TANDEM_TRUSTED_RELAYS: `127.0.0.1:1,127.0.0.1:${other.port},localhost:${other.port}` };
+    });
   });
   after(async () => {
+    other?.child.kill('SIGKILL');
     await tc?.destroy();
   });
 
@@ -210,20 +239,10 @@ for (const [backend, base] of [['embedded', 17000], ['postgres', 17050]] as cons
   test('relay_address picks another relay for one operation', async () => {
     const key = await createUser();
     const { keyId, pub } = await keygen(key, 3, 2);
-    const port = base + 40;
-    // Another relay of the same cluster: it admits the nodes by the cluster's file, as the first does.
-    const relay = spawn(process.execPath, [join(import.meta.dirname, '../../src/relay/main.js'), '--port', String(port), '--nodes', join(tc.dataDir, 'cluster.json')], { stdio: 'pipe' });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        relay.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-        relay.once('exit', () => reject(new Error('relay exited')));
-      });
-      await signAndVerify(key, keyId, pub, 2, { relay_address: `127.0.0.1:${port}` });
-      const kg = await api(url(3), 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2, relay_address: `localhost:${port}` } });
-      assert.equal(kg.status, 200, JSON.stringify(kg.body));
-    } finally {
-      relay.kill('SIGKILL');
-    }
+    const port = other!.port;
+    await signAndVerify(key, keyId, pub, 2, { relay_address: `127.0.0.1:${port}` });
+    const kg = await api(url(3), 'POST', '/bip340/keygen', { key, body: { num_parties: 3, threshold: 2, relay_address: `localhost:${port}` } });
+    assert.equal(kg.status, 200, JSON.stringify(kg.body));
   });
 
   test('one node down: 2-of-3 still signs through either survivor; 3-of-3 fails cleanly; restart keeps users and keys', async () => {

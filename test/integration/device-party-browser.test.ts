@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -16,7 +16,6 @@ import { TandemNodeClient } from '../../src/sdk/index.js';
 import type { KeyFamily } from '../../src/sdk/types.js';
 import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import type { DeviceRun, DeviceRunResult, TandemDevicePage } from '../helpers/device-browser-entry.js';
-import { portOpen } from '../helpers/dev-cluster.js';
 
 /**
  * The SDK's device party in real headless Chromium: DeviceParty, TandemNodeClient and
@@ -31,7 +30,6 @@ import { portOpen } from '../helpers/dev-cluster.js';
  * API path the node sees, which the proxy keeps. The relay is reached directly (WebSockets
  * are not subject to CORS).
  */
-const BASE = 17800;
 const ROOT = join(import.meta.dirname, '../../..');
 const ENTRY = join(import.meta.dirname, '../helpers/device-browser-entry.js'); // compiled by tsc
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -40,15 +38,10 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const edKey = (pubHex: string): KeyObject => createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, bytes(pubHex)]), format: 'der', type: 'spki' });
 
 describe('device party in headless Chromium (browser bundle, no Node built-ins)', { timeout: 600_000 }, () => {
-  let busy: number[] = [];
   let tc: TestCluster | undefined;
   let proxy: Server | undefined;
   let browser: Browser | undefined;
   const log: string[] = [];
-
-  before(async () => {
-    busy = (await Promise.all([0, 1, 2, 3].map(async (i) => ((await portOpen(BASE + i)) ? BASE + i : 0)))).filter(Boolean);
-  });
 
   after(async () => {
     await browser?.close().catch(() => undefined);
@@ -94,7 +87,6 @@ describe('device party in headless Chromium (browser bundle, no Node built-ins)'
   });
 
   test('keygen and sign in the browser: ed25519, ecdsa and bip340, 2-of-2 with a node', async (t) => {
-    if (busy.length > 0) return t.skip(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} in use`);
     assertChromium();
 
     const bundle = await bundleForBrowser();
@@ -104,7 +96,7 @@ describe('device party in headless Chromium (browser bundle, no Node built-ins)'
     t.diagnostic(`bundle: ${(bundle.code.length / 1024).toFixed(0)} KiB, ${inputs.length} modules`);
 
     // The device is slower than a node (pure-JS hashing and curves): give each ceremony step more than the usual 3 s.
-    tc = await startTestCluster(BASE, { TANDEM_CEREMONY_TIMEOUT_MS: '20000' });
+    tc = await startTestCluster({ TANDEM_CEREMONY_TIMEOUT_MS: '20000' });
     const urls = tc.cluster.nodes.map((node) => node.url);
     proxy = await serve(bundle.code, urls);
     const origin = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;

@@ -6,11 +6,12 @@ import * as ecc from 'tiny-secp256k1';
 import { WebSocket } from 'ws';
 import { generateRequestKey, TandemApiError, TandemNodeClient, type EcdsaSignature } from '../../src/sdk/index.js';
 import { DeviceParty, PeerBannedError, generateDeviceIdentity, MemoryShareStore } from '../../src/sdk/device/index.js';
-import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluster.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import { ADMIN_KEY } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
+import type { PartyId } from '../../src/core/ids.js';
 
 /**
- * A device party from the SDK against a real cluster (relay + three node processes): the
+ * A device party from the SDK against three signer nodes and a relay (in this process): the
  * device holds one share of each key and takes part in every keygen and sign through a room.
  * Every signature is checked by an independent implementation: libsecp256k1 (BIP340, ECDSA),
  * ethers (address recovery) and Node's OpenSSL (Ed25519).
@@ -20,7 +21,7 @@ const bytes = (h: string) => Buffer.from(h, 'hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const edKey = (pubHex: string): KeyObject => createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, bytes(pubHex)]), format: 'der', type: 'spki' });
 
-let tc: TestCluster;
+let tc: InProcessCluster;
 let urls: string[];
 let user: TandemNodeClient;
 let other: TandemNodeClient;
@@ -45,10 +46,12 @@ function checkEcdsa(pubHex: string, hash: Buffer, s: EcdsaSignature): void {
   assert.equal(recoverAddress(hash, ethSig), computeAddress('0x' + pubHex), 'ethers recovers the address');
 }
 
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17700], ['postgres', 17750]] as const) describe(`device party (SDK) with client-held shares (${backend} storage)`, { timeout: 600_000 }, () => {
+// Node behaviour through HTTP: three signer nodes and a relay in this process (test/helpers/in-process-nodes.ts);
+// test/integration/cluster.test.ts runs the separate processes. One storage backend (embedded): the PostgreSQL
+// store's contract is the storage tests' (test/unit/storage.test.ts and others).
+describe('device party (SDK) with client-held shares (in-process nodes, embedded storage)', { timeout: 600_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    tc = await startInProcessCluster();
     urls = tc.cluster.nodes.map((n) => n.url);
     const admin = new TandemNodeClient({ nodes: urls, credential: { apiKey: ADMIN_KEY } });
     // The device's user signs its requests with a key that never leaves the device.

@@ -4,13 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { HDKey } from '@scure/bip32';
 import { computeAddress, recoverAddress, Signature } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
-import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 
 /**
- * Threshold ECDSA (DKLs23) through the real cluster processes: every signature is checked
+ * Threshold ECDSA (DKLs23) through three signer nodes' HTTP APIs: every signature is checked
  * by libsecp256k1 (strict low-S) and by ethers' address recovery.
  */
-let tc: TestCluster;
+let tc: InProcessCluster;
 const url = (i: number) => tc.cluster.nodes[i - 1]!.url;
 
 function check(pub: Buffer, hash: Buffer, body: Record<string, unknown>) {
@@ -24,13 +25,15 @@ function check(pub: Buffer, hash: Buffer, body: Record<string, unknown>) {
   assert.match(String(body.der), /^30[0-9a-f]+$/);
 }
 
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17100], ['postgres', 17150]] as const) describe(`ecdsa (DKLs23) through the cluster (${backend} storage)`, { timeout: 600_000 }, () => {
+// Node behaviour through HTTP: three signer nodes and a relay in this process (test/helpers/in-process-nodes.ts);
+// test/integration/cluster.test.ts runs the separate processes. One storage backend (embedded): the PostgreSQL
+// store's contract is the storage tests' (test/unit/storage.test.ts and others).
+describe('ecdsa (DKLs23) through the nodes (in-process nodes, embedded storage)', { timeout: 600_000 }, () => {
   let key: string;
   let keyId: string;
   let pub: Buffer;
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    tc = await startInProcessCluster();
     key = String((await api(url(1), 'POST', '/admin/create-user', { key: ADMIN_KEY })).body.api_key);
   });
   after(async () => {
@@ -99,7 +102,7 @@ for (const [backend, base] of [['embedded', 17100], ['postgres', 17150]] as cons
   });
 
   test('one node down: 2-of-3 still signs', async () => {
-    await tc.cluster.nodes[1]!.stop('SIGKILL');
+    await tc.cluster.nodes[1]!.stop();
     const hash = randomBytes(32);
     const r = await api(url(3), 'POST', '/ecdsa/sign', { key, body: { key_id: keyId, msg: hash.toString('hex') } });
     assert.equal(r.status, 200, JSON.stringify(r.body));

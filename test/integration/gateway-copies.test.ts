@@ -4,30 +4,37 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { Passport, type Network } from '@0xpass/passport';
 import { ethers } from 'ethers';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway/start.js';
-import { ADMIN_KEY, startTestCluster, TEST_POSTGRES_URL, type TestCluster } from '../helpers/cluster.js';
+import { PostgresClient } from '../../src/db/postgres-client.js';
+import { ADMIN_KEY, dropSchemas, TEST_POSTGRES_URL } from '../helpers/cluster.js';
 import { balancer } from '../helpers/balancer.js';
+import { handingOutKey } from '../helpers/in-process-gateway.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 import { captureSdkRequests, postRpc, WireClient } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 
 /**
  * Two copies of the wallet gateway on one PostgreSQL schema, behind a round-robin balancer,
- * in front of a cluster whose nodes keep their state in PostgreSQL too. The unmodified
- * Passport SDK talks to the balancer, so consecutive calls of one flow land on different
- * copies: a challenge issued by one copy completes on the other, and a single-use request
- * is refused by every copy. Signatures are checked with ethers.
+ * in front of three signer nodes (in this process) that keep their state in PostgreSQL too,
+ * a schema each (test/integration/cluster.test.ts counts on this file for nodes on
+ * PostgreSQL). The unmodified Passport SDK talks to the balancer, so consecutive calls of
+ * one flow land on different copies: a challenge issued by one copy completes on the other, and a single-use request
+ * is refused by every copy. Signatures are checked with ethers. Carol's registration makes
+ * her key on the nodes; the winner of the username race is handed hers (handingOutKey): an
+ * ECDSA key generation of three nodes costs about 6 s of CPU, and the race is about the name.
  */
-const BASE = 17900;
 const ORIGIN = 'http://localhost:5173';
 const SCOPE = `copies-${randomUUID().slice(0, 8)}`;
 
 const lastCaptured = captureSdkRequests();
 
 describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, () => {
-  let tc: TestCluster;
+  let tc: InProcessCluster;
   let dataDir: string;
+  const carol = { username: `carol-${randomUUID().slice(0, 8)}`, userDisplayName: 'Carol' };
   const copies: RunningGateway[] = [];
   let lb: ReturnType<typeof balancer>;
   let lbUrl: string;
@@ -36,7 +43,7 @@ describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, ()
   const schemaPrefix = `it_gw_${randomBytes(4).toString('hex')}`;
   const options = (i: number, kek = kekHex): GatewayOptions => ({
     host: '127.0.0.1',
-    port: BASE + 10 + i,
+    port: 0,
     dataDir: join(dataDir, `gateway-${i}`),
     database: { kind: 'postgres', url: TEST_POSTGRES_URL, schema: `${schemaPrefix}_gateway` },
     nodes: tc.cluster.nodes.map((n) => n.url),
@@ -47,21 +54,28 @@ describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, ()
   });
 
   before(async () => {
-    tc = await startTestCluster(BASE, {}, 'postgres');
+    // A ceremony step may wait 15 s (npm start's default), not 6: the three nodes share this process's one thread.
+    tc = await startInProcessCluster({ TANDEM_CEREMONY_TIMEOUT_MS: '15000', TANDEM_DATABASE_URL: TEST_POSTGRES_URL, TANDEM_DATABASE_SCHEMA_PREFIX: schemaPrefix });
+    const pg = await PostgresClient.connect(TEST_POSTGRES_URL, 'public');
+    try {
+      const { rows } = await pg.query<{ nspname: string }>('select nspname from pg_namespace where starts_with(nspname, $1) order by nspname', [`${schemaPrefix}_node`]);
+      assert.deepEqual(rows.map((r) => r.nspname), [1, 2, 3].map((i) => `${schemaPrefix}_node_${i}`), "the nodes' schemas");
+    } finally {
+      await pg.close();
+    }
     dataDir = await mkdtemp(join(tmpdir(), 'tandem-gw-copies-'));
     // Started together, as a deployment would: first-start secrets and the scope are made once.
     copies.push(...(await Promise.all([startGateway(options(0)), startGateway(options(1))])));
     lb = balancer(copies.map((c) => c.url));
-    await new Promise<void>((resolve) => lb.server.listen(BASE + 12, '127.0.0.1', resolve));
-    lbUrl = `http://127.0.0.1:${BASE + 12}`;
+    await new Promise<void>((resolve) => lb.server.listen(0, '127.0.0.1', resolve));
+    lbUrl = `http://127.0.0.1:${(lb.server.address() as AddressInfo).port}`;
     enclaveKey = ((await (await fetch(`${copies[0]!.url}/enclave-public-key`)).json()) as { public_key: string }).public_key;
   });
   after(async () => {
     lb?.server.close();
     for (const c of copies) await c.close();
-    await tc?.destroy(); // drops the nodes' schemas
-    const { dropSchemas } = await import('../helpers/cluster.js');
-    await dropSchemas(`${schemaPrefix}_`);
+    await tc?.destroy();
+    await dropSchemas(`${schemaPrefix}_`); // the nodes' schemas and the gateway's
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -75,7 +89,7 @@ describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, ()
     const authenticator = new SoftAuthenticator({ origin: ORIGIN });
     const passport = new Passport({ scopeId: SCOPE, signer: authenticator, network: lbUrl as Network, enclavePublicKey: enclaveKey });
     await passport.setupEncryption();
-    const user = { username: `carol-${randomUUID().slice(0, 8)}`, userDisplayName: 'Carol' };
+    const user = carol;
     const before = lb.served.length;
     const reg = await passport.register(user);
     assert.equal(reg.error, undefined, JSON.stringify(reg.error));
@@ -121,6 +135,10 @@ describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, ()
   });
 
   test('a username registers once, even when two copies race for it', async () => {
+    const account = await copies[0]!.gateway.store.findAccount(SCOPE, carol.username);
+    assert.ok(account?.keyId && account.publicKey, 'carol is registered');
+    const own = copies.map((c) => c.gateway.nodes);
+    for (const [i, c] of copies.entries()) c.gateway.nodes = handingOutKey({ keyId: account.keyId, publicKey: account.publicKey }, own[i]!);
     const username = `dave-${randomUUID().slice(0, 8)}`;
     const attempt = async (i: number) => {
       const p = new Passport({ scopeId: SCOPE, signer: new SoftAuthenticator({ origin: ORIGIN }), network: copies[i]!.url as Network, enclavePublicKey: enclaveKey });
@@ -130,7 +148,11 @@ describe('two gateway copies on one PostgreSQL schema', { timeout: 600_000 }, ()
         () => 'refused',
       );
     };
-    const results = await Promise.all([attempt(0), attempt(1)]);
-    assert.deepEqual(results.sort(), ['refused', 'registered']);
+    try {
+      const results = await Promise.all([attempt(0), attempt(1)]);
+      assert.deepEqual(results.sort(), ['refused', 'registered']);
+    } finally {
+      for (const [i, c] of copies.entries()) c.gateway.nodes = own[i]!;
+    }
   });
 });

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway/start.js';
 import { openGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
-import { fromHex, toHex } from '../../src/shared/hex.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * A gateway of release 0.1.0 kept one API key for its user on the nodes (the user that owns
@@ -18,7 +20,6 @@ import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/c
  * request from then on; the wallets' keys keep working. The 0.1.0 record is written here in
  * that release's exact format (version byte 1, IV, AES-256-GCM body and tag, its AAD).
  */
-const BASE = 18650;
 
 function sealAs010(kekHex: string, name: string, plaintext: Uint8Array): Uint8Array {
   const iv = randomBytes(12);
@@ -29,13 +30,13 @@ function sealAs010(kekHex: string, name: string, plaintext: Uint8Array): Uint8Ar
 }
 
 describe('a 0.1.0 gateway moves from its API key to its own request key', { timeout: 300_000 }, () => {
-  let tc: TestCluster;
+  let tc: InProcessCluster;
   let dir: string;
   let gw: RunningGateway | undefined;
   const kekHex = randomBytes(32).toString('hex');
 
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startInProcessCluster();
     dir = await mkdtemp(join(tmpdir(), 'tandem-gw-upgrade-'));
   });
   after(async () => {
@@ -46,7 +47,7 @@ describe('a 0.1.0 gateway moves from its API key to its own request key', { time
 
   const options = (): GatewayOptions => ({
     host: '127.0.0.1',
-    port: BASE + 20,
+    port: 0,
     dataDir: dir,
     database: { kind: 'embedded', dir: join(dir, 'db') },
     nodes: tc.cluster.nodes.map((n) => n.url),
@@ -62,6 +63,7 @@ describe('a 0.1.0 gateway moves from its API key to its own request key', { time
     const apiKey = String(made.body.api_key);
     const kg = await api(nodes[0]!, 'POST', '/ecdsa/keygen', { key: apiKey, body: { num_parties: 3, threshold: 2 } });
     assert.equal(kg.status, 200, JSON.stringify(kg.body));
+    await seedPglite(join(dir, 'db'));
     const store = await openGatewayStore({ kind: 'embedded', dir: join(dir, 'db') });
     await store.putSettingIfAbsent('node-api-key', sealAs010(kekHex, 'node-api-key', Buffer.from(apiKey, 'utf8')));
     await store.close();
@@ -93,8 +95,9 @@ describe('a 0.1.0 gateway moves from its API key to its own request key', { time
 
   test('without an admin key the gateway names its request key; started with the id of a user made with it, it signs', async () => {
     const fresh = await mkdtemp(join(tmpdir(), 'tandem-gw-operator-'));
-    const opts = { ...options(), port: BASE + 21, dataDir: fresh, database: { kind: 'embedded' as const, dir: join(fresh, 'db') } };
+    const opts = { ...options(), port: 0, dataDir: fresh, database: { kind: 'embedded' as const, dir: join(fresh, 'db') } };
     try {
+      await seedPglite(opts.database.dir);
       const refusal = await startGateway(opts).then(
         () => assert.fail('started without a user'),
         (e: Error) => e.message,

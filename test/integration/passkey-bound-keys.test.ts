@@ -9,26 +9,27 @@ import { ethers } from 'ethers';
 import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
 import { devScopeConfig } from '../../src/gateway/scopes.js';
 import { openGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
-import { personalMessageHash } from '../../src/gateway/ethereum.js';
-import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { personalMessageHash } from '../../src/wallet/ethereum.js';
+import { ADMIN_KEY } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 import { WireClient, postRpc } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * Issue 12, "forward the end user's passkey evidence": in a scope with
  * `signing.passkey_per_request`, an account's key is bound to its passkey on every node at
  * key generation, and the nodes sign with it only on that passkey's assertion over the very
  * request the user made. The gateway is played as compromised here: with its own request
- * key (it signs every node request) it asks the real node processes for signatures the user
+ * key (it signs every node request) it asks the nodes (in this process) for signatures the user
  * did not approve, and is refused. On 17b7f45 (and with the nodes' check disabled) those
  * signatures were made: the gateway's word was all the nodes had.
  */
-const BASE = 18700;
 const ORIGIN = 'http://localhost:5173';
 const SCOPE = `strict-${randomUUID().slice(0, 8)}`;
 
 describe('keys bound to their passkey sign only what the passkey approved', { timeout: 300_000 }, () => {
-  let tc: TestCluster;
+  let tc: InProcessCluster;
   let dir: string;
   let gw: RunningGateway;
   let enclaveKey: string;
@@ -38,15 +39,16 @@ describe('keys bound to their passkey sign only what the passkey approved', { ti
   let keyId: string;
 
   before(async () => {
-    tc = await startTestCluster(BASE);
+    tc = await startInProcessCluster();
     dir = await mkdtemp(join(tmpdir(), 'tandem-strict-'));
     const database = { kind: 'embedded' as const, dir: join(dir, 'db') };
+    await seedPglite(database.dir);
     const store = await openGatewayStore(database);
     await store.insertScope({ scopeId: SCOPE, config: { ...devScopeConfig(), passkey_per_request: true }, ownerPublicKey: null });
     await store.close();
     gw = await startGateway({
       host: '127.0.0.1',
-      port: BASE + 20,
+      port: 0,
       dataDir: dir,
       database,
       nodes: tc.cluster.nodes.map((n) => n.url),

@@ -5,10 +5,11 @@ import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ecc from 'tiny-secp256k1';
-import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 
 /**
- * Policies on a real cluster with real Rule Server processes (scripts/rule-server.ts):
+ * Policies on three signer nodes with real Rule Server processes (scripts/rule-server.ts):
  * every node asks its own Rule Server and verifies the signed answer itself; a refusal
  * anywhere among the signers stops the signature; every policy error type through HTTP.
  */
@@ -39,9 +40,11 @@ function startRuleServer(dir: string, name: string, args: string[]): Promise<Rul
   });
 }
 
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17300], ['postgres', 17350]] as const) describe(`policies and the Rule Server (${backend} storage)`, { timeout: 300_000 }, () => {
-  let tc: TestCluster;
+// Node behaviour through HTTP: three signer nodes and a relay in this process (test/helpers/in-process-nodes.ts);
+// test/integration/cluster.test.ts runs the separate processes. One storage backend (embedded): the PostgreSQL
+// store's contract is the storage tests' (test/unit/storage.test.ts and others).
+describe('policies and the Rule Server (in-process nodes, embedded storage)', { timeout: 300_000 }, () => {
+  let tc: InProcessCluster;
   let urls: string[];
   let userKey: string;
   let userId: string;
@@ -70,7 +73,7 @@ for (const [backend, base] of [['embedded', 17300], ['postgres', 17350]] as cons
   }
 
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    tc = await startInProcessCluster();
     urls = tc.cluster.nodes.map((n) => n.url);
     const identities = await Promise.all(urls.map(async (u) => (await api(u, 'GET', '/identity')).body));
     const nodesFile = join(tc.dataDir, 'nodes.json');

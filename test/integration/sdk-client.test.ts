@@ -8,7 +8,7 @@ import { computeAddress, recoverAddress, Signature, SigningKey } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
 import type { RULE_TYPES } from '../../src/policy/rule-definition.js';
 import type { RuleDefinition as NodeRuleDefinition } from '../../src/policy/types.js';
-import { parseSignatureHeader, verifyRequestSignature } from '../../src/shared/request-signature.js';
+import { parseSignatureHeader, verifyRequestSignature } from '../../src/api/request-signature.js';
 import {
   generateRequestKey,
   TandemApiError,
@@ -20,10 +20,11 @@ import {
   type RuleDefinition,
   type RuleType,
 } from '../../src/sdk/index.js';
-import { ADMIN_KEY, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { ADMIN_KEY } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 
 /**
- * The client SDK against a real cluster (relay + three node processes): every call goes
+ * The client SDK against three signer nodes and a relay (in this process): every call goes
  * through TandemNodeClient, every signature is checked by an independent implementation
  * (libsecp256k1, Node's OpenSSL Ed25519, ethers).
  */
@@ -34,7 +35,7 @@ export const ruleDefinitionsMatch: Equal<RuleDefinition, NodeRuleDefinition> = t
 export const ruleTypesMatch: Equal<RuleType, (typeof RULE_TYPES)[number]> = true;
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-let tc: TestCluster;
+let tc: InProcessCluster;
 let urls: string[];
 let admin: TandemNodeClient;
 let user: TandemNodeClient;
@@ -123,10 +124,12 @@ function recordingFetch(): { fetch: typeof fetch; calls: string[] } {
   };
 }
 
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17500], ['postgres', 17550]] as const) describe(`client SDK against a real cluster (${backend} storage)`, { timeout: 600_000 }, () => {
+// Node behaviour through HTTP: three signer nodes and a relay in this process (test/helpers/in-process-nodes.ts);
+// test/integration/cluster.test.ts runs the separate processes. One storage backend (embedded): the PostgreSQL
+// store's contract is the storage tests' (test/unit/storage.test.ts and others).
+describe('client SDK against signer nodes (in-process nodes, embedded storage)', { timeout: 600_000 }, () => {
   before(async () => {
-    tc = await startTestCluster(base, {}, backend);
+    tc = await startInProcessCluster();
     urls = tc.cluster.nodes.map((n) => n.url);
     admin = new TandemNodeClient({ nodes: urls, credential: { apiKey: ADMIN_KEY } });
     const u = await admin.createUser();

@@ -10,7 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { RelayClient, relayUrl } from '../../src/relay/client.js';
 import { MAX_FRAME_BYTES } from '../../src/relay/protocol.js';
 import { startRelay } from '../../src/relay/server.js';
-import { fromBase64, RelayConnection, toBase64 } from '../../src/sdk/relay-connection.js';
+import { fromBase64, RelayConnection, toBase64 } from '../../src/relay/connection.js';
 import { TEST_RELAY } from '../helpers/relay-auth.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
@@ -103,7 +103,7 @@ async function exchange(a: Peer, b: Peer, room: string): Promise<void> {
 }
 
 test('relay-connection.ts imports nothing from Node and nothing from ws at runtime', () => {
-  const path = fileURLToPath(new URL('../../../src/sdk/relay-connection.ts', import.meta.url));
+  const path = fileURLToPath(new URL('../../../src/relay/connection.ts', import.meta.url));
   // Comments may name Node things (Buffer, ws); only code counts.
   const src = readFileSync(path, 'utf8')
     .replace(/\/\*[\s\S]*?\*\//g, '')

@@ -5,25 +5,28 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { ethers } from 'ethers';
 import * as ecc from 'tiny-secp256k1';
-import { signRequest, type RequestKeyType } from '../../src/shared/request-signature.js';
-import { ADMIN_KEY, api, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { signRequest, type RequestKeyType } from '../../src/api/request-signature.js';
+import { ADMIN_KEY, api } from '../helpers/cluster.js';
+import { startInProcessCluster, type InProcessCluster } from '../helpers/in-process-nodes.js';
 import { generateRequestKey, TandemApiError, TandemNodeClient } from '../../src/sdk/index.js';
 
 /**
- * Users who sign each request instead of sending an API key, against a real cluster:
+ * Users who sign each request instead of sending an API key, against three signer nodes:
  * every node checks the signature itself, a captured request works once (on any node),
  * a stale or altered one never; signatures verified with libsecp256k1 and ethers.
  */
-// The same suite on each storage backend: embedded PGlite, and a schema per node on PostgreSQL.
-for (const [backend, base] of [['embedded', 17600], ['postgres', 17650]] as const) describe(`signed requests (${backend} storage)`, { timeout: 300_000 }, () => {
-  let tc: TestCluster;
+// Node behaviour through HTTP: three signer nodes and a relay in this process (test/helpers/in-process-nodes.ts);
+// test/integration/cluster.test.ts runs the separate processes. One storage backend (embedded): the PostgreSQL
+// store's contract is the storage tests' (test/unit/storage.test.ts and others).
+describe('signed requests (in-process nodes, embedded storage)', { timeout: 300_000 }, () => {
+  let tc: InProcessCluster;
   let urls: string[];
 
   const admin = { type: 'ed25519' as const, privateKey: ed25519.utils.randomSecretKey() };
 
   before(async () => {
     // The admin's key pinned: create-user spans nodes only on the admin's signature.
-    tc = await startTestCluster(base, { TANDEM_ADMIN_PUBLIC_KEY: `ed25519:${Buffer.from(ed25519.getPublicKey(admin.privateKey)).toString('hex')}` }, backend);
+    tc = await startInProcessCluster({ TANDEM_ADMIN_PUBLIC_KEY: `ed25519:${Buffer.from(ed25519.getPublicKey(admin.privateKey)).toString('hex')}` });
     urls = tc.cluster.nodes.map((n) => n.url);
   });
   after(async () => {

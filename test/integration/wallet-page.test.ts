@@ -1,54 +1,43 @@
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyMessage } from 'ethers';
 import type { Browser, Page } from 'playwright-core';
 import { assertChromium, launchChromium } from '../helpers/chromium.js';
-import { DEV_PORTS, interrupt, portOpen, startDev, type DevCluster } from '../helpers/dev-cluster.js';
-import { secretsDirOf } from '../../src/cluster/secrets.js';
+import { startInProcessDevLayout, type InProcessDevLayout } from '../helpers/in-process-gateway.js';
 
 /**
  * The wallet page (web/, built into dist/web/ by web/build.mjs) in real headless Chromium
- * against the dev cluster's gateway: the unmodified 0xPass SDK registers a passkey (CDP
- * virtual authenticator), logs in, signs a message; the signature is checked with ethers.
+ * against the dev cluster's gateway (what `npm start` runs: the nodes, relay and gateway in this
+ * process, on ports of the system's choosing; test/integration/dev-cluster.test.ts checks
+ * `npm start`'s processes serve the page on 9545): the
+ * unmodified 0xPass SDK registers a passkey (CDP virtual authenticator), logs in, signs a
+ * message; the signature is checked with ethers.
  */
 const BUILT_PAGE = join(import.meta.dirname, '../../web'); // dist/web/, from web/build.mjs
-const PAGE_URL = 'http://localhost:9545/wallet/';
 
 describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { timeout: 300_000 }, () => {
-  let dataDir: string;
-  let busy: number[] = [];
-  let dev: DevCluster | undefined;
+  let dev: InProcessDevLayout | undefined;
   let browser: Browser | undefined;
   /** Console lines, page errors and JSON-RPC exchanges, printed when something fails. */
   const log: string[] = [];
 
-  before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'tandem-wallet-'));
-    busy = (await Promise.all(DEV_PORTS.map(async (p) => ((await portOpen(p)) ? p : 0)))).filter(Boolean);
-  });
-
   after(async () => {
     await browser?.close().catch(() => undefined);
-    if (dev) await interrupt(dev.child);
-    await rm(dataDir, { recursive: true, force: true });
-    await rm(secretsDirOf(dataDir), { recursive: true, force: true });
+    await dev?.close();
   });
 
   test('register, log in, sign; the signature recovers to the account', async (t) => {
-    if (busy.length > 0) return t.skip(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} in use (is a dev cluster running?)`);
     assertChromium();
     assert.ok(
       existsSync(join(BUILT_PAGE, 'index.html')) && existsSync(join(BUILT_PAGE, 'wallet.js')),
       `${BUILT_PAGE} is not built: run \`node web/build.mjs\``,
     );
 
-    dev = await startDev(dataDir, { TANDEM_SCOPE_ID: randomUUID() });
-    assert.ok(await portOpen(9545), 'the dev cluster is up but nothing listens on 9545 (no wallet gateway)');
+    dev = await startInProcessDevLayout({ TANDEM_SCOPE_ID: randomUUID() });
+    const PAGE_URL = `${dev.gatewayUrl}/wallet/`;
     browser = await launchChromium();
     const page = await browser.newPage();
     watch(page, log);
@@ -92,7 +81,7 @@ describe('wallet page in headless Chromium (0xPass SDK against the gateway)', { 
       assert.equal(recovered.toLowerCase(), (await page.textContent('#recovered'))?.trim().toLowerCase(), 'and the one viem recovered in the page');
     } catch (e) {
       // One diagnostic per line: TAP escapes newlines inside one.
-      for (const line of ['browser log:', ...log, 'dev cluster output:', ...dev.stdout().split('\n')]) t.diagnostic(line);
+      for (const line of ['browser log:', ...log, 'nodes log:', ...(dev?.nodes.logs ?? [])]) t.diagnostic(line);
       throw e;
     }
   });

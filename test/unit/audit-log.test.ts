@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { AUDIT_LOCK_SPACE, AuditLog, auditHash, canonicalJson, GENESIS_HASH, toJsonValue, type AuditEntry } from '../../src/storage/audit-log.js';
-import { openDatabase } from '../../src/storage/open-database.js';
-import { lockInSchema } from '../../src/storage/schema-lock.js';
+import { openDatabase } from '../../src/db/open-database.js';
+import { lockInSchema } from '../../src/db/schema-lock.js';
 import { migrate } from '../../src/storage/migrations.js';
-import type { SqlClient } from '../../src/storage/sql.js';
+import type { SqlClient } from '../../src/db/sql.js';
 import { backends, postgres, postgresSkipped, type TestDatabase } from '../helpers/databases.js';
-import { withTimeout } from '../../src/shared/timeout.js';
+import { withTimeout } from '../../src/core/timeout.js';
 
 describe('canonical encoding', () => {
   test('sorted keys at every depth, no whitespace', () => {

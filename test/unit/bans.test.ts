@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BanList, PeerBannedError, TooManyCeremoniesError, type BanRecord, type BanStore } from '../../src/ceremony/bans.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 
 const [P2, P3] = ['node-2', 'node-3'] as [PartyId, PartyId];
 

@@ -4,16 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { hashApiKey, newAdminKey, newApiKey, newUserId } from '../../src/node/api-keys.js';
+import { hashApiKey, newAdminKey, newApiKey, newUserId } from '../../src/api/api-keys.js';
 import { adminPublicKeyFrom, CallerAuth, signedRequirementFrom, type SignedRequirement } from '../../src/node/caller-auth.js';
 import { adminEvidence, encodeAdminEnvelope, userEvidence } from '../../src/node/caller-evidence.js';
 import { encodeEnvelope, SignedRequestVerifier } from '../../src/node/signed-requests.js';
-import { TandemError } from '../../src/shared/errors.js';
-import { toHex } from '../../src/shared/hex.js';
-import { signAdminRequest, signRequest } from '../../src/shared/request-signature.js';
-import { openEmbeddedStore } from '../../src/storage/open-database.js';
+import { TandemError } from '../../src/core/errors.js';
+import { toHex } from '../../src/core/hex.js';
+import { signAdminRequest, signRequest } from '../../src/api/request-signature.js';
+import { openEmbeddedStore } from '../../src/storage/open-node-store.js';
 import { RequestAuthStore } from '../../src/storage/request-auth-store.js';
 import type { SqlNodeStore } from '../../src/storage/sql-store.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * What a node takes as evidence of a caller: at its own HTTP edge, and in an invitation
@@ -39,6 +40,7 @@ describe('CallerAuth: bearer keys at the edge only, signatures or a vouch from p
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tandem-caller-auth-'));
+    await seedPglite(join(dir, 'db', 'db'));
     store = await openEmbeddedStore(join(dir, 'db'));
     keys = new RequestAuthStore(store.client);
     for (const [userId, key] of [[plain, plainKey], [signer, signerKey]] as const) await store.insertUser({ userId, apiKeyHash: hashApiKey(key), createdAt: new Date() });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { CeremonyChannel, ChannelError } from '../../src/crypto/channel.js';
 import { identityFromPrivateKey, type Identity } from '../../src/crypto/identity.js';
-import { asPartyId, type CeremonyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type CeremonyId, type PartyId } from '../../src/core/ids.js';
 
 const ids = ['node-1', 'node-2', 'node-3'].map(asPartyId);
 const identities = ids.map((id) => identityFromPrivateKey(id, generateKeyPairSync('x25519').privateKey));

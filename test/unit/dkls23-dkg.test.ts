@@ -40,7 +40,9 @@ for (const [t, n] of [[2, 2], [2, 3]] as const) {
   });
 }
 
-test('DKLs23 DKG: a cheater\'s bad message of any round and field aborts; no honest party blames another', () => {
+// One flipped bit 40 bytes from either end of each round's message (in rounds 1-3 the +40 one
+// hits a length prefix); test/adversarial/dkls23-dkg-attacks.test.ts tampers every field.
+test('DKLs23 DKG: a cheater\'s flipped bit near either end of its message of any round aborts; no honest party blames another', () => {
   const ids = parties(2);
   for (const round of [1, 2, 3, 4]) {
     for (const offset of [40, -40]) {

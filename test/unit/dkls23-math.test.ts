@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { assertDkls23Error } from '../helpers/dkls23.js';
 import { randomBytes } from 'node:crypto';
 import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 import { TAGS } from '../../src/protocols/dkls23/hash/oracle.js';
-import { Fn, G, Point, q, randomScalar } from '../../src/protocols/dkls23/math/group.js';
+import { decodePoint, Fn, G, Point, q, randomScalar } from '../../src/protocols/dkls23/math/group.js';
+import { decodePointBytes } from '../../src/protocols/dkls23/math/native.js';
 import { lagrangeAtZero, lagrangeCoefficients } from '../../src/protocols/dkls23/math/lagrange.js';
 import {
   evaluateCommitment,
@@ -32,6 +33,37 @@ function subsets<T>(xs: readonly T[]): T[][] {
   return xs.reduce<T[][]>((acc, x) => acc.concat(acc.map((s) => [...s, x])), [[]]);
 }
 
+
+test('decodePointBytes (OpenSSL square root) accepts exactly what decodePoint (noble) accepts, as the same point, with the same error otherwise', () => {
+  const p = Point.Fp.ORDER;
+  const be = (x: bigint) => Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * (31 - i))) & 0xffn));
+  const inputs = [
+    ...Array.from({ length: 64 }, () => G.multiply(randomScalar()).toBytes(true)),
+    ...Array.from({ length: 64 }, () => Uint8Array.from([2 + (randomBytes(1)[0]! & 1), ...randomBytes(32)])),
+    ...Array.from({ length: 8 }, () => randomBytes(33)),
+    Uint8Array.from([2, ...be(0n)]),
+    Uint8Array.from([3, ...be(p - 1n)]),
+    Uint8Array.from([2, ...be(p)]),
+    Uint8Array.from([3, ...be(p + 7n)]),
+    new Uint8Array(33),
+    G.toBytes(false),
+    new Uint8Array(32),
+  ];
+  const outcome = (f: () => Point) => {
+    try {
+      return { point: f().toHex(true) };
+    } catch (e) {
+      return { error: (e as Error).message, culprit: (e as Dkls23Error).culprit };
+    }
+  };
+  let accepted = 0;
+  for (const b of inputs) {
+    const want = outcome(() => decodePoint(b, bob, 'Q'));
+    assert.deepEqual(outcome(() => decodePointBytes(b, bob, 'Q')), want, Buffer.from(b).toString('hex'));
+    if ('point' in want) accepted++;
+  }
+  assert.ok(accepted >= 64 + 16, `only ${accepted} of the inputs were points`);
+});
 
 test('oracle tags are unique', () => {
   const values = Object.values(TAGS);

@@ -34,7 +34,7 @@ import {
   otSetupBob,
 } from '../../src/protocols/dkls23/ot/setup.js';
 import { OTE_MSG_BYTES, OTE_XI, encodeOteExtensionMsg, decodeOteExtensionMsg, oteReceive, oteSend } from '../../src/protocols/dkls23/ot/softspoken.js';
-import { asPartyId } from '../../src/shared/ids.js';
+import { asPartyId } from '../../src/core/ids.js';
 
 const ALICE = asPartyId('alice');
 const BOB = asPartyId('bob');
@@ -43,8 +43,13 @@ const dkgSid = new Uint8Array(randomBytes(32));
 const osidFor = (alice: string, bob: string) => hash(TAGS.otSid, dkgSid, alice, bob, 'ot-setup');
 
 
+interface Timed<T> {
+  value: T;
+  ms: number;
+  cpuMs: number;
+}
 /** Wall-clock and process CPU time of fn (the machine is shared, CPU time is the steadier number). */
-function timed<T>(fn: () => T): { value: T; ms: number; cpuMs: number } {
+function timed<T>(fn: () => T): Timed<T> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const value = fn();
@@ -86,16 +91,23 @@ describe('libsecp256k1 as the scalar multiplication of the base OT (math/native.
 
 describe('endemic base OT (256 OTs)', () => {
   const osid = osidFor('alice', 'bob');
+  // Both choice values present; OT 0 has choice 0 (the malformed-message-2 test relies on it).
+  const choice = Uint8Array.from({ length: 256 }, (_, i) => (i < 2 ? i : randomBytes(1)[0]! & 1));
+  // The receiver's step 1 (256 hash-to-curve evaluations), made once for the tests of this
+  // group. Its state is single-use (step 2 consumes and wipes it), so each test takes a copy.
+  let receiver: Timed<ReturnType<typeof baseOtReceiverStart>> | undefined;
+  const receiverStart = () => (receiver ??= timed(() => baseOtReceiverStart(osid, choice)));
+  const receiverState = () => structuredClone(receiverStart().value.state);
 
   test('receiver key = sender key of its choice, ≠ the other, for both choice values', () => {
-    const choice = Uint8Array.from({ length: 256 }, (_, i) => (i < 2 ? i : randomBytes(1)[0]! & 1)); // both values present
-    const start = timed(() => baseOtReceiverStart(osid, choice));
+    const start = receiverStart();
+    const state = receiverState();
     const m1 = decodeBaseOtMsg1(encodeBaseOtMsg1(start.value.msg), ALICE);
     assert.equal(m1.points.length, BASE_OT_MSG1_BYTES);
     const send = timed(() => baseOtSend(osid, m1, ALICE));
     const m2 = decodeBaseOtMsg2(encodeBaseOtMsg2(send.value.msg), BOB);
     assert.equal(m2.points.length, BASE_OT_MSG2_BYTES);
-    const fin = timed(() => baseOtReceiverFinish(start.value.state, m2, BOB));
+    const fin = timed(() => baseOtReceiverFinish(state, m2, BOB));
     const { rho0, rho1 } = send.value.keys;
     const { rho } = fin.value;
     let zeros = 0;
@@ -113,7 +125,7 @@ describe('endemic base OT (256 OTs)', () => {
         `messages ${BASE_OT_MSG1_BYTES} B + ${BASE_OT_MSG2_BYTES} B`,
     );
     // The state is single-use.
-    assertDkls23Error(() => baseOtReceiverFinish(start.value.state, m2, BOB), 'abort', undefined, /already used/);
+    assertDkls23Error(() => baseOtReceiverFinish(state, m2, BOB), 'abort', undefined, /already used/);
   });
 
   test('malformed or degenerate message 1 → abort naming the receiver, never another exception', () => {
@@ -172,7 +184,8 @@ describe('endemic base OT (256 OTs)', () => {
   });
 
   test('malformed message 2 → abort naming the sender', () => {
-    const { state } = baseOtReceiverStart(osid, new Uint8Array(256));
+    const state = receiverState();
+    assert.equal(state.choice[0], 0);
     assertDkls23Error(() => decodeBaseOtMsg2(new Uint8Array(10), BOB), 'abort', BOB);
     const points = new Uint8Array(BASE_OT_MSG2_BYTES);
     const valid = G.multiply(777n).toBytes(true);
@@ -183,15 +196,25 @@ describe('endemic base OT (256 OTs)', () => {
 });
 
 describe('OT setup of one directed pair, then SoftSpokenOT', () => {
+  const osid = osidFor('alice', 'bob');
+  // Alice's step 1 and Bob's step over the wire (≈ 1 s of CPU, nearly all of this group's),
+  // made once for both tests. Alice's state is single-use (her step 2 consumes and wipes it),
+  // so each finish below gets its own copy of it, made before any finish ran.
+  let shared: { a1: Timed<ReturnType<typeof otSetupAliceStart>>; wire1: Uint8Array; b: Timed<ReturnType<typeof otSetupBob>> } | undefined;
+  const setup = () =>
+    (shared ??= (() => {
+      const a1 = timed(() => otSetupAliceStart(osid));
+      const wire1 = encodeOtSetupMsg1(a1.value.msg);
+      return { a1, wire1, b: timed(() => otSetupBob(osid, decodeOtSetupMsg1(wire1, ALICE), ALICE)) };
+    })());
+  const aliceState = () => structuredClone(setup().a1.value.state);
+
   test('setup (both sides) → seeds agree on all but Δ; codecs; ω_j = α^{β_j}_j; timing', () => {
-    const osid = osidFor('alice', 'bob');
-    const a1 = timed(() => otSetupAliceStart(osid));
-    const wire1 = encodeOtSetupMsg1(a1.value.msg);
+    const { a1, wire1, b } = setup();
     assert.equal(wire1.length, OT_SETUP_MSG1_BYTES);
-    const b = timed(() => otSetupBob(osid, decodeOtSetupMsg1(wire1, ALICE), ALICE));
     const wire2 = encodeOtSetupMsg2(b.value.msg);
     assert.equal(wire2.length, OT_SETUP_MSG2_BYTES);
-    const a2 = timed(() => otSetupAliceFinish(a1.value.state, decodeOtSetupMsg2(wire2, BOB), BOB));
+    const a2 = timed(() => otSetupAliceFinish(aliceState(), decodeOtSetupMsg2(wire2, BOB), BOB));
     const aliceSeed = decodeOteSenderSeed(encodeOteSenderSeed(a2.value));
     const bobSeed = decodeOteReceiverSeed(encodeOteReceiverSeed(b.value.seed));
     for (let j = 0; j < 64; j++) {
@@ -221,22 +244,20 @@ describe('OT setup of one directed pair, then SoftSpokenOT', () => {
   });
 
   test('Bob sending inconsistent base-OT points fails Alice’s PPRF proof (abort naming Bob); wrong osid too', () => {
-    const osid = osidFor('alice', 'bob');
-    const a1 = otSetupAliceStart(osid);
-    const b = otSetupBob(osid, a1.msg, ALICE);
-    const baseOt = Uint8Array.from(b.msg.baseOt);
+    const { a1, b } = setup();
+    const baseOt = Uint8Array.from(b.value.msg.baseOt);
     // Swap B_{5,0} and B_{5,1}: still valid points, but Alice's key for OT 5 is now wrong.
     const b50 = baseOt.slice(5 * 66, 5 * 66 + 33);
     baseOt.copyWithin(5 * 66, 5 * 66 + 33, 5 * 66 + 66);
     baseOt.set(b50, 5 * 66 + 33);
-    assertDkls23Error(() => otSetupAliceFinish(a1.state, { ...b.msg, baseOt }, BOB), 'abort', BOB, /PPRF proof/);
+    assertDkls23Error(() => otSetupAliceFinish(aliceState(), { ...b.value.msg, baseOt }, BOB), 'abort', BOB, /PPRF proof/);
 
     // Bob in another session (other osid) than Alice.
-    const a1b = otSetupAliceStart(osid);
-    const bWrong = otSetupBob(osidFor('alice', 'carol'), a1b.msg, ALICE);
-    assertDkls23Error(() => otSetupAliceFinish(a1b.state, bWrong.msg, BOB), 'abort', BOB, /PPRF proof/);
+    const bWrong = otSetupBob(osidFor('alice', 'carol'), a1.value.msg, ALICE);
+    const wrongState = aliceState();
+    assertDkls23Error(() => otSetupAliceFinish(wrongState, bWrong.msg, BOB), 'abort', BOB, /PPRF proof/);
     assertDkls23Error(() => decodeOtSetupMsg2(new Uint8Array(OT_SETUP_MSG2_BYTES - 1), BOB), 'abort', BOB);
     assertDkls23Error(() => decodeOtSetupMsg1(new Uint8Array(OT_SETUP_MSG1_BYTES + 1), ALICE), 'abort', ALICE);
-    assertDkls23Error(() => otSetupAliceFinish(a1b.state, { ...bWrong.msg, pprf: new Uint8Array(3) }, BOB), 'abort', BOB);
+    assertDkls23Error(() => otSetupAliceFinish(wrongState, { ...bWrong.msg, pprf: new Uint8Array(3) }, BOB), 'abort', BOB);
   });
 });

@@ -38,7 +38,7 @@ import {
 } from '../../src/protocols/dkls23/ot/softspoken.js';
 import { XofScratch } from '../../src/protocols/dkls23/ot/xof-scratch.js';
 import { TAGS, xof } from '../../src/protocols/dkls23/hash/oracle.js';
-import { asPartyId } from '../../src/shared/ids.js';
+import { asPartyId } from '../../src/core/ids.js';
 
 const BOB = asPartyId('bob');
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Dkls23Error } from '../../src/protocols/dkls23/errors.js';
-import type { PartyId } from '../../src/shared/ids.js';
+import type { PartyId } from '../../src/core/ids.js';
 import { Fn, q, randomScalar } from '../../src/protocols/dkls23/math/group.js';
 import type { OtReceiverOutput, OtSenderOutput } from '../../src/protocols/dkls23/ot/types.js';
 import {

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { HDKey } from '@scure/bip32';
 import * as ecc from 'tiny-secp256k1';
-import { deriveFrostPublic, deriveFrostShare, frostChainCode, parseDerivationPath } from '../../src/protocols/frost/derive.js';
+import { deriveFrostPublic, deriveFrostShare, frostChainCode } from '../../src/protocols/frost/derive.js';
+import { parseDerivationPath } from '../../src/protocols/derivation/path.js';
 import { groupPublicKey } from '../../src/protocols/frost/key-share.js';
 import { bip340Suite, ed25519Suite } from '../../src/protocols/frost/suite.js';
-import { fromHex } from '../../src/shared/hex.js';
+import { fromHex } from '../../src/core/hex.js';
 import { parties, runDkg, runSign } from '../helpers/frost.js';
 
 test('BIP340: a derived child key is the one @scure/bip32 derives from the same xpub, and it signs 2-of-3', () => {

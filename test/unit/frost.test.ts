@@ -9,7 +9,7 @@ import { parseDkgRound1, parseDkgRound1Set, parseSigningPackage, type SigningPac
 import { FrostAggregator, FrostSigner } from '../../src/protocols/frost/sign.js';
 import { bip340Suite } from '../../src/protocols/frost/suite.js';
 import { parties, runDkg, runSign } from '../helpers/frost.js';
-import { asPartyId } from '../../src/shared/ids.js';
+import { asPartyId } from '../../src/core/ids.js';
 
 const pubOf = (shares: ReturnType<typeof runDkg>) => groupPublicKey(bip340Suite, shares[0]!.publicPackage);
 

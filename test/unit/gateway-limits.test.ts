@@ -7,7 +7,7 @@ import { clientKey, parseTrustedProxies } from '../../src/gateway/client-address
 import { DEFAULT_LIMITS, GatewayLimits, limitsFromEnv, type LimitsConfig } from '../../src/gateway/limits.js';
 import type { EcdsaKey, SignerNodesClient } from '../../src/gateway/node-client.js';
 import { parseRate, RateLimiter } from '../../src/gateway/rate-limiter.js';
-import { RpcError } from '../../src/gateway/rpc.js';
+import { RpcError } from '../../src/wallet/rpc.js';
 import { devScopeConfig } from '../../src/gateway/scopes.js';
 import { openGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
 import { ScopeFullError, type ChallengeRecord, type GatewayStore } from '../../src/gateway/storage/gateway-store.js';

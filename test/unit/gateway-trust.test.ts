@@ -9,11 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { optionsFromEnv } from '../../src/gateway/start.js';
 import { GATEWAY_MIGRATIONS } from '../../src/gateway/storage/migrations.js';
 import { openGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
-import { runMigrations } from '../../src/storage/migrations.js';
-import { openDatabase } from '../../src/storage/open-database.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open-database.js';
 import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 import { WireClient, type RpcAnswer } from '../helpers/passport-wire.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
+import { seedPglite } from '../helpers/pglite-template.js';
 
 /**
  * Issue 12, findings 3 and 4, through the gateway's JSON-RPC edge: the scope owner's key
@@ -94,6 +95,7 @@ describe('accounts in a database made by the previous release', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-gw-old-'));
     try {
       const db = { kind: 'embedded' as const, dir: join(dir, 'db') };
+      await seedPglite(db.dir);
       const old = await openDatabase(db, (sql) => runMigrations(sql, GATEWAY_MIGRATIONS.filter((m) => m.name === '0001_gateway_initial')));
       const scopeId = randomUUID();
       await old.query(`insert into scopes (scope_id, config, owner_public_key) values ($1, '{}'::jsonb, null)`, [scopeId]);

@@ -14,7 +14,7 @@ import {
 } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ethers } from 'ethers';
-import { requestChallenge } from '../../src/gateway/intent.js';
+import { requestChallenge } from '../../src/wallet/intent.js';
 import { AesKey, EnvelopeKey } from '../../src/gateway/envelope.js';
 import {
   addressOf,
@@ -26,10 +26,10 @@ import {
   signedTransaction,
   transactionHash,
   typedDataHash,
-} from '../../src/gateway/ethereum.js';
-import type { EcdsaSignature } from '../../src/gateway/node-client.js';
-import { parseRpcRequest, RPC_CODES, rpcError, RpcError, type RpcErrorKind } from '../../src/gateway/rpc.js';
-import { originAllowed, parseScopeConfig, verifyOwnerSignature } from '../../src/gateway/scopes.js';
+} from '../../src/wallet/ethereum.js';
+import type { EcdsaSignature } from '../../src/wallet/ethereum.js';
+import { parseRpcRequest, RPC_CODES, rpcError, RpcError, type RpcErrorKind } from '../../src/wallet/rpc.js';
+import { parseScopeConfig, scopeAllowsOrigin as originAllowed, verifyOwnerSignature } from '../../src/gateway/scopes.js';
 import type { ScopeConfig } from '../../src/gateway/storage/gateway-store.js';
 import { EIP712_DOMAIN_TYPE, MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 

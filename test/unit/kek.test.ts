@@ -10,10 +10,11 @@ import { GATEWAY_SETTINGS_COLUMN, settingAad } from '../../src/gateway/sealed-se
 import { GATEWAY_MIGRATIONS } from '../../src/gateway/storage/migrations.js';
 import { SqlGatewayStore } from '../../src/gateway/storage/sql-gateway-store.js';
 import { nodeSharesColumn } from '../../src/node/sealed-shares.js';
-import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
-import { checkSealedRecords } from '../../src/storage/kek-startup.js';
-import { migrate, runMigrations } from '../../src/storage/migrations.js';
-import { resealAll, sealedCensus } from '../../src/storage/reseal.js';
+import type { KeyId, PartyId, UserId } from '../../src/core/ids.js';
+import { checkSealedRecords } from '../../src/db/kek-startup.js';
+import { migrate } from '../../src/storage/migrations.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { resealAll, sealedCensus } from '../../src/db/reseal.js';
 import { SqlNodeStore } from '../../src/storage/sql-store.js';
 import { backends, type TestDatabase } from '../helpers/databases.js';
 

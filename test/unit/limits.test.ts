@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { limitedLog } from '../../src/observability/log-limiter.js';
-import { TokenBuckets } from '../../src/shared/token-buckets.js';
+import { TokenBuckets } from '../../src/core/token-buckets.js';
 
 describe('flood limits', () => {
   test('token buckets: a burst, then the steady rate, per key', () => {

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
-import { intentOfBody } from '../../src/gateway/intent.js';
-import { canonical, parseOwnerPasskey, parsePasskeyEvidence } from '../../src/node/passkey-owner.js';
+import { intentOfBody } from '../../src/wallet/intent.js';
+import { canonical, parseOwnerPasskey, parsePasskeyEvidence } from '../../src/wallet/passkey-evidence.js';
 import { MAIL_DOMAIN, MAIL_MESSAGE, MAIL_TYPES } from '../helpers/eip712-mail.js';
 
 /**

@@ -3,13 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import { PolicyGate, type Reservation } from '../../src/node/policy-gate.js';
 import { MemoryRuleCounters } from '../../src/policy/memory-counters.js';
 import { signingKeyFromSeed } from '../../src/policy/node-signing-key.js';
-import type { RuleCounters, RuleDefinition, RuleRecord } from '../../src/policy/types.js';
-import { TandemError } from '../../src/shared/errors.js';
-import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { RuleCounters, RuleRecord } from '../../src/policy/types.js';
+import { TandemError } from '../../src/core/errors.js';
+import type { UserId } from '../../src/core/ids.js';
 import type { AuditAppend, AuditEntry } from '../../src/storage/audit-log.js';
 import { migrate } from '../../src/storage/migrations.js';
 import { SqlRuleCounters } from '../../src/storage/sql-policy-store.js';
-import type { KeyRecord } from '../../src/storage/store.js';
+import { keyRecord, ruleRecord } from '../helpers/policy-fixtures.js';
 import { backends, type TestDatabase } from '../helpers/databases.js';
 
 /**
@@ -19,18 +19,8 @@ import { backends, type TestDatabase } from '../helpers/databases.js';
  */
 
 const signer = signingKeyFromSeed('node-a', new Uint8Array(32).fill(7));
-const key: KeyRecord = {
-  keyId: 'key-1' as KeyId,
-  family: 'bip340',
-  ownerUserId: 'user-1' as UserId,
-  publicKey: new Uint8Array(32).fill(2),
-  threshold: 2,
-  parties: ['node-a', 'node-b'] as PartyId[],
-  publicPackage: {},
-  shareCiphertext: new Uint8Array(0),
-  createdAt: new Date(0),
-};
-const rule = (name: string, definition: RuleDefinition): RuleRecord => ({ ruleId: `rule-${name}`, name, definition, createdAt: new Date(0) });
+const key = keyRecord();
+const rule = ruleRecord;
 const FIVE = rule('five', { type: 'rate_limit', per: 'user', max: 5, window_seconds: 3600 });
 const THREE_PER_KEY = rule('three-per-key', { type: 'rate_limit', per: 'key', max: 3, window_seconds: 3600 });
 const msgs = (n: number) => Array.from({ length: n }, (_, i) => new Uint8Array(32).fill(i + 1));

@@ -4,13 +4,13 @@ import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../../src/node/ceremonies/context.js';
 import { buildApp } from '../../src/node/http/app.js';
 import type { RuleDefinition } from '../../src/policy/types.js';
-import { TandemError, type ErrType } from '../../src/shared/errors.js';
-import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import { TandemError, type ErrType } from '../../src/core/errors.js';
+import type { KeyId, PartyId, UserId } from '../../src/core/ids.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { migrate } from '../../src/storage/migrations.js';
 import { SqlPolicyStore, SqlRuleCounters } from '../../src/storage/sql-policy-store.js';
 import { SqlNodeStore } from '../../src/storage/sql-store.js';
-import type { SqlClient } from '../../src/storage/sql.js';
+import type { SqlClient } from '../../src/db/sql.js';
 import type { KeyRecord, UserRecord } from '../../src/storage/store.js';
 import { backends, type TestDatabase } from '../helpers/databases.js';
 
@@ -349,15 +349,16 @@ for (const backend of backends) {
           policies,
           audit,
           network: { connected: true, peerIds: [] },
-          defaultRelay: 'localhost:1',
           stepTimeoutMs: 1000,
-          async authenticateAdmin(credential: string | undefined) {
-            if (credential === 'admin') return;
-            if (credential === 'user') throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
-            throw new TandemError('access_denied', 'invalid API key');
-          },
-          async authenticateUser() {
-            throw new TandemError('access_denied', 'invalid API key');
+          callers: {
+            async admin(credential: string | undefined) {
+              if (credential === 'admin') return;
+              if (credential === 'user') throw new TandemError('you_have_to_be_admin', 'this operation needs the admin API key');
+              throw new TandemError('access_denied', 'invalid API key');
+            },
+            async user() {
+              throw new TandemError('access_denied', 'invalid API key');
+            },
           },
           async authorize() {},
           log: (m: string) => logs.push(m),

@@ -12,16 +12,7 @@ import { after, describe, test } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ethers } from 'ethers';
 import { keccak256, serializeTransaction, type TransactionSerializable } from 'viem';
-import {
-  evaluateDeclarative,
-  evaluateDerivationPaths,
-  evaluateEthTransaction,
-  evaluateMessageLength,
-  evaluateMessagePrefix,
-  evaluateOperations,
-  evaluateTimeWindow,
-  inTimeWindow,
-} from '../../src/policy/declarative.js';
+import { evaluateDeclarative, inTimeWindow } from '../../src/policy/declarative.js';
 import { evaluatePolicies, evaluatePolicy } from '../../src/policy/evaluate.js';
 import { MemoryRuleCounters } from '../../src/policy/memory-counters.js';
 import { generateSigningKey, loadOrCreateSigningKey, verifyNodeSignature } from '../../src/policy/node-signing-key.js';
@@ -30,9 +21,9 @@ import { RULE_REQUEST_DOMAIN, signRuleResponse, verifyRuleResponseSignature } fr
 import type { NodeSigningKey, OperationContext, PolicyRecord, RuleDefinition, RuleRecord } from '../../src/policy/types.js';
 import { askRuleServer } from '../../src/policy/webhook.js';
 import { PolicyGate } from '../../src/node/policy-gate.js';
-import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { UserId } from '../../src/core/ids.js';
 import type { AuditAppend, AuditEntry } from '../../src/storage/audit-log.js';
-import type { KeyRecord } from '../../src/storage/store.js';
+import { keyRecord } from '../helpers/policy-fixtures.js';
 
 // ---- helpers ----
 
@@ -252,7 +243,7 @@ describe('declarative rules', () => {
   test('derivation_paths', async () => {
     const def = { type: 'derivation_paths' as const, allowed: ['m/0/*', 'm/44/60/0/0/*'] };
     const ev = (path: string | null, operation: OperationContext['operation'] = 'sign') =>
-      evaluateDerivationPaths(def, ctx({ derivationPath: path, operation }), counters(), NOW);
+      evaluateDeclarative(def, ctx({ derivationPath: path, operation }), counters(), NOW);
     assert.equal(await ev('m/0/7'), null);
     assert.equal(await ev('m/0/2147483647'), null);
     assert.equal(await ev('m/44/60/0/0/3'), null);
@@ -263,35 +254,35 @@ describe('declarative rules', () => {
     assert.match((await ev(null, 'public-key'))!, /not allowed/);
     assert.equal(await ev(null, 'keygen'), null, 'keygen is not subject to derivation rules');
     const root = { type: 'derivation_paths' as const, allowed: ['m'] };
-    assert.equal(await evaluateDerivationPaths(root, ctx(), counters(), NOW), null);
-    assert.match((await evaluateDerivationPaths(root, ctx({ derivationPath: 'm/0' }), counters(), NOW))!, /not allowed/);
+    assert.equal(await evaluateDeclarative(root, ctx(), counters(), NOW), null);
+    assert.match((await evaluateDeclarative(root, ctx({ derivationPath: 'm/0' }), counters(), NOW))!, /not allowed/);
   });
 
   test('message_length and message_prefix', async () => {
     const len = { type: 'message_length' as const, min_bytes: 2, max_bytes: 4 };
-    assert.equal(await evaluateMessageLength(len, ctx({ msg: 'aabb' }), counters(), NOW), null);
-    assert.equal(await evaluateMessageLength(len, ctx({ msg: 'aabbccdd' }), counters(), NOW), null);
-    assert.match((await evaluateMessageLength(len, ctx({ msg: 'aa' }), counters(), NOW))!, /1 bytes is outside 2\.\.4/);
-    assert.match((await evaluateMessageLength(len, ctx({ msg: 'aabbccddee' }), counters(), NOW))!, /outside/);
-    assert.match((await evaluateMessageLength(len, ctx({ msg: null }), counters(), NOW))!, /must carry a message/);
-    assert.equal(await evaluateMessageLength(len, ctx({ msg: null, operation: 'derive' }), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(len, ctx({ msg: 'aabb' }), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(len, ctx({ msg: 'aabbccdd' }), counters(), NOW), null);
+    assert.match((await evaluateDeclarative(len, ctx({ msg: 'aa' }), counters(), NOW))!, /1 bytes is outside 2\.\.4/);
+    assert.match((await evaluateDeclarative(len, ctx({ msg: 'aabbccddee' }), counters(), NOW))!, /outside/);
+    assert.match((await evaluateDeclarative(len, ctx({ msg: null }), counters(), NOW))!, /must carry a message/);
+    assert.equal(await evaluateDeclarative(len, ctx({ msg: null, operation: 'derive' }), counters(), NOW), null);
 
     const pre = { type: 'message_prefix' as const, prefixes: ['dead', '00'] };
-    assert.equal(await evaluateMessagePrefix(pre, ctx({ msg: 'deadbeef' }), counters(), NOW), null);
-    assert.equal(await evaluateMessagePrefix(pre, ctx({ msg: 'DEADBEEF' }), counters(), NOW), null);
-    assert.equal(await evaluateMessagePrefix(pre, ctx({ msg: '0011' }), counters(), NOW), null);
-    assert.match((await evaluateMessagePrefix(pre, ctx({ msg: 'beef' }), counters(), NOW))!, /allowed prefix/);
-    assert.match((await evaluateMessagePrefix(pre, ctx({ msg: 'de' }), counters(), NOW))!, /allowed prefix/);
-    assert.match((await evaluateMessagePrefix(pre, ctx({ msg: null }), counters(), NOW))!, /must carry a message/);
-    assert.equal(await evaluateMessagePrefix(pre, ctx({ msg: null, operation: 'keygen', keyId: null }), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(pre, ctx({ msg: 'deadbeef' }), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(pre, ctx({ msg: 'DEADBEEF' }), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(pre, ctx({ msg: '0011' }), counters(), NOW), null);
+    assert.match((await evaluateDeclarative(pre, ctx({ msg: 'beef' }), counters(), NOW))!, /allowed prefix/);
+    assert.match((await evaluateDeclarative(pre, ctx({ msg: 'de' }), counters(), NOW))!, /allowed prefix/);
+    assert.match((await evaluateDeclarative(pre, ctx({ msg: null }), counters(), NOW))!, /must carry a message/);
+    assert.equal(await evaluateDeclarative(pre, ctx({ msg: null, operation: 'keygen', keyId: null }), counters(), NOW), null);
   });
 
   test('operations', async () => {
     const def = { type: 'operations' as const, allowed: ['sign' as const, 'public-key' as const] };
-    assert.equal(await evaluateOperations(def, ctx(), counters(), NOW), null);
-    assert.equal(await evaluateOperations(def, ctx({ operation: 'public-key' }), counters(), NOW), null);
-    assert.match((await evaluateOperations(def, ctx({ operation: 'keygen' }), counters(), NOW))!, /keygen is not allowed/);
-    assert.match((await evaluateOperations(def, ctx({ operation: 'derive' }), counters(), NOW))!, /derive is not allowed/);
+    assert.equal(await evaluateDeclarative(def, ctx(), counters(), NOW), null);
+    assert.equal(await evaluateDeclarative(def, ctx({ operation: 'public-key' }), counters(), NOW), null);
+    assert.match((await evaluateDeclarative(def, ctx({ operation: 'keygen' }), counters(), NOW))!, /keygen is not allowed/);
+    assert.match((await evaluateDeclarative(def, ctx({ operation: 'derive' }), counters(), NOW))!, /derive is not allowed/);
   });
 
   test('time_window, including windows across midnight', async () => {
@@ -303,8 +294,8 @@ describe('declarative rules', () => {
     assert.equal(inTimeWindow(office, at('2024-01-05T08:59:59Z')), false);
     assert.equal(inTimeWindow(office, at('2024-01-05T17:00:00Z')), false);
     assert.equal(inTimeWindow(office, at('2024-01-06T12:00:00Z')), false, 'Saturday');
-    assert.equal(await evaluateTimeWindow(office, ctx(), counters(), at('2024-01-05T12:00:00Z')), null);
-    assert.match((await evaluateTimeWindow(office, ctx(), counters(), at('2024-01-06T12:00:00Z')))!, /outside the allowed time window 09:00-17:00 UTC on Monday/);
+    assert.equal(await evaluateDeclarative(office, ctx(), counters(), at('2024-01-05T12:00:00Z')), null);
+    assert.match((await evaluateDeclarative(office, ctx(), counters(), at('2024-01-06T12:00:00Z')))!, /outside the allowed time window 09:00-17:00 UTC on Monday/);
 
     const night = { type: 'time_window' as const, start_utc: '22:00', end_utc: '06:00', days: [5] };
     assert.equal(inTimeWindow(night, at('2024-01-05T22:00:00Z')), true, 'Friday evening');
@@ -417,7 +408,7 @@ describe('eth_transaction', () => {
     ...over,
   });
   const ev = (d: EthDef, tx: { extraData: string; msg: string }, over: Partial<OperationContext> = {}, c = counters(), now = NOW) =>
-    evaluateEthTransaction(d, ctx({ ...tx, ...over }), c, now, 'eth-rule');
+    evaluateDeclarative(d, ctx({ ...tx, ...over }), c, now, 'eth-rule');
 
   test('viem and ethers serializations agree and are approved (legacy EIP-155, EIP-2930, EIP-1559)', async () => {
     const v = legacy(ETH);
@@ -835,17 +826,7 @@ describe('Rule Server answers are bound to the request body', () => {
         },
       },
     });
-    const key: KeyRecord = {
-      keyId: 'key-1' as KeyId,
-      family: 'ecdsa',
-      ownerUserId: 'user-1' as UserId,
-      publicKey: new Uint8Array(33).fill(2),
-      threshold: 2,
-      parties: ['node-a', 'node-b'] as PartyId[],
-      publicPackage: {},
-      shareCiphertext: new Uint8Array(0),
-      createdAt: NOW,
-    };
+    const key = keyRecord({ family: 'ecdsa', publicKey: new Uint8Array(33).fill(2), createdAt: NOW });
     const sign = (msgs: Uint8Array[], ceremonyId?: string) =>
       gate.authorize({ operation: 'sign', family: 'ecdsa', userId: 'user-1' as UserId, key, msgs, ...(ceremonyId === undefined ? {} : { ceremonyId }) });
     try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CeremonyChannel, ChannelError } from '../../src/crypto/channel.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/crypto/identity.js';
 import { ChannelError as PortableChannelError, PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../src/crypto/portable-channel.js';
-import { asPartyId, type CeremonyId, type PartyId } from '../../src/shared/ids.js';
+import { asPartyId, type CeremonyId, type PartyId } from '../../src/core/ids.js';
 
 // Every party's identity is made by the identity module and written to a key file; the
 // portable identity is built from the very same file bytes.

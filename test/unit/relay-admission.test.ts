@@ -8,7 +8,7 @@ import { parseRelayNodes } from '../../src/relay/node-list.js';
 import { formatCapability, parseCapability } from '../../src/relay/protocol.js';
 import { SenderQuotas } from '../../src/relay/quotas.js';
 import { startRelay, type RelayOptions } from '../../src/relay/server.js';
-import { RelayConnection } from '../../src/sdk/relay-connection.js';
+import { RelayConnection } from '../../src/relay/connection.js';
 import { rawRelaySocket } from '../helpers/raw-relay-socket.js';
 import { signJoin, testRelayNodes } from '../helpers/relay-auth.js';
 import { until } from '../helpers/wait.js';

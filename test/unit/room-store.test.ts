@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { KeyId, PartyId, UserId } from '../../src/shared/ids.js';
+import type { KeyId, PartyId, UserId } from '../../src/core/ids.js';
 import { migrate } from '../../src/storage/migrations.js';
 import { RoomStore, type RoomRecord } from '../../src/storage/room-store.js';
 import { SqlNodeStore } from '../../src/storage/sql-store.js';

@@ -4,8 +4,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { generateKeyPairSync, sign as nodeSign, createPrivateKey } from 'node:crypto';
 import { ProtocolError } from '../../src/protocols/errors.js';
-import { asPartyId } from '../../src/shared/ids.js';
-import { parseRequestPublicKey, parseSignatureHeader, signRequest, verifyRequestSignature, signingString } from '../../src/shared/request-signature.js';
+import { asPartyId } from '../../src/core/ids.js';
+import { parseRequestPublicKey, parseSignatureHeader, signRequest, verifyRequestSignature, signingString } from '../../src/api/request-signature.js';
 import { checkInvitationMatches, encodeEnvelope } from '../../src/node/signed-requests.js';
 
 /**

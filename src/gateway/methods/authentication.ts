@@ -1,6 +1,6 @@
 import type { RpcCall } from '../call.js';
 import { authenticationOptions, verifyAssertion } from '../passkeys.js';
-import { RpcError } from '../rpc.js';
+import { RpcError } from '../../wallet/rpc.js';
 import { paramsObject } from './registration.js';
 
 /**

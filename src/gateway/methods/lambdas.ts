@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { RpcCall } from '../call.js';
-import { personalMessageHash, rsv } from '../ethereum.js';
+import { personalMessageHash, rsv } from '../../wallet/ethereum.js';
 import { executeLambda as runLambda, isLambdaError, parseLambdaDefinition, type LambdaDefinition } from '../lambda/index.js';
 import { checkJsonText, idParam } from '../params.js';
-import { RpcError } from '../rpc.js';
+import { RpcError } from '../../wallet/rpc.js';
 import type { LambdaRecord } from '../storage/gateway-store.js';
 import { paramsObject } from './registration.js';
 

@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { checkKeySignature, type RpcCall } from '../call.js';
-import { addressOf } from '../ethereum.js';
+import { addressOf } from '../../wallet/ethereum.js';
 import { registrationOptions, verifyRegistration } from '../passkeys.js';
-import { RpcError } from '../rpc.js';
-import type { OwnerPasskey } from '../../node/passkey-owner.js';
+import { RpcError } from '../../wallet/rpc.js';
+import type { OwnerPasskey } from '../../wallet/passkey-evidence.js';
 import { ScopeFullError, type AccountKind, type AccountRecord, type ScopeRecord } from '../storage/gateway-store.js';
 
 /**

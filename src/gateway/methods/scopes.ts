@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RpcCall } from '../call.js';
 import { ownerKey, parseScopeConfig, verifyOwnerSignature } from '../scopes.js';
 import { idParam } from '../params.js';
-import { RpcError } from '../rpc.js';
+import { RpcError } from '../../wallet/rpc.js';
 import { paramsObject } from './registration.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { RpcCall } from '../call.js';
-import { checkOwnAddress, parseTransaction, rsv, signedTransaction } from '../ethereum.js';
-import { signingIntent } from '../intent.js';
+import { checkOwnAddress, parseTransaction, rsv, signedTransaction } from '../../wallet/ethereum.js';
+import { signingIntent } from '../../wallet/intent.js';
 
 /** The Ethereum wallet methods; each signs with the caller's own threshold key only. */
 export async function ethRequestAccounts(call: RpcCall) {

@@ -1,4 +1,4 @@
-import type { Migration } from '../../storage/migrations.js';
+import type { Migration } from '../../db/migrate.js';
 
 /** The gateway's own database; never shared with a signer node. */
 export const GATEWAY_MIGRATIONS: readonly Migration[] = [

@@ -1,8 +1,8 @@
-import { runMigrations } from '../../storage/migrations.js';
-import { openDatabase, type DatabaseConfig } from '../../storage/open-database.js';
-import type { SqlClient } from '../../storage/sql.js';
+import { runMigrations } from '../../db/migrate.js';
+import { openDatabase, type DatabaseConfig } from '../../db/open-database.js';
+import type { SqlClient } from '../../db/sql.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
-import { lockInSchema } from '../../storage/schema-lock.js';
+import { lockInSchema } from '../../db/schema-lock.js';
 import { ScopeFullError } from './gateway-store.js';
 import type {
   AccountId,
@@ -26,7 +26,7 @@ const CHALLENGE_LOCK_SPACE = 0x6368616c; // "chal"
 export class SqlGatewayStore implements GatewayStore {
   constructor(private readonly sql: SqlClient) {}
 
-  /** The database underneath, for KEK rotation (storage/reseal.ts). */
+  /** The database underneath, for KEK rotation (db/reseal.ts). */
   get client(): SqlClient {
     return this.sql;
   }

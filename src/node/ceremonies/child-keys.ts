@@ -3,13 +3,13 @@ import { encodePoint } from '../../protocols/dkls23/math/group.js';
 import { deriveFrostPublic, frostChainCode } from '../../protocols/frost/derive.js';
 import { groupPublicKey } from '../../protocols/frost/key-share.js';
 import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
-import type { UserId } from '../../shared/ids.js';
+import type { UserId } from '../../core/ids.js';
 import type { KeyRecord } from '../../storage/store.js';
 import type { AuthorizeRequest } from '../policy-gate.js';
-import { frostSuite } from '../families.js';
-import { deriveDkls } from './dkls-shares.js';
+import { frostSuite } from '../../ceremony/families.js';
+import { deriveChild } from '../../ceremony/dkls-sign.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '../../shared/hex.js';
+import { toHex } from '../../core/hex.js';
 import type { NodeContext } from './context.js';
 
 /**
@@ -18,7 +18,7 @@ import type { NodeContext } from './context.js';
  */
 export function childKey(key: KeyRecord, path: readonly number[]): { publicKey: Uint8Array; chainCode: Uint8Array } {
   if (key.family === 'ecdsa') {
-    const child = deriveDkls(publicFromJson(key.publicPackage), [...path]);
+    const child = deriveChild(publicFromJson(key.publicPackage), [...path]);
     return { publicKey: encodePoint(child.publicKey), chainCode: child.chainCode };
   }
   const suite = frostSuite(key.family);

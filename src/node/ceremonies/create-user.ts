@@ -1,12 +1,14 @@
-import { TandemError } from '../../shared/errors.js';
-import { fromHex, toHex } from '../../shared/hex.js';
-import type { PartyId, UserId } from '../../shared/ids.js';
-import { parseRequestPublicKey, type RequestKeyType } from '../../shared/request-signature.js';
+import { TandemError } from '../../core/errors.js';
+import { fromHex, toHex } from '../../core/hex.js';
+import type { PartyId, UserId } from '../../core/ids.js';
+import { parseRequestPublicKey, type RequestKeyType } from '../../api/request-signature.js';
 import type { CeremonySession } from '../../ceremony/session.js';
-import { hashApiKey, newApiKey, newUserId } from '../api-keys.js';
-import { adminEvidence } from '../caller-evidence.js';
+import { hashApiKey, newApiKey, newUserId } from '../../api/api-keys.js';
 import { ProtocolError } from '../../protocols/errors.js';
-import { abortAll, type Participant, asPeerFailure, ceremonyError, participateInsert, type NodeContext } from './context.js';
+import { abortAll, asPeerFailure, ceremonyError } from '../../ceremony/outcomes.js';
+import { isCreateUserOp, OP, STEP, type CreateUserOp } from '../../ceremony/operations.js';
+import type { AdminPrincipal } from '../caller-evidence.js';
+import { type Participant, participateInsert, type NodeContext } from './context.js';
 
 /**
  * A user exists on every node of the cluster, so that every node can check the caller of
@@ -16,14 +18,11 @@ import { abortAll, type Participant, asPeerFailure, ceremonyError, participateIn
  * the coordinator's word, which it takes only without a pinned key (caller-auth.ts). All or
  * nothing: if any peer can't confirm, the user is removed everywhere.
  */
-const OP = 'create-user';
-
 export async function coordinateCreateUser(
   ctx: NodeContext,
-  adminCredential: string,
+  admin: AdminPrincipal,
   requestKey?: { type: RequestKeyType; publicKey: Uint8Array },
 ): Promise<{ userId: UserId; apiKey: string }> {
-  await ctx.authenticateAdmin(adminCredential);
   const userId = newUserId();
   const apiKey = newApiKey(userId);
   const apiKeyHash = hashApiKey(apiKey);
@@ -34,17 +33,16 @@ export async function coordinateCreateUser(
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   try {
-    session = await ctx.network.open(ctx.defaultRelay);
+    session = await ctx.network.open(ctx.network.defaultRelay);
     const s = session;
-    const op = {
-      type: OP,
+    const op: CreateUserOp = {
+      type: OP.createUser,
       user_id: userId,
       api_key_hash: toHex(apiKeyHash),
       ...(requestKey ? { request_key: { type: requestKey.type, key: toHex(requestKey.publicKey) } } : {}),
     };
-    const evidence = adminEvidence(adminCredential);
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, evidence, ctx.defaultRelay)));
-    const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'created', ctx.stepTimeoutMs)));
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, admin.evidence, ctx.network.defaultRelay)));
+    const results = await Promise.allSettled(peers.map((p) => s.expect(p, STEP.created, ctx.stepTimeoutMs)));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
     if (failures.length) {
       abortAll(s, peers, 'ceremony_failed');
@@ -53,7 +51,7 @@ export async function coordinateCreateUser(
       const type = failures.every((f) => f.errType === first?.errType) && first?.errType ? first.errType : 'internal_problem';
       throw new TandemError(type, `user not created: every node must store it (${detail})`);
     }
-    for (const p of peers) s.step(p, 'commit', {});
+    for (const p of peers) s.step(p, STEP.commit, {});
     return { userId, apiKey };
   } catch (e) {
     await ctx.store.deleteUser(userId);
@@ -65,20 +63,21 @@ export async function coordinateCreateUser(
 
 export const participateCreateUser: Participant = async (ctx, invite, from, join) => {
   const session = await join();
-  const op = invite.op as Record<string, unknown>;
-  const userId = String(op.user_id) as UserId;
+  const raw = invite.op;
   const insert = async () => {
-    const signed = await ctx.authenticateInvitedAdmin(invite.evidence);
-    if (!/^[0-9a-f]{32}$/.test(userId)) throw new TandemError('bad_request_params', 'malformed user id');
-    const apiKeyHash = fromHex(String(op.api_key_hash), 32);
-    const rk = op.request_key as { type?: unknown; key?: unknown } | undefined;
+    const signed = await ctx.callers.invitedAdmin(invite.evidence);
+    if (!isCreateUserOp(raw)) throw new TandemError('bad_request_params', 'malformed user');
+    const op: CreateUserOp = raw;
+    const userId = op.user_id as UserId;
+    const rk = op.request_key;
     const requestKey = rk === undefined ? undefined : parseRequestPublicKey(rk.type, rk.key);
     if (rk !== undefined && !requestKey) throw new TandemError('bad_request_params', 'malformed request key');
     if (signed) checkSignedCreateUser(signed, requestKey, from);
-    if (!(await ctx.store.insertUser({ userId, apiKeyHash, createdAt: new Date() }))) throw new TandemError('unique_violation', `user ${userId} exists already`);
+    if (!(await ctx.store.insertUser({ userId, apiKeyHash: fromHex(op.api_key_hash, 32), createdAt: new Date() }))) throw new TandemError('unique_violation', `user ${userId} exists already`);
     if (requestKey) await ctx.requestKeys.setKey(userId, requestKey.type, requestKey.publicKey);
   };
-  await participateInsert(ctx, session, from, 'created', insert, () => ctx.store.deleteUser(userId));
+  // Only what this participant inserted is undone (insert refused a malformed operation before storing anything).
+  await participateInsert(ctx, session, from, STEP.created, insert, () => ctx.store.deleteUser(String((raw as { user_id?: unknown }).user_id) as UserId));
 };
 
 /**

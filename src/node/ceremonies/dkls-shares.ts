@@ -1,8 +1,7 @@
 import { shareAad } from '../../crypto/share-seal.js';
-import { derivePublic } from '../../protocols/dkls23/bip32/derive.js';
-import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare, type Dkls23Public } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { decodeSecret, encodeSecret, publicFromJson, publicToJson, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
 import { encodePoint } from '../../protocols/dkls23/math/group.js';
-import type { KeyId } from '../../shared/ids.js';
+import type { KeyId } from '../../core/ids.js';
 import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { NodeContext } from './context.js';
 
@@ -33,9 +32,4 @@ export function openDklsShare(ctx: NodeContext, key: KeyRecord): Dkls23KeyShare 
   } finally {
     secret.fill(0);
   }
-}
-
-/** The child of an ecdsa key at a non-hardened path: public key, chain code and tweak δ. */
-export function deriveDkls(pub: Dkls23Public, path: number[]) {
-  return derivePublic({ publicKey: pub.publicKey, chainCode: pub.chainCode }, path);
 }

@@ -1,9 +1,10 @@
 import { shareAad } from '../../crypto/share-seal.js';
 import type { FrostKeyShare } from '../../protocols/frost/key-share.js';
 import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
-import { TandemError } from '../../shared/errors.js';
-import type { KeyId, PartyId } from '../../shared/ids.js';
-import type { KeyFamily, KeyRecord, UserRecord } from '../../storage/store.js';
+import { TandemError } from '../../core/errors.js';
+import type { KeyId, PartyId } from '../../core/ids.js';
+import type { KeyRecord, UserRecord } from '../../storage/store.js';
+import type { KeyFamily } from '../../core/families.js';
 import type { NodeContext } from './context.js';
 
 /**

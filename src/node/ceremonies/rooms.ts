@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { TandemError } from '../../shared/errors.js';
-import { fromHex, toHex } from '../../shared/hex.js';
-import type { CeremonyId, PartyId } from '../../shared/ids.js';
+import { TandemError } from '../../core/errors.js';
+import { fromHex, toHex } from '../../core/hex.js';
+import type { CeremonyId, PartyId } from '../../core/ids.js';
 import type { RoomClient, RoomRecord } from '../../storage/room-store.js';
 import type { KeyRecord, UserRecord } from '../../storage/store.js';
 import type { CeremonySession } from '../../ceremony/session.js';
 import type { NodeSession } from '../peer-network.js';
 import { checkInvitationMatches } from '../signed-requests.js';
-import { userEvidence } from '../caller-evidence.js';
 import { UNTRUSTED_RELAY_MESSAGE } from '../trusted-relays.js';
-import { abortAll, asPeerFailure, ceremonyError, nodeHolders, participateInsert, type NodeContext, type Participant } from './context.js';
+import { abortAll, asPeerFailure, ceremonyError } from '../../ceremony/outcomes.js';
+import { isCreateRoomOp, OP, STEP, type CreateRoomOp } from '../../ceremony/operations.js';
+import type { Principal } from '../caller-evidence.js';
+import { nodeHolders, participateInsert, type NodeContext, type Participant } from './context.js';
 
 /**
  * Rooms: a ceremony in which client parties (an SDK on a device or an app backend) take part
@@ -19,11 +21,9 @@ import { abortAll, asPeerFailure, ceremonyError, nodeHolders, participateInsert,
  * then runs in a relay room of that id, with the clients as required parties; each node's
  * copy of a room is used once and expires.
  */
-export const CREATE_ROOM = 'create-room';
 export const DEFAULT_ROOM_TTL_S = 300;
 
 export interface CreateRoomRequest {
-  credential: string;
   numParties: number;
   clients: RoomClient[];
   ttlS: number;
@@ -65,8 +65,8 @@ async function auditRoom(ctx: NodeContext, user: UserRecord, operation: string, 
 
 const clientsJson = (clients: RoomClient[]) => clients.map((c) => ({ party_id: c.partyId, public_key: toHex(c.publicKey) }));
 
-export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequest): Promise<CreatedRoom> {
-  const user = await ctx.authenticateUser(req.credential);
+export async function coordinateCreateRoom(ctx: NodeContext, principal: Principal, req: CreateRoomRequest): Promise<CreatedRoom> {
+  const { user } = principal;
   checkRoom(ctx, req.numParties, req.clients);
   const room: RoomRecord = {
     roomUuid: randomUUID(),
@@ -81,12 +81,11 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
   const peers = ctx.network.peerIds;
   let session: CeremonySession | undefined;
   try {
-    session = await ctx.network.open(ctx.defaultRelay);
+    session = await ctx.network.open(ctx.network.defaultRelay);
     const s = session;
-    const op = { type: CREATE_ROOM, room_uuid: room.roomUuid, num_parties: room.numParties, clients: clientsJson(room.clients), relay: room.relayAddress, expires_at: room.expiresAt.getTime() };
-    const evidence = userEvidence(req.credential, user);
-    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, evidence, ctx.defaultRelay)));
-    const results = await Promise.allSettled(peers.map((p) => s.expect(p, 'stored', ctx.stepTimeoutMs)));
+    const op: CreateRoomOp = { type: OP.createRoom, room_uuid: room.roomUuid, num_parties: room.numParties, clients: clientsJson(room.clients), relay: room.relayAddress, expires_at: room.expiresAt.getTime() };
+    await Promise.all(peers.map((p) => ctx.network.invite(s, p, op, principal.evidence, ctx.network.defaultRelay)));
+    const results = await Promise.allSettled(peers.map((p) => s.expect(p, STEP.stored, ctx.stepTimeoutMs)));
     const holders = peers.filter((_, i) => results[i]!.status === 'fulfilled');
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [asPeerFailure(peers[i]!, r.reason)] : []));
     const needNodes = room.numParties - room.clients.length;
@@ -96,7 +95,7 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
       throw problem(`the room needs ${needNodes} nodes but only ${holders.length + 1} stored it (${detail})`);
     }
     // A node that was down simply doesn't hold the room; the ceremony can't pick it.
-    for (const p of holders) s.step(p, 'commit', {});
+    for (const p of holders) s.step(p, STEP.commit, {});
     const relayCapabilities = Object.fromEntries(room.clients.map((c) => [c.partyId, ctx.relayCapability(room.roomUuid, c.partyId, room.expiresAt)]));
     return { roomUuid: room.roomUuid, expiresAt: room.expiresAt, relayAddress: room.relayAddress, nodes: [ctx.self, ...holders], relayCapabilities };
   } catch (e) {
@@ -110,27 +109,24 @@ export async function coordinateCreateRoom(ctx: NodeContext, req: CreateRoomRequ
 
 export const participateCreateRoom: Participant = async (ctx, invite, from, join) => {
   const session = await join();
-  const op = invite.op as Record<string, unknown>;
-  const roomUuid = String(op.room_uuid);
+  const raw = invite.op;
   const insert = async () => {
-    if (!/^[0-9a-f-]{36}$/.test(roomUuid) || !Number.isInteger(op.num_parties) || !Array.isArray(op.clients) || typeof op.relay !== 'string') {
-      throw new TandemError('bad_request_params', 'malformed room');
-    }
+    if (!isCreateRoomOp(raw)) throw new TandemError('bad_request_params', 'malformed room');
+    const op: CreateRoomOp = raw;
     // This copy's relay is where this node goes if the room's ceremony is asked of it.
     if (!ctx.network.trustsRelay(op.relay)) throw new TandemError('bad_request_params', UNTRUSTED_RELAY_MESSAGE);
-    const listed = op.clients as Array<{ party_id: string; public_key: string }>;
-    const clients = listed.map((c) => ({ partyId: String(c?.party_id) as PartyId, publicKey: fromHex(String(c?.public_key), 32) }));
-    checkInvitationMatches(invite.evidence, { kind: 'create-room', numParties: Number(op.num_parties), parties: listed }, from);
-    const user = await ctx.authenticateInvitation(invite.evidence);
-    checkRoom(ctx, Number(op.num_parties), clients);
+    const clients = op.clients.map((c) => ({ partyId: c.party_id as PartyId, publicKey: fromHex(c.public_key, 32) }));
+    checkInvitationMatches(invite.evidence, { kind: 'create-room', numParties: op.num_parties, parties: op.clients }, from);
+    const user = await ctx.callers.invitedUser(invite.evidence);
+    checkRoom(ctx, op.num_parties, clients);
     // The coordinator's clock sets the expiry, but never longer than a room may live here.
-    const expiresAt = new Date(Math.min(Number(op.expires_at), Date.now() + MAX_ROOM_TTL_S * 1000));
-    if (!(await ctx.rooms.insert({ roomUuid, ownerUserId: user.userId, numParties: Number(op.num_parties), clients, relayAddress: op.relay, expiresAt }))) {
-      throw problem(`room ${roomUuid} exists already`);
+    const expiresAt = new Date(Math.min(op.expires_at, Date.now() + MAX_ROOM_TTL_S * 1000));
+    if (!(await ctx.rooms.insert({ roomUuid: op.room_uuid, ownerUserId: user.userId, numParties: op.num_parties, clients, relayAddress: op.relay, expiresAt }))) {
+      throw problem(`room ${op.room_uuid} exists already`);
     }
-    await auditRoom(ctx, user, 'create-room', roomUuid, 'ok', { num_parties: Number(op.num_parties), clients: clients.map((c) => c.partyId), coordinator: from });
+    await auditRoom(ctx, user, 'create-room', op.room_uuid, 'ok', { num_parties: op.num_parties, clients: clients.map((c) => c.partyId), coordinator: from });
   };
-  await participateInsert(ctx, session, from, 'stored', insert, () => ctx.rooms.delete(roomUuid));
+  await participateInsert(ctx, session, from, STEP.stored, insert, () => ctx.rooms.delete(String((raw as { room_uuid?: unknown }).room_uuid)));
 };
 
 export const MAX_ROOM_TTL_S = 3600;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import type { SqlBanStore } from '../../storage/ban-store.js';
 import type { AdminRouteOptions } from './admin-routes.js';
-import { errorResponses, TextId } from './schemas.js';
+import { errorResponses, TextId } from '../../api/schemas.js';
 
 const BansQuery = Type.Object({
   key_id: Type.Optional(TextId('Only this key\'s bans.')),

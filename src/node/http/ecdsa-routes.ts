@@ -4,13 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import type { EcdsaSignature } from '../../protocols/dkls23/sign/sign.js';
 import { callerSignal } from '../../http/caller-gone.js';
-import { TandemError } from '../../shared/errors.js';
-import { fromHex, toHex } from '../../shared/hex.js';
+import { TandemError } from '../../core/errors.js';
+import { fromHex, toHex } from '../../core/hex.js';
 import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
-import { coordinateDklsKeygen } from '../ceremonies/dkls-keygen.js';
-import { coordinateDklsSign } from '../ceremonies/dkls-sign.js';
-import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
-import { DerivationPath, errorResponses, ExtraData, HexHash, KeyId, KeygenBody, KeygenResponse, RelayAddress, RoomUuid } from './schemas.js';
+import { coordinateEcdsaSign, coordinateKeygen } from '../ceremonies/keys.js';
+import { checkNandT, parsePath, principalOf, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
+import { DerivationPath, errorResponses, ExtraData, HexHash, KeyId, KeygenBody, KeygenResponse, RelayAddress, RoomUuid } from '../../api/schemas.js';
 
 /** What an ECDSA signature looks like in the API: r|s, the recovery id, and DER. */
 const EcdsaSignatureBody = Type.Object({
@@ -79,7 +78,7 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       checkNandT(ctx, n, t);
       const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family: 'ecdsa', role: 'coordinator' }, () =>
-        coordinateDklsKeygen(ctx, { credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, ownerPasskey: req.body.owner_passkey, callerGone: callerSignal(reply.raw) }),
+        coordinateKeygen(ctx, principalOf(req), { family: 'ecdsa', n, t, relay, roomUuid: req.body.room_uuid, ownerPasskey: req.body.owner_passkey, callerGone: callerSignal(reply.raw) }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -102,11 +101,10 @@ export function registerEcdsaRoutes(app: FastifyInstance, ctx: NodeContext, opts
       if (hashes.length > opts.maxBatch) throw new TandemError('batch_too_large', `${hashes.length} messages; at most ${opts.maxBatch} per request`);
       const relay = relayOf(req.body.relay_address);
       // One ceremony per request, whatever its size: each node spends a signed request once.
-      const { signatures } = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () =>
-        coordinateDklsSign(ctx, {
-          credential: credentialOf(req),
+      const signatures = await opts.metrics.ceremony({ operation: 'sign', family: 'ecdsa', role: 'coordinator' }, () =>
+        coordinateEcdsaSign(ctx, principalOf(req), {
           keyId: req.body.key_id,
-          hashes,
+          msgs: hashes,
           path: parsePath(req.body.derivation_path),
           extraData: fromHex(req.body.extra_data ?? ''),
           relay,

@@ -1,14 +1,13 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { callerSignal } from '../../http/caller-gone.js';
-import { TandemError } from '../../shared/errors.js';
-import { fromHex, toHex } from '../../shared/hex.js';
+import { TandemError } from '../../core/errors.js';
+import { fromHex, toHex } from '../../core/hex.js';
 import { requestedRelay, type NodeContext } from '../ceremonies/context.js';
-import { coordinateKeygen } from '../ceremonies/frost-keygen.js';
-import { coordinateSign } from '../ceremonies/frost-sign.js';
+import { coordinateFrostSign, coordinateKeygen } from '../ceremonies/keys.js';
 import type { FrostFamily } from '../../protocols/frost/suite.js';
-import { checkNandT, credentialOf, parsePath, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
-import { errorResponses, KeygenBody, KeygenResponse, SignBody, SignResponse } from './schemas.js';
+import { checkNandT, parsePath, principalOf, registerKeyReads, type KeyRouteOptions } from './key-routes.js';
+import { errorResponses, KeygenBody, KeygenResponse, SignBody, SignResponse } from '../../api/schemas.js';
 
 /** What the API says about each FROST family's keys and signatures. */
 const DOCS: Record<FrostFamily, { title: string; publicKey: string; msg: string; signature: string }> = {
@@ -45,7 +44,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
       checkNandT(ctx, n, t);
       const relay = relayOf(req.body.relay_address);
       const { keyId, publicKey } = await opts.metrics.ceremony({ operation: 'keygen', family, role: 'coordinator' }, () =>
-        coordinateKeygen(ctx, { family, credential: credentialOf(req), n, t, relay, roomUuid: req.body.room_uuid, callerGone: callerSignal(reply.raw) }),
+        coordinateKeygen(ctx, principalOf(req), { family, n, t, relay, roomUuid: req.body.room_uuid, callerGone: callerSignal(reply.raw) }),
       );
       return { key_id: keyId, public_key: toHex(publicKey) };
     },
@@ -64,9 +63,7 @@ export function registerFrostRoutes(app: FastifyInstance, ctx: NodeContext, fami
         throw new TandemError('batch_too_large', `${msgs.length} messages; at most ${opts.maxBatch} per request`);
       }
       const relay = relayOf(req.body.relay_address);
-      const sigs = await opts.metrics.ceremony({ operation: 'sign', family, role: 'coordinator' }, () => coordinateSign(ctx, {
-        family,
-        credential: credentialOf(req),
+      const sigs = await opts.metrics.ceremony({ operation: 'sign', family, role: 'coordinator' }, () => coordinateFrostSign(ctx, principalOf(req), family, {
         keyId: req.body.key_id,
         msgs,
         path: parsePath(req.body.derivation_path),

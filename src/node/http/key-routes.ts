@@ -2,18 +2,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Metrics } from '../../observability/metrics.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ProtocolError } from '../../protocols/errors.js';
-import { parseDerivationPath } from '../../protocols/frost/derive.js';
-import { TandemError } from '../../shared/errors.js';
-import { toHex } from '../../shared/hex.js';
-import type { KeyFamily } from '../../storage/store.js';
-import { ADMIN_SIGNATURE_SCHEME, SIGNATURE_SCHEME } from '../../shared/request-signature.js';
-import { encodeAdminEnvelope } from '../caller-evidence.js';
-import { credentialFromHeader } from '../api-keys.js';
+import { parseDerivationPath } from '../../protocols/derivation/path.js';
+import { TandemError } from '../../core/errors.js';
+import { toHex } from '../../core/hex.js';
+import type { KeyFamily } from '../../core/families.js';
+import { ADMIN_SIGNATURE_SCHEME, SIGNATURE_SCHEME } from '../../api/request-signature.js';
+import { encodeAdminEnvelope, principalOf as principalFor, type Principal } from '../caller-evidence.js';
+import type { UserRecord } from '../../storage/store.js';
+import { credentialFromHeader } from '../../api/api-keys.js';
 import { encodeEnvelope } from '../signed-requests.js';
 import type { NodeContext } from '../ceremonies/context.js';
 import { chainCodeOf, childKey } from '../ceremonies/child-keys.js';
 import { ownedKey } from '../ceremonies/key-shares.js';
-import { DeriveBody, DeriveResponse, errorResponses, KeyIdParams, PublicKeyResponse } from './schemas.js';
+import { DeriveBody, DeriveResponse, errorResponses, KeyIdParams, PublicKeyResponse } from '../../api/schemas.js';
 
 /** What every family's routes share: options, and the checks and reads that don't depend on the protocol. */
 export interface KeyRouteOptions {
@@ -37,6 +38,22 @@ export function credentialOf(req: FastifyRequest): string {
   const body = (req as unknown as Record<symbol, string | undefined>)[RAW_BODY] ?? '';
   const envelope = { method: req.method, path: req.url, body, authorization: req.headers.authorization! };
   return envelope.authorization.startsWith(`${ADMIN_SIGNATURE_SCHEME} `) ? encodeAdminEnvelope(envelope) : encodeEnvelope(envelope);
+}
+
+const PRINCIPAL = Symbol('principal');
+
+/**
+ * The caller as the route's guard authenticated it (once per request, at the edge): what
+ * the route hands to the node's service, which never authenticates again.
+ */
+export function principalOf(req: FastifyRequest): Principal {
+  const p = (req as unknown as Record<symbol, Principal | undefined>)[PRINCIPAL];
+  if (!p) throw new TandemError('access_denied', 'the request was not authenticated');
+  return p;
+}
+
+export function setPrincipal(req: FastifyRequest, user: UserRecord): void {
+  (req as unknown as Record<symbol, Principal>)[PRINCIPAL] = principalFor(credentialOf(req), user);
 }
 
 /** A path the schema let through can still be refused (depth); that is the caller's error. */
@@ -65,7 +82,7 @@ export function registerKeyReads(app: FastifyInstance, ctx: NodeContext, family:
     `/${family}/public-key/:key_id`,
     { onRequest: opts.requireUser, schema: { tags, summary: `${title}: read a key's public key`, params: KeyIdParams, response: { 200: PublicKeyResponse, ...errorResponses } } },
     async (req) => {
-      const user = await ctx.authenticateUser(credentialOf(req));
+      const { user } = principalOf(req);
       const key = await ownedKey(ctx, user, req.params.key_id, family);
       await ctx.authorize({ operation: 'public-key', family, userId: user.userId, key });
       return {
@@ -83,7 +100,7 @@ export function registerKeyReads(app: FastifyInstance, ctx: NodeContext, family:
     `/${family}/derive`,
     { onRequest: opts.requireUser, schema: { tags, summary: `${title}: public key of a non-hardened child`, body: DeriveBody, response: { 200: DeriveResponse, ...errorResponses } } },
     async (req) => {
-      const user = await ctx.authenticateUser(credentialOf(req));
+      const { user } = principalOf(req);
       const key = await ownedKey(ctx, user, req.body.key_id, family);
       const path = parsePath(req.body.derivation_path);
       const child = childKey(key, path);

@@ -1,5 +1,5 @@
-import { randomBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../shared/ids.js';
+import type { PartyId } from '../../core/ids.js';
+import { cryptoRng, type Rng } from '../../core/rng.js';
 import { DKLS23_VERSION } from './params.js';
 import { abort } from './errors.js';
 import { hash, TAGS, type Part } from './hash/oracle.js';
@@ -40,8 +40,8 @@ function digest(ctx: CommitContext, salt: Uint8Array, parts: readonly Part[]): U
   return hash(TAGS.commit, DKLS23_VERSION, ctx.sid, ctx.sender, ctx.label, salt, parts.length, ...parts);
 }
 
-export function commit(ctx: CommitContext, parts: readonly Part[]): Commitment {
-  const salt = randomBytes(COMMIT_SALT_BYTES);
+export function commit(ctx: CommitContext, parts: readonly Part[], rng: Rng = cryptoRng): Commitment {
+  const salt = rng(COMMIT_SALT_BYTES);
   return { commitment: digest(ctx, salt, parts), salt };
 }
 

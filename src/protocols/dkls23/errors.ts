@@ -1,4 +1,4 @@
-import type { PartyId } from '../../shared/ids.js';
+import type { PartyId } from '../../core/ids.js';
 import { ProtocolError } from '../errors.js';
 
 /**

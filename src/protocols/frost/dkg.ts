@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../shared/ids.js';
+import { toHex, fromHex } from '../../core/hex.js';
+import type { PartyId } from '../../core/ids.js';
 import { ProtocolError } from '../errors.js';
 import { Steps } from '../steps.js';
 import { groupPublicKey, publicPackageDigest, type FrostKeyShare } from './key-share.js';
@@ -54,8 +54,8 @@ export class FrostDkg {
     this.#own = {
       v: 1,
       from: this.#self,
-      commitment: pub.commitment.map((c) => bytesToHex(c)),
-      proofOfKnowledge: bytesToHex(pub.proofOfKnowledge),
+      commitment: pub.commitment.map((c) => toHex(c)),
+      proofOfKnowledge: toHex(pub.proofOfKnowledge),
     };
     return this.#own;
   }
@@ -93,11 +93,11 @@ export class FrostDkg {
         throw new ProtocolError(`round-1 package rejected: ${(e as Error).message}`, relayedBy ?? this.#blameRound1(others));
       }
       this.#set = packages;
-      this.#transcript = bytesToHex(transcriptHash(this.#suite, packages, this.#threshold));
+      this.#transcript = toHex(transcriptHash(this.#suite, packages, this.#threshold));
       return others.map((p) => {
         const share = shares[frostIdentifier(this.#suite, p.from as PartyId)];
         if (!share) throw new ProtocolError('library produced no share', p.from as PartyId);
-        return { v: 1 as const, from: this.#self, to: p.from, signingShare: bytesToHex(share.signingShare), transcript: this.#transcript };
+        return { v: 1 as const, from: this.#self, to: p.from, signingShare: toHex(share.signingShare), transcript: this.#transcript };
       });
     }, () => this.destroy());
   }
@@ -124,11 +124,11 @@ export class FrostDkg {
       const signers = this.#signers();
       const selfId = frostIdentifier(this.#suite, this.#self);
       for (const p of others) {
-        const share = hexToBytes(byFrom.get(p.from)!.signingShare);
+        const share = fromHex(byFrom.get(p.from)!.signingShare);
         try {
           this.#suite.lib.validateSecret(
             { identifier: selfId, signingShare: share },
-            { signers, commitments: p.commitment.map((c) => hexToBytes(c)), verifyingShares: {} },
+            { signers, commitments: p.commitment.map((c) => fromHex(c)), verifyingShares: {} },
           );
         } catch {
           throw new ProtocolError('round-2 share does not match its VSS commitment', p.from as PartyId);
@@ -139,7 +139,7 @@ export class FrostDkg {
         others.map((p) => this.#toLib(p)),
         others.map((p) => ({
           identifier: frostIdentifier(this.#suite, p.from as PartyId),
-          signingShare: hexToBytes(byFrom.get(p.from)!.signingShare),
+          signingShare: fromHex(byFrom.get(p.from)!.signingShare),
         })),
       );
       const parties = this.#set.map((p) => p.from as PartyId).sort();
@@ -148,12 +148,12 @@ export class FrostDkg {
         suite: this.#suite.name,
         threshold: this.#threshold,
         parties,
-        commitments: key.public.commitments.map((c) => bytesToHex(c)),
+        commitments: key.public.commitments.map((c) => toHex(c)),
         verifyingShares: Object.fromEntries(
           parties.map((party) => {
             const vs = key.public.verifyingShares[frostIdentifier(this.#suite, party)];
             if (!vs) throw new ProtocolError('library produced no verifying share', party);
-            return [party, bytesToHex(vs)];
+            return [party, toHex(vs)];
           }),
         ),
       };
@@ -161,8 +161,8 @@ export class FrostDkg {
         v: 1,
         from: this.#self,
         transcript: this.#transcript,
-        publicDigest: bytesToHex(publicPackageDigest(publicPackage)),
-        groupPublicKey: bytesToHex(groupPublicKey(this.#suite, publicPackage)),
+        publicDigest: toHex(publicPackageDigest(publicPackage)),
+        groupPublicKey: toHex(groupPublicKey(this.#suite, publicPackage)),
       };
       return { share: { party: this.#self, publicPackage, secretShare: key.secret.signingShare }, confirm };
     }, () => this.destroy());
@@ -182,8 +182,8 @@ export class FrostDkg {
   #toLib(p: DkgRound1): LibRound1 {
     return {
       identifier: frostIdentifier(this.#suite, p.from as PartyId),
-      commitment: p.commitment.map((c) => hexToBytes(c)),
-      proofOfKnowledge: hexToBytes(p.proofOfKnowledge),
+      commitment: p.commitment.map((c) => fromHex(c)),
+      proofOfKnowledge: fromHex(p.proofOfKnowledge),
     } as LibRound1;
   }
 

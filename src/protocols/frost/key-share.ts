@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { hexToBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../shared/ids.js';
+import { fromHex } from '../../core/hex.js';
+import type { PartyId } from '../../core/ids.js';
 import type { FrostPublicPackage } from './messages.js';
 import { frostIdentifier, type FrostSuite } from './suite.js';
 
@@ -16,12 +16,12 @@ export interface FrostKeyShare {
 export function toLibraryPublic(suite: FrostSuite, pkg: FrostPublicPackage) {
   return {
     signers: { min: pkg.threshold, max: pkg.parties.length },
-    commitments: pkg.commitments.map((c) => hexToBytes(c)),
+    commitments: pkg.commitments.map((c) => fromHex(c)),
     verifyingShares: Object.fromEntries(
       pkg.parties.map((p) => {
         const share = pkg.verifyingShares[p];
         if (!share) throw new Error(`public package lacks the verifying share of ${p}`);
-        return [frostIdentifier(suite, p as PartyId), hexToBytes(share)];
+        return [frostIdentifier(suite, p as PartyId), fromHex(share)];
       }),
     ),
   };
@@ -30,7 +30,7 @@ export function toLibraryPublic(suite: FrostSuite, pkg: FrostPublicPackage) {
 export function groupPublicKey(suite: FrostSuite, pkg: FrostPublicPackage): Uint8Array {
   const first = pkg.commitments[0];
   if (!first) throw new Error('public package has no commitments');
-  return suite.publicKey(hexToBytes(first));
+  return suite.publicKey(fromHex(first));
 }
 
 /** Order-independent digest, so parties can confirm they computed the same public package. */

@@ -1,5 +1,5 @@
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../shared/ids.js';
+import { toHex, fromHex } from '../../core/hex.js';
+import type { PartyId } from '../../core/ids.js';
 import { ProtocolError } from '../errors.js';
 import { groupPublicKey, toLibraryPublic, type FrostKeyShare } from './key-share.js';
 import type { FrostPublicPackage, SignatureShare, SignCommitment, SigningPackage } from './messages.js';
@@ -36,7 +36,7 @@ export class FrostSigner {
     if (this.#step !== 'start') throw new ProtocolError('commit() called twice');
     const { nonces, commitments } = this.#suite.lib.commit(this.#libSecret());
     this.#nonces = nonces;
-    this.#commitment = { v: 1, from: this.#share.party, hiding: bytesToHex(commitments.hiding), binding: bytesToHex(commitments.binding) };
+    this.#commitment = { v: 1, from: this.#share.party, hiding: toHex(commitments.hiding), binding: toHex(commitments.binding) };
     this.#step = 'committed';
     return this.#commitment;
   }
@@ -51,7 +51,7 @@ export class FrostSigner {
       throw new ProtocolError(`sign() at step ${this.#step}: a signer signs once`, this.#step === 'signed' ? from : undefined);
     }
     try {
-      if (pkg.msg.toLowerCase() !== bytesToHex(this.#msg)) throw new ProtocolError('signing package is for another message', from);
+      if (pkg.msg.toLowerCase() !== toHex(this.#msg)) throw new ProtocolError('signing package is for another message', from);
       // Points are validated by the library's signShare (subgroup included); checking them here
       // too doubled the cost of an Ed25519 share, whose torsion check is ~2.5 ms a point.
       const list = checkCommitmentList(this.#suite, this.#share.publicPackage, pkg.commitments, false, () => from);
@@ -67,7 +67,7 @@ export class FrostSigner {
         this.#msg,
       );
       this.#step = 'signed';
-      return { v: 1, from: this.#share.party, share: bytesToHex(share) };
+      return { v: 1, from: this.#share.party, share: toHex(share) };
     } catch (e) {
       this.#step = 'failed';
       throw e instanceof ProtocolError ? e : new ProtocolError((e as Error).message, from);
@@ -133,7 +133,7 @@ export class FrostAggregator {
       if (!c) throw new ProtocolError('no commitment', p);
       return c;
     });
-    this.#package = { v: 1, msg: bytesToHex(this.#msg), commitments };
+    this.#package = { v: 1, msg: toHex(this.#msg), commitments };
     return this.#package;
   }
 
@@ -152,7 +152,7 @@ export class FrostAggregator {
       const id = frostIdentifier(this.#suite, from);
       if (!partyOf.has(id)) throw new ProtocolError('share from a party outside the signing set', from);
       if (byParty[id]) throw new ProtocolError('second signature share', from);
-      const share = hexToBytes(s.share);
+      const share = fromHex(s.share);
       // The library would throw on it while summing, before it checks shares one by one.
       if (!this.#suite.isValidScalar(share)) throw new ProtocolError('signature share is not a scalar', from);
       byParty[id] = share;
@@ -201,7 +201,7 @@ function checkCommitmentList(
     if (!pub.parties.includes(from)) throw new ProtocolError('commitment from a party that holds no share of this key', blame(c));
     if (seen.has(from)) throw new ProtocolError('duplicate commitment', blame(c));
     seen.add(from);
-    if (points && (!suite.isValidPoint(hexToBytes(c.hiding)) || !suite.isValidPoint(hexToBytes(c.binding)))) {
+    if (points && (!suite.isValidPoint(fromHex(c.hiding)) || !suite.isValidPoint(fromHex(c.binding)))) {
       throw new ProtocolError('commitment is not a valid curve point', blame(c));
     }
     return lowerCommitment(c);
@@ -211,7 +211,7 @@ function checkCommitmentList(
 function toLibraryCommitments(suite: FrostSuite, list: SignCommitment[]) {
   return list.map((c) => ({
     identifier: frostIdentifier(suite, c.from as PartyId),
-    hiding: hexToBytes(c.hiding),
-    binding: hexToBytes(c.binding),
+    hiding: fromHex(c.hiding),
+    binding: fromHex(c.binding),
   }));
 }

@@ -1,9 +1,9 @@
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
-import type { PartyId } from '../../shared/ids.js';
-import { ckdPub } from '../dkls23/bip32/derive.js';
+import type { PartyId } from '../../core/ids.js';
+import { ckdPub } from '../derivation/bip32.js';
 import { ProtocolError } from '../errors.js';
-import { ed25519Step } from './derive.js';
+import { ed25519Step } from '../derivation/ed25519.js';
 
 // Both suites come from the same generic createFROST, so they share one API type.
 type FrostLib = typeof schnorr_FROST;

@@ -3,8 +3,7 @@ import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js';
 import { shake256 as nobleShake256 } from '@noble/hashes/sha3.js';
-// The relay connection's codec is already the SDK's portable base64 (no Buffer, no atob).
-import { fromBase64 as portableFromBase64, toBase64 as portableToBase64 } from '../../sdk/relay-connection.js';
+import { fromBase64 as portableFromBase64, toBase64 as portableToBase64 } from '../../core/base64.js';
 import type { FromBase64, HmacSha512, Secp256k1Ops, Sha256, Shake256, ToBase64 } from './contract.js';
 
 /**

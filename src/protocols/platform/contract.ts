@@ -1,6 +1,3 @@
-import type * as Browser from './browser.js';
-import type * as Node from './node.js';
-
 /**
  * What the protocol engines and the ceremony rounds take from their platform, imported as
  * '#protocols/platform'. package.json "imports" resolves it to node.ts under Node (the
@@ -10,9 +7,9 @@ import type * as Node from './node.js';
  * keep OpenSSL's hashing and libsecp256k1 in the hot loops, several times faster than the
  * pure-JS equivalents a browser gets (measured in bench/engines-bench.ts).
  *
- * Randomness is not here: both platforms use WebCrypto's `crypto.getRandomValues` through
- * @noble/hashes' `randomBytes` (Node 20 has it as a global too), which draws from the same
- * OpenSSL CSPRNG as node:crypto's `randomBytes` does.
+ * Randomness is not here: both platforms use WebCrypto's `crypto.getRandomValues` (through
+ * core/rng.ts's `cryptoRng` or @noble/hashes' `randomBytes`; Node 20 has it as a global too),
+ * which draws from the same OpenSSL CSPRNG as node:crypto's `randomBytes` does.
  */
 
 /** SHA-256 of the concatenation of `parts`. */
@@ -45,7 +42,3 @@ export interface Secp256k1Ops {
 /** Standard base64 with padding; decode returns undefined (or throws) for what it can't read. */
 export type ToBase64 = (data: Uint8Array) => string;
 export type FromBase64 = (text: string) => Uint8Array | undefined;
-
-/** Both builds must export exactly the same names and types: a mismatch is a type error here, not a failed bundle later. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export const platformsAgree: Same<typeof Node, typeof Browser> = true;

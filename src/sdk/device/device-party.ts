@@ -1,20 +1,17 @@
 import { x25519 } from '@noble/curves/ed25519.js';
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { toHex, fromHex } from '../../core/hex.js';
 import { CeremonySession } from '../../ceremony/session.js';
 import { BanList, PeerBannedError } from '../../ceremony/bans.js';
 import { PortableCeremonyChannel, portableIdentity, type PortableIdentity } from '../../crypto/portable-channel.js';
-import { decodeSecret, encodeSecret, publicFromJson, publicToJson, wipe, type Dkls23KeyShare } from '../../protocols/dkls23/keyshare/keyshare.js';
-import { encodePoint } from '../../protocols/dkls23/math/group.js';
-import { parseDerivationPath } from '../../protocols/frost/derive.js';
-import { groupPublicKey, type FrostKeyShare } from '../../protocols/frost/key-share.js';
+import { publicFromJson } from '../../protocols/dkls23/keyshare/keyshare.js';
+import { parseDerivationPath } from '../../protocols/derivation/path.js';
 import { parseFrostPublicPackage } from '../../protocols/frost/messages.js';
-import type { CeremonyId, PartyId } from '../../shared/ids.js';
+import type { CeremonyId, PartyId } from '../../core/ids.js';
 import { TandemNodeClient } from '../node-client.js';
-import { RelayConnection, type WebSocketConstructor } from '../relay-connection.js';
+import { RelayConnection, type WebSocketConstructor } from '../../relay/connection.js';
 import type { CreateRoomResult, KeyFamily, KeygenResult, SignatureOf } from '../types.js';
-import { FROST_SUITES, type FrostFamily } from '../../protocols/frost/suite.js';
-import { dklsKeygenAsClient, dklsSignAsClient, frostKeygenAsClient, frostSignAsClient, type ClientCeremony } from './client-flows.js';
-import type { DeviceShare, DeviceShareStore } from './share-store.js';
+import { runAsDevice, storeVaults, type DeviceCeremony } from './device-seat.js';
+import type { DeviceShareStore } from './share-store.js';
 
 /** A device's X25519 identity for ceremonies: keep `privateKey` as secret as its shares. */
 export function generateDeviceIdentity(partyId: string): PortableIdentity {
@@ -87,19 +84,11 @@ export class DeviceParty {
     const nodes = await this.#directory();
     const room = await this.#createRoom(req.num_parties);
     const coordinator = this.#coordinator(nodes, room, nodes.map((n) => n.id));
-    const forget = (keyId: string) => this.#o.store.delete(keyId);
+    const vaults = storeVaults(this.#o.store, this.partyId, family);
     return this.#inRoom(room, nodes, coordinator, async (c) => {
       const ask = this.#o.client.forNode(coordinator.url).keygen(family, { num_parties: req.num_parties, threshold: req.threshold, room_uuid: room.room_uuid });
-      if (family === 'ecdsa') {
-        const keep = (keyId: string, share: Dkls23KeyShare) => this.#save(keyId, 'ecdsa', bytesToHex(encodePoint(share.pub.publicKey)), publicToJson(share.pub), encodeSecret(share));
-        const [flow, answer] = await both(c, dklsKeygenAsClient(c, { n: req.num_parties, t: req.threshold }, keep, forget), ask);
-        return this.#checkKey(flow.keyId, answer);
-      }
-      const f = family as FrostFamily;
-      const keep = (keyId: string, share: FrostKeyShare) =>
-        this.#save(keyId, f, bytesToHex(groupPublicKey(FROST_SUITES[f], share.publicPackage)), share.publicPackage, share.secretShare);
-      const [flow, answer] = await both(c, frostKeygenAsClient(c, { family: f, n: req.num_parties, t: req.threshold }, keep, forget), ask);
-      return this.#checkKey(flow.keyId, answer);
+      const [flow, answer] = await both(c, runAsDevice(c, { kind: 'keygen', family, n: req.num_parties, t: req.threshold }, vaults), ask);
+      return this.#checkKey((flow as { keyId: string }).keyId, answer);
     });
   }
 
@@ -107,42 +96,31 @@ export class DeviceParty {
   async sign<F extends KeyFamily>(family: F, req: { key_id: string; msg: string; derivation_path?: string; extra_data?: string }): Promise<SignatureOf[F]> {
     const stored = await this.#o.store.load(req.key_id);
     if (!stored || stored.family !== family || stored.partyId !== this.partyId) throw new Error(`this device holds no ${family} share of key ${req.key_id}`);
-    const path = parseDerivationPath(req.derivation_path ?? 'm');
-    const msg = hexToBytes(req.msg);
-    const extraData = hexToBytes(req.extra_data ?? '');
-    const nodes = await this.#directory();
-    const body = { key_id: req.key_id, msg: req.msg, ...(req.derivation_path ? { derivation_path: req.derivation_path } : {}), ...(req.extra_data ? { extra_data: req.extra_data } : {}) };
-    if (family === 'ecdsa') {
-      const share = decodeSecret(this.partyId as PartyId, publicFromJson(stored.publicPackage), stored.secret);
-      stored.secret.fill(0);
-      try {
+    try {
+      const path = parseDerivationPath(req.derivation_path ?? 'm');
+      const msg = fromHex(req.msg);
+      const extraData = fromHex(req.extra_data ?? '');
+      const nodes = await this.#directory();
+      const body = { key_id: req.key_id, msg: req.msg, ...(req.derivation_path ? { derivation_path: req.derivation_path } : {}), ...(req.extra_data ? { extra_data: req.extra_data } : {}) };
+      const vaults = storeVaults(this.#o.store, this.partyId, family, stored);
+      const pub = stored.family === 'ecdsa' ? publicFromJson(stored.publicPackage) : parseFrostPublicPackage(stored.publicPackage);
+      const parties = pub.parties as PartyId[];
+      let eligible: readonly string[] = parties;
+      if (family === 'ecdsa') {
         // Never ask a node this device has banned for the key to coordinate: it would get nothing.
         const bans = await this.#bans.load(req.key_id);
-        const eligible = share.pub.parties.filter((p) => p !== this.partyId && !bans.some((b) => b.party === p));
-        if (eligible.length < share.pub.threshold - 1) throw new PeerBannedError(bans[0]!.party, req.key_id, bans[0]!.reason);
-        const room = await this.#createRoom(share.pub.threshold);
-        const coordinator = this.#coordinator(nodes, room, eligible);
-        return await this.#inRoom(room, nodes, coordinator, async (c) => {
-          const ask = this.#o.client.forNode(coordinator.url).sign(family, { ...body, room_uuid: room.room_uuid });
-          const [, answer] = await both(c, dklsSignAsClient(c, { keyId: req.key_id, hashes: [msg], path, extraData }, share), ask);
-          return answer;
-        });
-      } finally {
-        wipe(share);
+        eligible = parties.filter((p) => p !== this.partyId && !bans.some((b) => b.party === p));
+        if (eligible.length < pub.threshold - 1) throw new PeerBannedError(bans[0]!.party, req.key_id, bans[0]!.reason);
       }
-    }
-    const f = family as FrostFamily;
-    const share: FrostKeyShare = { party: this.partyId as PartyId, publicPackage: parseFrostPublicPackage(stored.publicPackage), secretShare: stored.secret };
-    try {
-      const room = await this.#createRoom(share.publicPackage.threshold);
-      const coordinator = this.#coordinator(nodes, room, share.publicPackage.parties as PartyId[]);
+      const room = await this.#createRoom(pub.threshold);
+      const coordinator = this.#coordinator(nodes, room, eligible);
       return await this.#inRoom(room, nodes, coordinator, async (c) => {
         const ask = this.#o.client.forNode(coordinator.url).sign(family, { ...body, room_uuid: room.room_uuid });
-        const [, answer] = await both(c, frostSignAsClient(c, { family: f, keyId: req.key_id, msgs: [msg], path, extraData }, share), ask);
+        const [, answer] = await both(c, runAsDevice(c, { kind: 'sign', family, keyId: req.key_id, msgs: [msg], path, extraData }, vaults), ask);
         return answer;
       });
     } finally {
-      share.secretShare.fill(0);
+      stored.secret.fill(0);
     }
   }
 
@@ -156,20 +134,11 @@ export class DeviceParty {
     return answer;
   }
 
-  async #save(keyId: string, family: KeyFamily, publicKey: string, publicPackage: unknown, secret: Uint8Array): Promise<void> {
-    const share: DeviceShare = { keyId, family, partyId: this.partyId, publicKey, publicPackage, secret };
-    try {
-      await this.#o.store.save(share);
-    } finally {
-      if (family === 'ecdsa') secret.fill(0); // encodeSecret made a copy; a FROST share is wiped by its flow
-    }
-  }
-
   #createRoom(numParties: number): Promise<CreateRoomResult> {
     const { identity } = this.#o;
     return this.#o.client.createRoom({
       num_parties: numParties,
-      parties: [{ party_id: identity.partyId, public_key: bytesToHex(identity.publicKey) }],
+      parties: [{ party_id: identity.partyId, public_key: toHex(identity.publicKey) }],
       ttl_s: this.#o.roomTtlS ?? 120,
     });
   }
@@ -183,7 +152,7 @@ export class DeviceParty {
     throw new Error(`no node that holds room ${room.room_uuid} can take part (room on ${room.nodes.join(', ')})`);
   }
 
-  async #inRoom<T>(room: CreateRoomResult, nodes: NodeEntry[], coordinator: NodeEntry, run: (c: ClientCeremony) => Promise<T>): Promise<T> {
+  async #inRoom<T>(room: CreateRoomResult, nodes: NodeEntry[], coordinator: NodeEntry, run: (c: DeviceCeremony) => Promise<T>): Promise<T> {
     const self = this.partyId as PartyId;
     const relay = await RelayConnection.connect(relayUrl(room.relay_address), this.#o.WebSocket ? { WebSocket: this.#o.WebSocket } : {});
     const channel = new PortableCeremonyChannel(this.#o.identity, room.room_uuid as CeremonyId, new Map(nodes.map((n) => [n.id, n.key])));
@@ -216,7 +185,7 @@ export class DeviceParty {
         if (pinned !== undefined && pinned.toLowerCase() !== id.channel_public_key.toLowerCase()) {
           throw new Error(`node ${id.node_id} at ${url} presents another channel key than the pinned one`);
         }
-        const key = hexToBytes(pinned ?? id.channel_public_key);
+        const key = fromHex(pinned ?? id.channel_public_key);
         if (key.length !== 32) throw new Error(`node ${id.node_id} at ${url} has no 32-byte channel key`);
         return { url, id: id.node_id as PartyId, key };
       }),
@@ -234,7 +203,7 @@ export class DeviceParty {
  * device's session. The node's answer decides what the caller sees (a policy refusal, say);
  * the device's own failure comes second.
  */
-async function both<A, B>(c: ClientCeremony, flow: Promise<A>, answer: Promise<B>): Promise<[A, B]> {
+async function both<A, B>(c: DeviceCeremony, flow: Promise<A>, answer: Promise<B>): Promise<[A, B]> {
   const guarded = flow.catch((e: unknown) => {
     c.session.send(c.coordinator, { kind: 'abort', code: isBan(e) ? 'banned' : 'client_refused' });
     throw e;

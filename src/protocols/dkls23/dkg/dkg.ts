@@ -1,5 +1,6 @@
-import { concatBytes, randomBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../../shared/ids.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
 import { abort, Dkls23Error } from '../errors.js';
 import { Steps } from '../../steps.js';
@@ -16,8 +17,6 @@ import {
   otSetupAliceStart,
   otSetupBob,
   type OtSetupAliceState,
-  type OteReceiverSeed,
-  type OteSenderSeed,
 } from '../ot/setup.js';
 import { DKLS23_VERSION } from '../params.js';
 import { decodeSchnorrProof, encodeSchnorrProof, proveDlog, SCHNORR_PROOF_BYTES, verifyDlog } from '../proofs/schnorr.js';
@@ -74,8 +73,9 @@ export class Dkls23Dkg {
   readonly #steps = new Steps<Step>('start', 'done', 'failed', 'DKG', (e) => (e instanceof Dkls23Error ? e : abort((e as Error).message)));
   readonly #poly: bigint[];
   readonly #feldman: Point[];
-  readonly #sidContrib = randomBytes(32);
-  readonly #ccContrib = randomBytes(32);
+  readonly #rng: Rng;
+  readonly #sidContrib: Uint8Array;
+  readonly #ccContrib: Uint8Array;
   #feldmanCommit: Commitment | undefined;
   #ccCommit: Commitment | undefined;
   #sid: Uint8Array = new Uint8Array(0);
@@ -91,7 +91,12 @@ export class Dkls23Dkg {
   #chainCode: Uint8Array = new Uint8Array(0);
   #pk: Point | undefined;
 
-  constructor(self: PartyId, parties: PartyId[], threshold: number) {
+  /**
+   * `rng` is every random draw of this party's DKG. Production code never passes it (the
+   * default is the platform's CSPRNG); it exists so that tests can record reproducible
+   * known-answer vectors with a seeded stream (test/vectors/dkls23-*.json).
+   */
+  constructor(self: PartyId, parties: PartyId[], threshold: number, rng: Rng = cryptoRng) {
     const sorted = [...new Set(parties)].sort();
     if (sorted.length !== parties.length || !sorted.includes(self)) throw abort('DKG: parties must be distinct and include self');
     if (!Number.isInteger(threshold) || threshold < 2 || threshold > sorted.length) throw abort(`DKG: bad threshold ${threshold} of ${sorted.length}`);
@@ -99,7 +104,10 @@ export class Dkls23Dkg {
     this.#parties = sorted;
     this.#idx = sorted.indexOf(self) + 1;
     this.#t = threshold;
-    this.#poly = randomPolynomial(threshold);
+    this.#rng = rng;
+    this.#sidContrib = rng(32);
+    this.#ccContrib = rng(32);
+    this.#poly = randomPolynomial(threshold, undefined, rng);
     this.#feldman = feldmanCommit(this.#poly);
   }
 
@@ -109,7 +117,7 @@ export class Dkls23Dkg {
 
   round1(): Uint8Array {
     this.#steps.advance('start', 'r1');
-    this.#feldmanCommit = commit({ sid: this.#sidContrib, sender: this.#idx, label: 'dkg/feldman' }, this.#feldman.map(encodePoint));
+    this.#feldmanCommit = commit({ sid: this.#sidContrib, sender: this.#idx, label: 'dkg/feldman' }, this.#feldman.map(encodePoint), this.#rng);
     return packFields(TAG.r1, [this.#sidContrib, this.#feldmanCommit.commitment]);
   }
 
@@ -133,8 +141,8 @@ export class Dkls23Dkg {
         this.#sid,
         ...this.#parties.flatMap((p) => [this.#round1Of(p).sidContrib, this.#round1Of(p).feldman]),
       );
-      const proofs = this.#poly.map((a, k) => encodeSchnorrProof(proveDlog({ sid: this.#sid, prover: this.#idx, purpose: `dkg/coeff/${k}` }, a).proof));
-      this.#ccCommit = commit({ sid: this.#sid, sender: this.#idx, label: 'dkg/chain-code' }, [this.#ccContrib]);
+      const proofs = this.#poly.map((a, k) => encodeSchnorrProof(proveDlog({ sid: this.#sid, prover: this.#idx, purpose: `dkg/coeff/${k}` }, a, this.#rng).proof));
+      this.#ccCommit = commit({ sid: this.#sid, sender: this.#idx, label: 'dkg/chain-code' }, [this.#ccContrib], this.#rng);
       const own: Round2Broadcast = {
         vector: concat(this.#feldman.map(encodePoint)),
         salt: this.#feldmanCommit!.salt,
@@ -146,7 +154,7 @@ export class Dkls23Dkg {
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         // Per recipient by design (its instance's OT message), so not in any echo.
-        const { state, msg } = otSetupAliceStart(osid(this.#sid, this.#idx, this.#index(p), 'dkg/ot'));
+        const { state, msg } = otSetupAliceStart(osid(this.#sid, this.#idx, this.#index(p), 'dkg/ot'), this.#rng);
         this.#otAlice.set(p, state);
         out.set(p, packFields(TAG.r2, [...broadcast, encodeOtSetupMsg1(msg)]));
       }
@@ -206,8 +214,8 @@ export class Dkls23Dkg {
       for (const p of this.others) {
         const j = this.#index(p);
         // Instance p→self: p is Alice, we are Bob (base-OT sender and PPRF builder).
-        const { msg, seed } = otSetupBob(osid(this.#sid, j, this.#idx, 'dkg/ot'), decodeOtSetupMsg1(this.#peerVectors.get(p)!.otMsg1, p), p);
-        const zeroSeed = this.#idx < j ? randomZeroSeed() : new Uint8Array(0);
+        const { msg, seed } = otSetupBob(osid(this.#sid, j, this.#idx, 'dkg/ot'), decodeOtSetupMsg1(this.#peerVectors.get(p)!.otMsg1, p), p, this.#rng);
+        const zeroSeed = this.#idx < j ? randomZeroSeed(this.#rng) : new Uint8Array(0);
         this.#peers.set(p, { oteReceiver: seed, ...(zeroSeed.length ? { zeroSeed } : {}) });
         out.set(
           p,
@@ -253,7 +261,7 @@ export class Dkls23Dkg {
       const pk = sumCommitments(this.#vectors)[0]!;
       if (pk.is0()) throw abort('DKG produced the identity as public key');
       this.#pk = pk;
-      const { statement, proof } = proveDlog({ sid: this.#shareSid(), prover: this.#idx, purpose: 'dkg/share' }, x);
+      const { statement, proof } = proveDlog({ sid: this.#shareSid(), prover: this.#idx, purpose: 'dkg/share' }, x, this.#rng);
       return packFields(TAG.r4, [encodePoint(pk), encodePoint(statement), encodeSchnorrProof(proof)]);
     }, () => this.destroy());
   }
@@ -332,4 +340,3 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return concatBytes(...parts);
 }
 
-export type { OteReceiverSeed, OteSenderSeed };

@@ -1,4 +1,4 @@
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
 import { DKLS23_VERSION } from '../params.js';
 import { abort } from '../errors.js';
 

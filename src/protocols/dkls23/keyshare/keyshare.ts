@@ -1,5 +1,6 @@
-import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../../shared/ids.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import { toHex, fromHex } from '../../../core/hex.js';
+import type { PartyId } from '../../../core/ids.js';
 import { abort } from '../errors.js';
 import { chunks } from '../encoding/fields.js';
 import { decodePoint, decodeScalar, encodePoint, encodeScalar, type Point } from '../math/group.js';
@@ -62,11 +63,11 @@ export function publicToJson(pub: Dkls23Public): Record<string, unknown> {
     v: pub.v,
     threshold: pub.threshold,
     parties: pub.parties,
-    dkg_sid: bytesToHex(pub.dkgSid),
+    dkg_sid: toHex(pub.dkgSid),
     epoch: pub.epoch,
-    public_key: bytesToHex(encodePoint(pub.publicKey)),
-    public_shares: pub.publicShares.map((p) => bytesToHex(encodePoint(p))),
-    chain_code: bytesToHex(pub.chainCode),
+    public_key: toHex(encodePoint(pub.publicKey)),
+    public_shares: pub.publicShares.map((p) => toHex(encodePoint(p))),
+    chain_code: toHex(pub.chainCode),
   };
 }
 
@@ -76,7 +77,7 @@ export function publicFromJson(j: unknown): Dkls23Public {
   const o = j as Record<string, unknown>;
   const bytes = (h: unknown, len: number, what: string) => {
     if (typeof h !== 'string' || !/^[0-9a-f]*$/.test(h) || h.length !== len * 2) throw abort(`key share: bad ${what}`);
-    return hexToBytes(h);
+    return fromHex(h);
   };
   if (o.v !== 1 || !Array.isArray(o.parties) || !Array.isArray(o.public_shares) || o.public_shares.length !== o.parties.length) {
     throw abort('key share: unsupported public package');

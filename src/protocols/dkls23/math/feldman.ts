@@ -1,3 +1,4 @@
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort } from '../errors.js';
 import { assertPartyIndex } from '../session/ids.js';
 import { Fn, G, Point, randomScalar } from './group.js';
@@ -29,9 +30,9 @@ export function mulBase(s: bigint): Point {
  * A random polynomial of degree t−1 (t coefficients from the CSPRNG, all non-zero). With
  * `constant` given, a_0 = constant: 0 for a complete refresh, the old share for a re-key.
  */
-export function randomPolynomial(t: number, constant?: bigint): Polynomial {
+export function randomPolynomial(t: number, constant?: bigint, rng: Rng = cryptoRng): Polynomial {
   assertThreshold(t);
-  const poly = Array.from({ length: t }, () => randomScalar());
+  const poly = Array.from({ length: t }, () => randomScalar(rng));
   if (constant !== undefined) {
     if (!Fn.isValid(constant)) throw abort('polynomial: constant term out of range');
     poly[0] = constant;

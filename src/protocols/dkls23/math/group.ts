@@ -1,7 +1,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { numberToBytesBE } from '@noble/curves/utils.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort } from '../errors.js';
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
 
 /**
  * secp256k1 scalars and points as the engine exchanges them, with every check of design
@@ -57,7 +58,18 @@ export function reduceWide(bytes: Uint8Array, offset = 0): bigint {
   return x % q;
 }
 
-/** A uniformly random non-zero scalar from the CSPRNG (noble rejection-samples). */
-export function randomScalar(): bigint {
-  return Fn.fromBytes(secp256k1.utils.randomSecretKey());
+/**
+ * A uniformly random non-zero scalar: noble maps 48 bytes of `rng` (the CSPRNG unless a test
+ * injects a seeded one, see core/rng.ts) into [1, q), with bias below 2^-128.
+ */
+export function randomScalar(rng: Rng = cryptoRng): bigint {
+  return Fn.fromBytes(randomSecretKeyBytes(rng));
 }
+
+/** The same as a 32-byte big-endian secret key (noble's randomSecretKey on `rng`'s bytes). */
+export function randomSecretKeyBytes(rng: Rng = cryptoRng): Uint8Array {
+  return secp256k1.utils.randomSecretKey(rng(KEY_SEED_BYTES));
+}
+
+/** What noble's randomSecretKey draws by default for secp256k1: 48 bytes. */
+const KEY_SEED_BYTES = secp256k1.lengths.seed ?? 48;

@@ -1,10 +1,9 @@
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { randomBytes } from '@noble/hashes/utils.js';
-import { decompress, mulBaseBytes, sharedX } from '../math/native.js';
-import type { PartyId } from '../../../shared/ids.js';
+import { decodePointBytes, decompress, mulBaseBytes, sharedX } from '../math/native.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort } from '../errors.js';
 import { TAGS, hash, hashToCurve } from '../hash/oracle.js';
-import { Point, decodePoint, encodePoint } from '../math/group.js';
+import { Point, encodePoint, randomSecretKeyBytes } from '../math/group.js';
 import { PARAMS } from '../params.js';
 import { assertSid } from '../session/ids.js';
 import { expectBytes, maskSelectInto } from './util.js';
@@ -25,8 +24,9 @@ import { expectBytes, maskSelectInto } from './util.js';
  * a·B_c run in libsecp256k1 (math/native.ts; ≈ 0.3 ms variable-base, 0.13 ms fixed-base,
  * against ≈ 1.5 / 0.6 ms in OpenSSL's generic ECDH and ≈ 4.5 / 0.9 ms in noble). Keys use
  * only the x-coordinate of the shared point, which is all they need: a·B_c and b_c·M_c are
- * the same point. Point decoding (with the checks of math/group.ts), addition and
- * hash-to-curve use @noble/curves; the secret scalars are byte arrays, wiped after use.
+ * the same point. Points are decoded with OpenSSL's square root and noble's checks
+ * (native.ts decodePointBytes); addition and hash-to-curve use @noble/curves; the secret
+ * scalars are byte arrays, wiped after use.
  *
  * Messages are fixed-size byte strings; the length is checked when they are decoded and the
  * points (33-byte compressed, on curve, ≠ O) when they are used, with the peer named on failure.
@@ -93,11 +93,11 @@ const H_TAGS = [TAGS.baseOtH0, TAGS.baseOtH1] as const;
  * 33-byte encoding: random (x, parity) until it decodes. Under Node, OpenSSL decompresses
  * (≈ 45 µs instead of noble's ≈ 100 µs square root; a browser bundle uses noble) and noble
  * then validates the uncompressed point (on curve, coordinates < p), so the peer's
- * decodePoint accepts it. About two tries; the number of tries is independent of every secret.
+ * decodePointBytes accepts it. About two tries; the number of tries is independent of every secret.
  */
-function randomPointBytes(): Uint8Array {
+function randomPointBytes(rng: Rng): Uint8Array {
   for (;;) {
-    const b = randomBytes(PT);
+    const b = rng(PT);
     b[0] = 0x02 | (b[0]! & 1);
     const full = decompress(b); // undefined: x ≥ p or x³ + 7 not a square
     if (!full || Point.fromBytes(full).is0()) continue;
@@ -106,8 +106,8 @@ function randomPointBytes(): Uint8Array {
 }
 
 /** A uniformly random non-zero scalar below q, as bytes the caller wipes. */
-function randomScalarBytes(): Uint8Array {
-  return secp256k1.utils.randomSecretKey();
+function randomScalarBytes(rng: Rng): Uint8Array {
+  return randomSecretKeyBytes(rng);
 }
 
 function baseOtKey(osid: Uint8Array, iota: number, bit: number, sharedX: Uint8Array): Uint8Array {
@@ -130,6 +130,7 @@ function checkChoice(choice: Uint8Array): void {
 export function baseOtReceiverStart(
   osid: Uint8Array,
   choice: Uint8Array,
+  rng: Rng = cryptoRng,
 ): { state: BaseOtReceiverState; msg: BaseOtMsg1 } {
   assertSid(osid, 'osid');
   checkChoice(choice);
@@ -137,9 +138,9 @@ export function baseOtReceiverStart(
   const scalars: Uint8Array[] = [];
   for (let iota = 0; iota < BASE_OT_COUNT; iota++) {
     const c = choice[iota]!;
-    const other = randomPointBytes(); // Q_{1−c}
+    const other = randomPointBytes(rng); // Q_{1−c}
     const h = hashToCurve(H_TAGS[c]!, osid, iota, other); // H_c(osid, ι, Q_{1−c})
-    const a = randomScalarBytes();
+    const a = randomScalarBytes(rng);
     const aG = mulBaseBytes(a);
     const mine = encodePoint(aG.subtract(h)); // Q_c; = O only with probability ~2^-256
     const o = iota * 2 * PT;
@@ -163,6 +164,7 @@ export function baseOtSend(
   osid: Uint8Array,
   msg1: BaseOtMsg1,
   receiver: PartyId,
+  rng: Rng = cryptoRng,
 ): { msg: BaseOtMsg2; keys: BaseOtSenderKeys } {
   assertSid(osid, 'osid');
   expectBytes(msg1?.points, BASE_OT_MSG1_BYTES, 'base OT message 1', receiver);
@@ -173,13 +175,13 @@ export function baseOtSend(
     const o = iota * 2 * PT;
     const q0b = msg1.points.subarray(o, o + PT);
     const q1b = msg1.points.subarray(o + PT, o + 2 * PT);
-    const q0 = decodePoint(q0b, receiver, `base OT ${iota}: Q_0`);
-    const q1 = decodePoint(q1b, receiver, `base OT ${iota}: Q_1`);
+    const q0 = decodePointBytes(q0b, receiver, `base OT ${iota}: Q_0`);
+    const q1 = decodePointBytes(q1b, receiver, `base OT ${iota}: Q_1`);
     const m = [q0.add(hashToCurve(TAGS.baseOtH0, osid, iota, q1b)), q1.add(hashToCurve(TAGS.baseOtH1, osid, iota, q0b))];
     for (let b = 0; b < 2; b++) {
       const mb = m[b]!;
       if (mb.is0()) throw abort(`base OT ${iota}: degenerate receiver points (M_${b} = O)`, receiver);
-      const sk = randomScalarBytes();
+      const sk = randomScalarBytes(rng);
       out.set(encodePoint(mulBaseBytes(sk)), o + b * PT);
       const shared = sharedX(mb.toBytes(false), sk);
       (b === 0 ? rho0 : rho1).set(baseOtKey(osid, iota, b, shared), iota * BASE_OT_KEY_BYTES);
@@ -205,8 +207,8 @@ export function baseOtReceiverFinish(state: BaseOtReceiverState, msg2: BaseOtMsg
     const o = iota * 2 * PT;
     const b0 = msg2.points.subarray(o, o + PT);
     const b1 = msg2.points.subarray(o + PT, o + 2 * PT);
-    decodePoint(b0, sender, `base OT ${iota}: B_0`);
-    decodePoint(b1, sender, `base OT ${iota}: B_1`);
+    decodePointBytes(b0, sender, `base OT ${iota}: B_0`);
+    decodePointBytes(b1, sender, `base OT ${iota}: B_1`);
     const c = state.choice[iota]!;
     maskSelectInto(chosen, 0, b0, b1, c);
     let shared: Uint8Array;

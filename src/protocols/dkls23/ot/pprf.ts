@@ -1,4 +1,4 @@
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
 import { abort } from '../errors.js';
 import { TAGS, xof } from '../hash/oracle.js';
 import { PARAMS } from '../params.js';

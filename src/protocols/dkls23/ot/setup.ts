@@ -1,5 +1,5 @@
-import { randomBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort } from '../errors.js';
 import { DKLS23_VERSION } from '../params.js';
 import { unpackBits } from '../math/bitmatrix.js';
@@ -76,12 +76,12 @@ export interface OtSetupAliceState {
 }
 
 /** Step 1 (Alice): fresh random choice bits → message 1 for Bob. */
-export function otSetupAliceStart(osid: Uint8Array): { state: OtSetupAliceState; msg: OtSetupMsg1 } {
+export function otSetupAliceStart(osid: Uint8Array, rng: Rng = cryptoRng): { state: OtSetupAliceState; msg: OtSetupMsg1 } {
   assertSid(osid, 'osid');
-  const packed = randomBytes(BASE_OT_COUNT / 8);
+  const packed = rng(BASE_OT_COUNT / 8);
   const choice = unpackBits(packed);
   packed.fill(0);
-  const { state, msg } = baseOtReceiverStart(osid, choice);
+  const { state, msg } = baseOtReceiverStart(osid, choice, rng);
   choice.fill(0);
   return { state: { osid: Uint8Array.from(osid), baseOt: state }, msg: { type: 'dkls23/ot-setup/1', baseOt: msg.points } };
 }
@@ -91,10 +91,11 @@ export function otSetupBob(
   osid: Uint8Array,
   msg1: OtSetupMsg1,
   alice: PartyId,
+  rng: Rng = cryptoRng,
 ): { msg: OtSetupMsg2; seed: OteReceiverSeed } {
   assertSid(osid, 'osid');
   expectBytes(msg1?.baseOt, OT_SETUP_MSG1_BYTES, 'OT setup message 1', alice);
-  const base = baseOtSend(osid, { type: 'dkls23/base-ot/1', points: msg1.baseOt }, alice);
+  const base = baseOtSend(osid, { type: 'dkls23/base-ot/1', points: msg1.baseOt }, alice, rng);
   const pprf = pprfBuild(osid, base.keys);
   base.keys.rho0.fill(0);
   base.keys.rho1.fill(0);

@@ -1,5 +1,5 @@
-import { randomBytes } from '@noble/hashes/utils.js';
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort, ban } from '../errors.js';
 import { TAGS, xof } from '../hash/oracle.js';
 import { transposeBits, unpackBits } from '../math/bitmatrix.js';
@@ -109,10 +109,10 @@ const W32 = OTE_ROW_BYTES / 4; // words per row
  * Bob, as OT-extension receiver: fresh random β ∈ {0,1}^ξ → the extension message for Alice
  * and his outputs (β one bit per byte, ω_j for j < ξ).
  */
-export function oteReceive(seed: OteReceiverSeed, mulSid: Uint8Array): { msg: OteExtensionMsg; output: OtReceiverOutput } {
+export function oteReceive(seed: OteReceiverSeed, mulSid: Uint8Array, rng: Rng = cryptoRng): { msg: OteExtensionMsg; output: OtReceiverOutput } {
   assertSid(mulSid, 'mulSid');
   checkOteReceiverSeed(seed);
-  const xp = randomBytes(OTE_ROW_BYTES); // β (first ξ bits) ‖ 128 check bits
+  const xp = rng(OTE_ROW_BYTES); // β (first ξ bits) ‖ 128 check bits
   const xp32 = new Uint32Array(xp.buffer, xp.byteOffset, W32);
   const V = new Uint8Array(OTE_ROWS * OTE_ROW_BYTES);
   const V32 = new Uint32Array(V.buffer);

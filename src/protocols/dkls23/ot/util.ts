@@ -1,4 +1,4 @@
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
 import { abort } from '../errors.js';
 
 /** Exact-length check of a received (from ≠ undefined) or local byte field; typed error only. */

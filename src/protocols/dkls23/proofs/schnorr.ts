@@ -1,4 +1,5 @@
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { DKLS23_VERSION } from '../params.js';
 import { abort } from '../errors.js';
 import { hashToScalar, TAGS } from '../hash/oracle.js';
@@ -39,10 +40,10 @@ function challenge(ctx: SchnorrContext, X: Point, A: Point): bigint {
 }
 
 /** Proves knowledge of x ≠ 0 (statement X = x·G, returned alongside). */
-export function proveDlog(ctx: SchnorrContext, x: bigint): { statement: Point; proof: SchnorrProof } {
+export function proveDlog(ctx: SchnorrContext, x: bigint, rng: Rng = cryptoRng): { statement: Point; proof: SchnorrProof } {
   if (!Fn.isValidNot0(x)) throw abort('schnorr: witness must be a non-zero scalar');
   const X = G.multiply(x);
-  const k = randomScalar();
+  const k = randomScalar(rng);
   const A = G.multiply(k);
   const c = challenge(ctx, X, A);
   const z = Fn.add(k, Fn.mul(c, x));

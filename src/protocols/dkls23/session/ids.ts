@@ -79,7 +79,7 @@ export function dkgSid({ t, n, indices, contributions }: DkgSidInput): Uint8Arra
   return hash(TAGS.dkgSid, DKLS23_VERSION, t, n, u32List(indices), ...contributions);
 }
 
-/** A derivation path as the list of child numbers (non-hardened, see bip32/derive.ts). */
+/** A derivation path as the list of child numbers (non-hardened, see protocols/derivation/bip32.ts). */
 export type PathIndices = readonly number[];
 
 export interface SignSidInput {

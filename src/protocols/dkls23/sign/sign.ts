@@ -1,5 +1,6 @@
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { checkOpening, commit, COMMIT_SALT_BYTES, COMMITMENT_BYTES, type Commitment } from '../commit.js';
 import { abort, ban, Dkls23Error } from '../errors.js';
 import { Steps } from '../../steps.js';
@@ -44,8 +45,9 @@ export class Dkls23Signer {
   readonly #e: bigint;
   readonly #pkDerived: Point;
   readonly #steps = new Steps<Step>('start', 'r3', 'failed', 'signing', (e) => (e instanceof Dkls23Error ? e : abort((e as Error).message)));
-  readonly #r = randomScalar();
-  readonly #phi = randomScalar();
+  readonly #rng: Rng;
+  readonly #r: bigint;
+  readonly #phi: bigint;
   readonly #sk: bigint;
   /** R_i = r_i·G and pk_i = sk_i·G, computed once. */
   readonly #R: Point;
@@ -59,8 +61,12 @@ export class Dkls23Signer {
   /**
    * `sid` must be fresh for this party (it includes a contribution of its own), `msgHash`
    * is the 32-byte hash being signed and `tweak` the derivation δ (0n for the root key).
+   * `rng` is every random draw of this signer (r_i, φ_i, salts, β, η). Production code never
+   * passes it (the default is the platform's CSPRNG: a predictable r_i gives away the share);
+   * it exists so that tests can record reproducible known-answer vectors with a seeded
+   * stream (test/vectors/dkls23-*.json).
    */
-  constructor(share: Dkls23KeyShare, signers: PartyId[], sid: Uint8Array, msgHash: Uint8Array, tweak: bigint) {
+  constructor(share: Dkls23KeyShare, signers: PartyId[], sid: Uint8Array, msgHash: Uint8Array, tweak: bigint, rng: Rng = cryptoRng) {
     const set = [...new Set(signers)].sort();
     if (set.length !== signers.length || set.length !== share.pub.threshold || !set.includes(share.self)) {
       throw abort(`signing set must be ${share.pub.threshold} distinct holders including us`);
@@ -69,6 +75,9 @@ export class Dkls23Signer {
     if (msgHash.length !== 32) throw abort('message hash must be 32 bytes');
     this.#share = share;
     this.#signers = set;
+    this.#rng = rng;
+    this.#r = randomScalar(rng);
+    this.#phi = randomScalar(rng);
     this.#idx = indexOf(share.pub, share.self);
     this.#sid = sid;
     this.#e = Fn.create(bytesToNumberBE(msgHash));
@@ -92,12 +101,12 @@ export class Dkls23Signer {
   round1(): Map<PartyId, Uint8Array> {
     this.#steps.advance('start', 'r1');
     return this.#steps.run(() => {
-      this.#commitR = commit({ sid: this.#sid, sender: this.#idx, label: 'sign/R' }, [encodePoint(this.#R)]);
+      this.#commitR = commit({ sid: this.#sid, sender: this.#idx, label: 'sign/R' }, [encodePoint(this.#R)], this.#rng);
       const out = new Map<PartyId, Uint8Array>();
       for (const p of this.others) {
         const j = indexOf(this.#share.pub, p);
         const sid = mulSid(this.#sid, j, this.#idx);
-        const { msg, output } = oteReceive(this.#share.peers.get(p)!.oteReceiver, sid);
+        const { msg, output } = oteReceive(this.#share.peers.get(p)!.oteReceiver, sid, this.#rng);
         this.#bobOt.set(p, output);
         this.#bob.set(p, new RvoleBob(sid, output));
         out.set(p, packFields(11, [this.#commitR.commitment, encodeOteExtensionMsg(msg)]));
@@ -117,7 +126,7 @@ export class Dkls23Signer {
         const sid = mulSid(this.#sid, this.#idx, j);
         // A failed check here is a ban (selective failure would leak bits of Δ).
         const alpha = oteSend(this.#share.peers.get(p)!.oteSender, sid, decodeOteExtensionMsg(ote!, p), p);
-        const { message, shares } = aliceRespond(sid, [this.#r, this.#sk], alpha);
+        const { message, shares } = aliceRespond(sid, [this.#r, this.#sk], alpha, this.#rng);
         this.#c.set(p, shares);
         const psi = Fn.sub(this.#phi, this.#bob.get(p)!.chi);
         out.set(

@@ -1,4 +1,5 @@
-import type { PartyId } from '../../../shared/ids.js';
+import type { PartyId } from '../../../core/ids.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { DKLS23_VERSION, PARAMS } from '../params.js';
 import { abort, ban } from '../errors.js';
 import { hashToScalar, TAGS, xof } from '../hash/oracle.js';
@@ -142,7 +143,7 @@ export interface AliceResult {
 }
 
 /** Alice's only step: inputs a_1..a_ℓ (secret scalars) and her OT-extension output. */
-export function aliceRespond(mulSid: Uint8Array, inputs: readonly bigint[], ot: OtSenderOutput): AliceResult {
+export function aliceRespond(mulSid: Uint8Array, inputs: readonly bigint[], ot: OtSenderOutput, rng: Rng = cryptoRng): AliceResult {
   assertMulSid(mulSid);
   if (inputs.length !== RVOLE_ELL) throw abort(`rvole: Alice needs exactly ${RVOLE_ELL} inputs`);
   for (const a of inputs) if (typeof a !== 'bigint' || !Fn.isValid(a)) throw abort('rvole: Alice input is not a scalar');
@@ -158,7 +159,7 @@ export function aliceRespond(mulSid: Uint8Array, inputs: readonly bigint[], ot: 
     return Fn.neg(acc % q);
   });
 
-  const eta = Array.from({ length: RVOLE_RHO }, () => randomScalar());
+  const eta = Array.from({ length: RVOLE_RHO }, () => randomScalar(rng));
   // x0 − x1 + a as x0 + (q − x1) + a: non-negative, below 3q, one reduction.
   const aTilde = alpha0.map((row0, j) =>
     row0.map((x0, col) => (x0 + (q - alpha1[j]![col]!) + (col < RVOLE_ELL ? inputs[col]! : eta[col - RVOLE_ELL]!)) % q),

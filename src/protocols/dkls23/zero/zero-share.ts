@@ -1,4 +1,4 @@
-import { randomBytes } from '@noble/hashes/utils.js';
+import { cryptoRng, type Rng } from '../../../core/rng.js';
 import { abort } from '../errors.js';
 import { hashToScalar, TAGS } from '../hash/oracle.js';
 import { Fn } from '../math/group.js';
@@ -19,8 +19,8 @@ import { assertPartyIndex, assertSid, sortedSignerSet } from '../session/ids.js'
 export const ZERO_SEED_BYTES = 32;
 
 /** A fresh pairwise seed (chosen by one party of the pair in the DKG, or XOR of both parties' seeds). */
-export function randomZeroSeed(): Uint8Array {
-  return randomBytes(ZERO_SEED_BYTES);
+export function randomZeroSeed(rng: Rng = cryptoRng): Uint8Array {
+  return rng(ZERO_SEED_BYTES);
 }
 
 /**
