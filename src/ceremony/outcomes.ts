@@ -30,6 +30,9 @@ export async function gatherParties<T>(
   // A client gets the operation itself (never the caller's evidence) and checks it is what it asked for.
   for (const c of opts.clients) s.step(c, STEP.invite, clientInvitation(opts.op));
   const [fromClients, fromNodes] = await Promise.all([Promise.allSettled(opts.clients.map(answer)), firstResponders(nodes, needNodes, answer)]);
+  // Ended from outside while gathering (its caller left, a ban): every party, chosen or not,
+  // is to hear that reason from the coordinator's abort, not a `not_selected` sent first.
+  if (s.failure) throw s.failure;
   const winners: Array<[PartyId, T]> = [];
   const failures = [...fromNodes.failures];
   fromClients.forEach((r, i) => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
 import { BanList, PeerBannedError } from '../../src/ceremony/bans.js';
+import { CallerGoneError } from '../../src/ceremony/caller-gone.js';
 import { runDklsSign, type DklsSignStart } from '../../src/ceremony/dkls-sign-rounds.js';
 import { FLOWS, participate, type ShareVaults } from '../../src/ceremony/flows.js';
 import { FAMILIES, familyOfOperation, frostSuite } from '../../src/ceremony/families.js';
@@ -385,6 +386,33 @@ describe('ceremony flows: one flow for every seat', { timeout: 180_000 }, () => 
       await run;
       await assert.rejects(s.get(N1)!.expect(N2, STEP.start, 5000), /aborted \(participant_failed\)/, code);
       assert.deepEqual([seat.refused.length, seat.kept, seat.released, seat.abandoned.map(([, tell]) => tell)], [0, 0, [why], [true]], code);
+    }
+  });
+
+  test('a caller that leaves while its coordinator invites: the peer hears caller_gone and nothing before it, in every flow', async () => {
+    // The race CI met in caller-gone.test.ts: node-2 had its invitation (and asked its policy)
+    // while node-1 still awaited its invitations; the caller left then, and node-2 was first
+    // told `not_selected` (which a node does not log) and only then why.
+    const link = new MemoryLink();
+    const [vault1, vault2] = [memoryVaults(N1), memoryVaults(N2)];
+    const frostKeyId = randomUUID();
+    const k = room(link, [N1, N2]);
+    const kg = coordinatorSeat(k, [], (s, op) => participate(nodeSeat(s, N1, [N1]), op, vault2), false);
+    await FLOWS.frost.keygen.coordinate(kg.seat, { family: 'bip340', keyId: frostKeyId, n: 2, t: 2 }, vault1.frost);
+    await Promise.all(kg.runs);
+    const dkls = await dklsKey();
+    const none = new Uint8Array();
+    const flows: Array<[string, (seat: CoordinatorSeat) => Promise<unknown>]> = [
+      ['FROST keygen', (seat) => FLOWS.frost.keygen.coordinate(seat, { family: 'bip340', keyId: randomUUID(), n: 2, t: 2 }, vault1.frost)],
+      ['FROST sign', (seat) => FLOWS.frost.sign.coordinate(seat, { family: 'bip340', key: { keyId: frostKeyId, parties: [N1, N2], threshold: 2 }, msgs: [randomBytes(32)], path: [], extraData: none }, vault1.frost)],
+      ['DKLs23 keygen', (seat) => FLOWS.dkls23.keygen.coordinate(seat, { keyId: randomUUID(), n: 2, t: 2 }, vault1.dkls23)],
+      ['DKLs23 sign', (seat) => FLOWS.dkls23.sign.coordinate(seat, { key: { keyId: dkls.keyId, parties: [N1, N2, DEVICE].sort() as PartyId[], threshold: 2 }, hashes: [randomBytes(32)], path: [], extraData: none }, dkls.coordinatorVault.dkls23)],
+    ];
+    for (const [name, coordinate] of flows) {
+      const s = room(link, [N1, N2]);
+      const { seat } = coordinatorSeat(s, [], async () => s.get(N1)!.fail(new CallerGoneError()), false);
+      await assert.rejects(coordinate(seat), /cancelled: the caller went away/, name);
+      await assert.rejects(s.get(N2)!.expect(N1, STEP.ready, 5000), /aborted \(caller_gone\)/, name);
     }
   });
 
