@@ -23,6 +23,7 @@ export async function coordinateDklsKeygen(
   vault: ShareVault<Dkls23KeyShare>,
 ): Promise<{ keyId: string; publicKey: Uint8Array }> {
   const peers = seat.peers.nodes;
+  const clients = seat.room?.clients ?? [];
   let session: CeremonySession | undefined;
   let chosen: PartyId[] = [];
   let stored = false;
@@ -38,7 +39,7 @@ export async function coordinateDklsKeygen(
       ...(req.ownerPasskey !== undefined ? { owner_passkey: req.ownerPasskey } : {}),
     };
     const need = req.n - 1;
-    const { winners, losers, failures } = await gatherParties(s, seat.peers, { nodes: peers, clients: seat.room?.clients ?? [], need, op }, (p) =>
+    const { winners, losers, failures } = await gatherParties(s, seat.peers, { nodes: peers, clients, need, op }, (p) =>
       s.expect(p, STEP.ready, seat.stepTimeoutMs),
     );
     abortAll(s, losers, 'not_selected');
@@ -58,7 +59,7 @@ export async function coordinateDklsKeygen(
     for (const p of chosen) s.step(p, STEP.commit, {});
     return { keyId: req.keyId, publicKey };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, abortCodeFor(session));
+    if (session) abortAll(session, chosen.length ? chosen : [...peers, ...clients], abortCodeFor(session));
     if (stored) await vault.forget(req.keyId);
     throw ceremonyError('key generation', e);
   } finally {

@@ -28,6 +28,7 @@ export async function coordinateFrostKeygen(
   const suite = frostSuite(req.family);
   const dkg = new FrostDkg(suite, seat.self, req.t, req.n);
   const peers = seat.peers.nodes;
+  const clients = seat.room?.clients ?? [];
   let session: CeremonySession | undefined;
   let stored = false;
   let chosen: PartyId[] = [];
@@ -37,7 +38,7 @@ export async function coordinateFrostKeygen(
     const op: FrostKeygenOp = { type: OP.frostKeygen, family: req.family, key_id: req.keyId, n: req.n, t: req.t, ...(seat.room ? { room_uuid: seat.room.uuid } : {}) };
     const mine = dkg.round1();
     const need = req.n - 1;
-    const { winners, losers, failures } = await gatherParties(s, seat.peers, { nodes: peers, clients: seat.room?.clients ?? [], need, op }, async (p) => {
+    const { winners, losers, failures } = await gatherParties(s, seat.peers, { nodes: peers, clients, need, op }, async (p) => {
       const r1 = parseDkgRound1(await s.expect(p, STEP.r1, seat.stepTimeoutMs), p);
       if (r1.from !== p) throw new ProtocolError('round-1 package carries another party id', p);
       return r1;
@@ -61,7 +62,7 @@ export async function coordinateFrostKeygen(
     for (const p of chosen) s.step(p, STEP.commit, {});
     return { keyId: req.keyId, publicKey: groupPublicKey(suite, result.share.publicPackage) };
   } catch (e) {
-    if (session) abortAll(session, chosen.length ? chosen : peers, abortCodeFor(session));
+    if (session) abortAll(session, chosen.length ? chosen : [...peers, ...clients], abortCodeFor(session));
     if (stored) await vault.forget(req.keyId);
     throw ceremonyError('key generation', e);
   } finally {

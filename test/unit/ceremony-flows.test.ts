@@ -416,6 +416,30 @@ describe('ceremony flows: one flow for every seat', { timeout: 180_000 }, () => 
     }
   });
 
+  test("a keygen that fails while gathering tells the room's client too, not only the nodes", async () => {
+    // node-2 refuses; the device (a room client) had answered and waits for the coordinator's
+    // next step. Before, the coordinator aborted only the nodes, and the device waited out its timeout.
+    for (const [name, engine] of [['FROST', 'frost'], ['DKLs23', 'dkls23']] as const) {
+      const k = room(new MemoryLink(), [N1, N2, DEVICE]);
+      const refusing = (session: CeremonySession): ParticipantSeat => ({
+        ...nodeSeat(session, N1, [N1, DEVICE]),
+        authorizer: { admit: async () => Promise.reject(new TandemError('access_denied', 'no')) },
+      });
+      const kg = coordinatorSeat(k, [], (session, op) => assert.rejects(participate(refusing(session), op, memoryVaults(N2)), /no/));
+      const family = engine === 'frost' ? 'bip340' : 'ecdsa';
+      const started = Date.now();
+      const devKeygen = runAsDevice(device(k.get(DEVICE)!), { kind: 'keygen', family, n: 3, t: 2 }, storeVaults(new MemoryShareStore(), DEVICE, family));
+      const keygen =
+        engine === 'frost'
+          ? FLOWS.frost.keygen.coordinate(kg.seat, { family: 'bip340', keyId: randomUUID(), n: 3, t: 2 }, memoryVaults(N1).frost)
+          : FLOWS.dkls23.keygen.coordinate(kg.seat, { keyId: randomUUID(), n: 3, t: 2 }, memoryVaults(N1).dkls23);
+      await assert.rejects(keygen, /access_denied|refused/, name);
+      await assert.rejects(devKeygen, /aborted \(ceremony_failed\)/, name);
+      assert.ok(Date.now() - started < TIMEOUT / 2, `${name}: the device was told, it did not wait out its ${TIMEOUT} ms`);
+      await Promise.all(kg.runs);
+    }
+  });
+
   test('the device party gets the bans through the shared flow: a node that fails the OT check is banned in the device\'s store', async () => {
     // The keygen test's key (2-of-3): the device's and node-2's shares of it.
     const shared = await dklsKey();
